@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Installs the system packages the integration tests use, only where they are missing.
+# kubectl: the one on PATH if any, else Debian's kubernetes-client.
+set -euo pipefail
+need=()
+command -v kubectl >/dev/null 2>&1 || need+=(kubernetes-client)
+if [ ${#need[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  echo "installing system packages: ${need[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
+fi

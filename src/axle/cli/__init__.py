@@ -1,0 +1,1 @@
+"""The `axle` command line: click + rich, thin over the client SDK."""

@@ -1,0 +1,1 @@
+"""Applying manifests to Kubernetes clusters (server-side apply)."""

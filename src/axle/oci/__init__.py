@@ -1,0 +1,1 @@
+"""Flux-compatible OCI artifacts: packaging, push and pull."""

@@ -1,0 +1,1 @@
+"""Infrastructure providers (Palette) behind a Provider protocol with declared capabilities."""

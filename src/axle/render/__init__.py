@@ -1,0 +1,1 @@
+"""Pure rendering of workload profiles into Kubernetes manifests (no I/O)."""

@@ -1,0 +1,45 @@
+"""Hub settings: every setting has a flag on `axle up` and an `AXLE_*` environment variable.
+
+Built once at start-up (pydantic-settings) and passed down, never read from the environment
+deep inside the code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class HubSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AXLE_", extra="ignore")
+
+    data_dir: Path = Field(default=Path(".axle"), description="where the hub keeps its state")
+    host: str = Field(default="127.0.0.1", description="address the API server binds")
+    port: int = Field(default=8080, description="port the API server binds (0: any free)")
+    database_url: str | None = Field(
+        default=None, description="store URL; default sqlite:///DATA_DIR/axle.db"
+    )
+    encryption_key: str | None = Field(
+        default=None,
+        description="key that encrypts Secrets at rest; default: DATA_DIR/encryption-key",
+    )
+    max_body_bytes: int = Field(default=3 * 1024 * 1024, description="largest request body")
+    audit_log: Path | None = Field(
+        default=None, description="audit log (JSON lines); default DATA_DIR/audit.log"
+    )
+    resync_seconds: float = Field(default=300.0, description="periodic resync of controllers")
+    lease_seconds: float = Field(default=15.0, description="leader lease duration")
+    watch_log_revisions: int = Field(
+        default=100_000, description="change-log entries kept for watch resume"
+    )
+    controllers: bool = Field(default=True, description="run the controllers in this process")
+
+    @property
+    def store_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'axle.db'}"
+
+    @property
+    def audit_path(self) -> Path:
+        return self.audit_log or self.data_dir / "audit.log"

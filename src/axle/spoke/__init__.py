@@ -1,0 +1,1 @@
+"""The spoke agent: joins the hub, pulls Works, applies them, reports status."""
