@@ -1,0 +1,138 @@
+"""`make demo`: start an embedded hub, apply the quickstart, wait until it is Ready, show it.
+
+It drives the real `axle` command line as subprocesses, so what it prints is exactly what a
+user typing the same commands would see; nothing here talks to the hub's internals. The hub
+runs on a free loopback port with a fresh data dir (or `DEMO_DATA_DIR`), and stops at the end
+unless `DEMO_SERVE=1`, in which case it keeps serving until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[3]
+QUICKSTART = ROOT / "examples" / "quickstart"
+READY_TIMEOUT = 60.0
+URL_RE = re.compile(r"https?://[0-9.]+:[0-9]+")
+
+
+def _axle(*args: str) -> list[str]:
+    return [sys.executable, "-m", "axle.cli.main", *args]
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+def _run(args: Sequence[str], env: dict[str, str]) -> str:
+    shown = " ".join(shlex.quote(a) for a in ["axle", *args[3:]])
+    _say(f"\n$ {shown}")
+    proc = subprocess.run(list(args), env=env, capture_output=True, text=True, check=False)
+    out = proc.stdout + proc.stderr
+    print(out, end="" if out.endswith("\n") else "\n", flush=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"demo: `{shown}` failed with exit code {proc.returncode}")
+    return proc.stdout
+
+
+def _start_hub(data_dir: Path) -> tuple[subprocess.Popen[str], str]:
+    cmd = _axle("up", "--data-dir", str(data_dir), "--port", os.environ.get("DEMO_PORT", "0"))
+    _say(f"$ axle up --data-dir {data_dir}")
+    hub = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+    )
+    deadline = time.monotonic() + 20
+    assert hub.stdout is not None
+    url = ""
+    while time.monotonic() < deadline:
+        line = hub.stdout.readline()
+        if not line:
+            if hub.poll() is not None:
+                raise SystemExit(f"demo: the hub exited with code {hub.returncode}")
+            continue
+        print("  " + line, end="", flush=True)
+        match = URL_RE.search(line)
+        if match:
+            url = match.group(0)
+            break
+    if not url:
+        hub.terminate()
+        raise SystemExit("demo: the hub did not print its URL within 20 s")
+    # Keep draining the hub's output so a chatty hub never blocks on a full pipe.
+    verbose = os.environ.get("DEMO_VERBOSE") == "1"
+    threading.Thread(target=_drain, args=(hub, verbose), daemon=True).start()
+    return hub, url
+
+
+def _drain(hub: subprocess.Popen[str], verbose: bool) -> None:
+    assert hub.stdout is not None
+    for line in hub.stdout:
+        if verbose:
+            print("  hub: " + line, end="", flush=True)
+
+
+def _wait_ready(url: str, token: str) -> None:
+    """Poll until the tenant and every project report phase Ready (or time out)."""
+    headers = {"Authorization": f"Bearer {token}"}
+    deadline = time.monotonic() + READY_TIMEOUT
+    last = ""
+    with httpx.Client(base_url=url, headers=headers, timeout=5) as http:
+        while time.monotonic() < deadline:
+            tenants = http.get("/apis/axle.dev/v1alpha1/tenants").json().get("items", [])
+            projects = http.get("/apis/axle.dev/v1alpha1/projects").json().get("items", [])
+            phases = {
+                f"{o['kind']}/{o['metadata']['name']}": (o.get("status") or {}).get("phase")
+                for o in [*tenants, *projects]
+            }
+            last = json.dumps(phases)
+            if len(phases) >= 3 and all(p == "Ready" for p in phases.values()):
+                return
+            time.sleep(0.2)
+    raise SystemExit(f"demo: not Ready within {READY_TIMEOUT:.0f} s: {last}")
+
+
+def main() -> None:
+    data_dir = Path(os.environ.get("DEMO_DATA_DIR") or tempfile.mkdtemp(prefix="axle-demo-"))
+    started = time.monotonic()
+    hub, url = _start_hub(data_dir)
+    try:
+        token = (data_dir / "admin-token").read_text().strip()
+        env = {**os.environ, "AXLE_SERVER": url, "AXLE_TOKEN": token}
+        _run(_axle("apply", "-f", str(QUICKSTART)), env)
+        _say("\nwaiting for the tenant and its projects to be Ready ...")
+        _wait_ready(url, token)
+        _run(_axle("get", "tenants,projects", "-A"), env)
+        _run(_axle("get", "settings", "-A"), env)
+        _say(f"\nready in {time.monotonic() - started:.1f} s; hub at {url}, data in {data_dir}")
+        if os.environ.get("DEMO_SERVE") == "1":
+            _say(
+                f"serving; try: AXLE_SERVER={url} AXLE_TOKEN=$(cat {data_dir}/admin-token) "
+                "axle get projects -A   (Ctrl-C stops)"
+            )
+            hub.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if hub.poll() is None:
+            hub.send_signal(signal.SIGTERM)
+            try:
+                hub.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                hub.kill()
+
+
+if __name__ == "__main__":
+    main()
