@@ -92,8 +92,10 @@ class HubProcess:
         if not self.url:
             self.stop()
             raise AssertionError("hub did not start:\n" + "".join(self.lines))
-        wait_for(lambda: httpx.get(self.url + "/healthz", timeout=2).status_code == 200,
-                 what="hub /healthz")
+        wait_for(
+            lambda: httpx.get(self.url + "/healthz", timeout=2).status_code == 200,
+            what="hub /healthz",
+        )
         return self
 
     def stop(self) -> int:
@@ -121,8 +123,9 @@ class HubProcess:
         return "".join(self.lines)
 
 
-def obj(api_version: str, kind: str, name: str, namespace: str | None = None,
-        **fields: Any) -> dict[str, Any]:
+def obj(
+    api_version: str, kind: str, name: str, namespace: str | None = None, **fields: Any
+) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": name}
     if namespace:
         meta["namespace"] = namespace
