@@ -1,0 +1,580 @@
+"""The async Python SDK over httpx: discovery-resolved CRUD, server-side apply, watch, tables.
+
+One `Client` per hub connection. Kinds are resolved through the server's discovery documents
+(fetched once per client, refreshed once when a name is not found) so every name kubectl accepts
+works here too. Every error the server reports comes back as the `axle.errors.ApiError` subclass
+its `Status` names, with the server's message; failures found locally are the client-side
+subclasses in `axle.client.errors`. Objects are plain dicts in Kubernetes wire shape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Mapping
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from axle import __version__
+from axle.client.discovery import Resource, ResourceMap, parse_resource_list
+from axle.client.errors import ConnectionFailed, ManifestError, UnknownResource
+from axle.errors import ApiError, BadRequest
+
+log = logging.getLogger("axle.client")
+
+TABLE_ACCEPT = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+PATCH_TYPES = {
+    "merge": "application/merge-patch+json",
+    "json": "application/json-patch+json",
+    "strategic": "application/strategic-merge-patch+json",
+    "apply": "application/apply-patch+yaml",
+}
+Obj = dict[str, Any]
+# `Client.list` shadows the builtin inside the class body; annotations use this alias.
+Objs = list[Obj]
+
+
+def _key(obj: Mapping[str, Any]) -> tuple[str, str]:
+    meta = obj.get("metadata") or {}
+    return (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+
+
+def _selector(*parts: str | None) -> str | None:
+    joined = ",".join(p for p in parts if p)
+    return joined or None
+
+
+class Client:
+    """An async connection to one hub. Use as `async with Client(url, token) as c: ...`."""
+
+    def __init__(
+        self,
+        server: str,
+        token: str | None = None,
+        *,
+        timeout: float = 30.0,
+        namespace: str = "default",
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.server = server.rstrip("/")
+        self.namespace = namespace
+        self.timeout = timeout
+        headers = {"User-Agent": f"axle/{__version__}", "Accept": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self._http = httpx.AsyncClient(
+            base_url=self.server, headers=headers, timeout=timeout, transport=transport
+        )
+        self._resources: ResourceMap | None = None
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # ---- HTTP ------------------------------------------------------------------------------
+
+    def _unreachable(self, exc: Exception) -> ConnectionFailed:
+        what = "timed out talking to" if isinstance(exc, httpx.TimeoutException) else "cannot reach"
+        detail = str(exc) or type(exc).__name__
+        return ConnectionFailed(
+            f"{what} the axle hub at {self.server}: {detail}", server=self.server
+        )
+
+    @staticmethod
+    def error_from_response(resp: httpx.Response) -> ApiError:
+        """The ApiError a failed response stands for (its `Status` body, or its code)."""
+        try:
+            body = resp.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and body.get("kind") == "Status":
+            body.setdefault("code", resp.status_code)
+            return ApiError.from_status(body)
+        text = resp.text.strip() if resp.text else ""
+        return ApiError.from_status(
+            {"code": resp.status_code, "message": text or resp.reason_phrase or "error"}
+        )
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        accept: str | None = None,
+    ) -> httpx.Response:
+        """One request; raises the ApiError of a failed answer, ConnectionFailed if none came."""
+        headers: dict[str, str] = {}
+        content: bytes | None = None
+        if body is not None:
+            content = json.dumps(body).encode()
+            headers["Content-Type"] = content_type
+        if accept:
+            headers["Accept"] = accept
+        log.debug("%s %s %s", method, path, dict(params or {}))
+        try:
+            resp = await self._http.request(
+                method, path, params=params, content=content, headers=headers
+            )
+        except httpx.TransportError as exc:
+            raise self._unreachable(exc) from exc
+        log.debug("-> %s", resp.status_code)
+        if resp.status_code >= 400:
+            raise self.error_from_response(resp)
+        return resp
+
+    async def _json(self, method: str, path: str, **kw: Any) -> Obj:
+        resp = await self.request(method, path, **kw)
+        data = resp.json()
+        if not isinstance(data, dict):
+            raise BadRequest(f"{method} {path}: the server answered with {type(data).__name__}")
+        return data
+
+    # ---- discovery -------------------------------------------------------------------------
+
+    async def discover(self, *, refresh: bool = False) -> ResourceMap:
+        """Every resource type the server lists (cached for this client's lifetime)."""
+        if self._resources is not None and not refresh:
+            return self._resources
+        core = await self._json("GET", "/api")
+        groups = await self._json("GET", "/apis")
+        paths = [f"/api/{v}" for v in core.get("versions") or ["v1"]]
+        for group in groups.get("groups") or []:
+            preferred = (group.get("preferredVersion") or {}).get("groupVersion")
+            versions = group.get("versions") or []
+            gv = preferred or (versions[0].get("groupVersion") if versions else None)
+            if gv:
+                paths.append(f"/apis/{gv}")
+        docs = await asyncio.gather(*(self._json("GET", p) for p in paths))
+        resources: list[Resource] = []
+        for doc in docs:
+            resources += parse_resource_list(doc)
+        self._resources = ResourceMap(resources)
+        return self._resources
+
+    async def resolve(self, kind: str | Resource) -> Resource:
+        """The resource type a user-typed name stands for (`cp`, `tenants.axle.dev`, ...)."""
+        if isinstance(kind, Resource):
+            return kind
+        fresh = self._resources is None
+        try:
+            return (await self.discover()).lookup(kind)
+        except UnknownResource:
+            if fresh:
+                raise
+            # The server may have gained kinds since we cached discovery: ask once more.
+            return (await self.discover(refresh=True)).lookup(kind)
+
+    async def resolve_object(self, obj: Mapping[str, Any]) -> Resource:
+        """The resource type of a manifest, from its `apiVersion` and `kind`."""
+        api_version, kind = str(obj.get("apiVersion", "")), str(obj.get("kind", ""))
+        try:
+            return (await self.discover()).for_manifest(api_version, kind)
+        except UnknownResource:
+            return (await self.discover(refresh=True)).for_manifest(api_version, kind)
+
+    def _namespace(
+        self, res: Resource, namespace: str | None, all_namespaces: bool = False
+    ) -> str | None:
+        if not res.namespaced or all_namespaces:
+            return None
+        return namespace or self.namespace
+
+    async def _prepare(self, obj: Mapping[str, Any], namespace: str | None) -> tuple[Resource, Obj]:
+        """Resolve a manifest and settle its namespace (the object's own, else the default)."""
+        res = await self.resolve_object(obj)
+        body: Obj = json.loads(json.dumps(obj))
+        meta = body.setdefault("metadata", {})
+        if res.namespaced:
+            own = meta.get("namespace")
+            if own and namespace and own != namespace:
+                raise ManifestError(
+                    f'the namespace from the provided object "{own}" does not match the '
+                    f'namespace "{namespace}". You must pass --namespace={own} to perform this'
+                    " operation."
+                )
+            meta["namespace"] = own or namespace or self.namespace
+        else:
+            meta.pop("namespace", None)
+        # Alias groups (spectrocloud.com) are sent as the group that serves them.
+        if body.get("apiVersion") != res.api_version:
+            body["apiVersion"] = res.api_version
+        return res, body
+
+    @staticmethod
+    def _write_params(dry_run: bool, field_manager: str | None = None) -> dict[str, str]:
+        params: dict[str, str] = {}
+        if dry_run:
+            params["dryRun"] = "All"
+        if field_manager:
+            params["fieldManager"] = field_manager
+        return params
+
+    # ---- reads -----------------------------------------------------------------------------
+
+    async def version(self) -> Obj:
+        return await self._json("GET", "/version")
+
+    async def get(self, kind: str | Resource, name: str, namespace: str | None = None) -> Obj:
+        res = await self.resolve(kind)
+        return await self._json("GET", res.path(self._namespace(res, namespace), name))
+
+    async def list(
+        self,
+        kind: str | Resource,
+        namespace: str | None = None,
+        all_namespaces: bool = False,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        limit: int | None = None,
+    ) -> Obj:
+        """A `KindList` of every matching object; `limit` is the page size, pages are followed."""
+        res = await self.resolve(kind)
+        path = res.path(self._namespace(res, namespace, all_namespaces))
+        params: dict[str, str] = {}
+        if label_selector:
+            params["labelSelector"] = label_selector
+        if field_selector:
+            params["fieldSelector"] = field_selector
+        if limit:
+            params["limit"] = str(limit)
+        items: Objs = []
+        while True:
+            page = await self._json("GET", path, params=params)
+            for item in page.get("items") or []:
+                item.setdefault("apiVersion", res.api_version)
+                item.setdefault("kind", res.kind)
+                items.append(item)
+            cont = (page.get("metadata") or {}).get("continue")
+            if not cont:
+                break
+            params["continue"] = str(cont)
+        return {
+            "apiVersion": res.api_version,
+            "kind": f"{res.kind}List",
+            "metadata": {"resourceVersion": (page.get("metadata") or {}).get("resourceVersion")},
+            "items": items,
+        }
+
+    async def table(
+        self,
+        kind: str | Resource,
+        name: str | None = None,
+        namespace: str | None = None,
+        all_namespaces: bool = False,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> Obj:
+        """The server's Table (columnDefinitions, rows[].cells, rows[].object), pages merged.
+
+        A server without Table support gets a NAME/AGE table built from its objects.
+        """
+        res = await self.resolve(kind)
+        path = res.path(self._namespace(res, namespace, all_namespaces), name)
+        params: dict[str, str] = {}
+        if label_selector and name is None:
+            params["labelSelector"] = label_selector
+        if field_selector and name is None:
+            params["fieldSelector"] = field_selector
+        table: Obj | None = None
+        while True:
+            page = await self._json("GET", path, params=params, accept=TABLE_ACCEPT)
+            if page.get("kind") != "Table":
+                page = fallback_table(res, page)
+            if table is None:
+                table = page
+            else:
+                table["rows"] = [*(table.get("rows") or []), *(page.get("rows") or [])]
+            cont = (page.get("metadata") or {}).get("continue")
+            if not cont:
+                break
+            params["continue"] = str(cont)
+        table.setdefault("rows", [])
+        return table
+
+    async def events_for(self, obj: Mapping[str, Any]) -> Objs:
+        """Events whose involvedObject is `obj`, oldest first (kubectl describe's list)."""
+        meta = obj.get("metadata") or {}
+        name, ns, uid = meta.get("name"), meta.get("namespace"), meta.get("uid")
+        kind = str(obj.get("kind", ""))
+        selector = _selector(
+            f"involvedObject.name={name}",
+            f"involvedObject.kind={kind}",
+            f"involvedObject.namespace={ns}" if ns else None,
+            f"involvedObject.uid={uid}" if uid else None,
+        )
+        scope = {"namespace": ns} if ns else {"all_namespaces": True}
+        try:
+            events = await self.list("events", field_selector=selector, **scope)
+        except BadRequest:
+            # A server whose field selectors know only metadata.* : filter here instead.
+            events = await self.list("events", **scope)
+
+        def involves(ev: Obj) -> bool:
+            inv = ev.get("involvedObject") or ev.get("regarding") or {}
+            if uid and inv.get("uid") and inv.get("uid") != uid:
+                return False
+            return bool(
+                inv.get("name") == name
+                and inv.get("kind") == kind
+                and (not ns or inv.get("namespace") in (ns, None))
+            )
+
+        found = [ev for ev in events["items"] if involves(ev)]
+        return sorted(found, key=event_time)
+
+    # ---- writes ----------------------------------------------------------------------------
+
+    async def create(
+        self, obj: Mapping[str, Any], namespace: str | None = None, *, dry_run: bool = False
+    ) -> Obj:
+        res, body = await self._prepare(obj, namespace)
+        path = res.path(body["metadata"].get("namespace"))
+        return await self._json("POST", path, body=body, params=self._write_params(dry_run))
+
+    async def replace(
+        self, obj: Mapping[str, Any], namespace: str | None = None, *, dry_run: bool = False
+    ) -> Obj:
+        res, body = await self._prepare(obj, namespace)
+        meta = body["metadata"]
+        path = res.path(meta.get("namespace"), meta["name"])
+        return await self._json("PUT", path, body=body, params=self._write_params(dry_run))
+
+    async def replace_status(self, obj: Mapping[str, Any]) -> Obj:
+        res, body = await self._prepare(obj, None)
+        meta = body["metadata"]
+        return await self._json(
+            "PUT", res.path(meta.get("namespace"), meta["name"], "status"), body=body
+        )
+
+    async def patch(
+        self,
+        kind: str | Resource,
+        name: str,
+        patch: Any,
+        namespace: str | None = None,
+        *,
+        patch_type: str = "merge",
+        subresource: str | None = None,
+        dry_run: bool = False,
+        field_manager: str | None = None,
+    ) -> Obj:
+        """PATCH with a JSON merge (default), JSON, strategic merge or apply patch."""
+        if patch_type not in PATCH_TYPES:
+            raise ValueError(f"patch_type must be one of {sorted(PATCH_TYPES)}")
+        res = await self.resolve(kind)
+        path = res.path(self._namespace(res, namespace), name, subresource)
+        return await self._json(
+            "PATCH",
+            path,
+            body=patch,
+            content_type=PATCH_TYPES[patch_type],
+            params=self._write_params(dry_run, field_manager),
+        )
+
+    async def apply(
+        self,
+        obj: Mapping[str, Any],
+        field_manager: str = "axle",
+        force: bool = False,
+        *,
+        namespace: str | None = None,
+        dry_run: bool = False,
+    ) -> Obj:
+        """Server-side apply: the server merges `obj` as owned by `field_manager`."""
+        res, body = await self._prepare(obj, namespace)
+        meta = body["metadata"]
+        params = self._write_params(dry_run, field_manager)
+        if force:
+            params["force"] = "true"
+        return await self._json(
+            "PATCH",
+            res.path(meta.get("namespace"), meta["name"]),
+            body=body,
+            content_type=PATCH_TYPES["apply"],
+            params=params,
+        )
+
+    async def delete(
+        self,
+        kind: str | Resource,
+        name: str,
+        namespace: str | None = None,
+        propagation: str | None = None,
+        *,
+        dry_run: bool = False,
+    ) -> Obj:
+        """Delete one object; returns what the server returns (the object, or a Status)."""
+        res = await self.resolve(kind)
+        params = self._write_params(dry_run)
+        if propagation:
+            params["propagationPolicy"] = propagation
+        return await self._json(
+            "DELETE", res.path(self._namespace(res, namespace), name), params=params
+        )
+
+    # ---- watch -----------------------------------------------------------------------------
+
+    async def watch(
+        self,
+        kind: str | Resource,
+        namespace: str | None = None,
+        all_namespaces: bool = False,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        resource_version: str | None = None,
+        *,
+        name: str | None = None,
+        bookmarks: bool = False,
+        max_reconnects: int | None = None,
+    ) -> AsyncIterator[Obj]:
+        """Watch events (`{"type", "object"}`) forever, surviving disconnects.
+
+        Without `resource_version` it starts with an ADDED event per existing object (from a
+        list), then watches from the list's resourceVersion. After a dropped stream it resumes
+        from the last resourceVersion seen, so no event is lost or repeated; on 410 Gone (the
+        log was compacted) it lists again and yields the difference (ADDED, MODIFIED, DELETED)
+        from what it had seen. `max_reconnects` bounds consecutive failed reconnects (None:
+        retry forever, with backoff up to 5 s).
+        """
+        res = await self.resolve(kind)
+        ns = self._namespace(res, namespace, all_namespaces)
+        fsel = _selector(field_selector, f"metadata.name={name}" if name else None)
+        seen: dict[tuple[str, str], Obj] = {}
+        rv = resource_version
+
+        async def relist() -> Objs:
+            nonlocal rv
+            lst = await self.list(res, ns, all_namespaces or ns is None, label_selector, fsel)
+            rv = lst["metadata"].get("resourceVersion") or rv
+            now = {_key(o): o for o in lst["items"]}
+            out: Objs = []
+            for key, o in now.items():
+                old = seen.get(key)
+                if old is None:
+                    out.append({"type": "ADDED", "object": o})
+                elif _rv(old) != _rv(o):
+                    out.append({"type": "MODIFIED", "object": o})
+            out += [{"type": "DELETED", "object": o} for k, o in seen.items() if k not in now]
+            seen.clear()
+            seen.update(now)
+            return out
+
+        if rv is None:
+            for ev in await relist():
+                yield ev
+        params: dict[str, str] = {"watch": "1", "allowWatchBookmarks": "true"}
+        if label_selector:
+            params["labelSelector"] = label_selector
+        if fsel:
+            params["fieldSelector"] = fsel
+        path = res.path(ns)
+        failures = 0
+        backoff = 0.1
+        while True:
+            params["resourceVersion"] = rv or ""
+            gone = False
+            got = 0
+            try:
+                async with self._http.stream(
+                    "GET", path, params=params, timeout=httpx.Timeout(self.timeout, read=None)
+                ) as resp:
+                    if resp.status_code == 410:
+                        gone = True
+                    elif resp.status_code >= 400:
+                        await resp.aread()
+                        raise self.error_from_response(resp)
+                    else:
+                        failures = 0
+                        async for line in resp.aiter_lines():
+                            if not line.strip():
+                                continue
+                            event = json.loads(line)
+                            etype, obj = event.get("type"), event.get("object") or {}
+                            if etype == "ERROR":
+                                err = ApiError.from_status(obj)
+                                if err.code == 410:
+                                    gone = True
+                                    break
+                                raise err
+                            got += 1
+                            rv = _rv(obj) or rv
+                            if etype == "BOOKMARK":
+                                if bookmarks:
+                                    yield event
+                                continue
+                            obj.setdefault("apiVersion", res.api_version)
+                            obj.setdefault("kind", res.kind)
+                            if etype == "DELETED":
+                                seen.pop(_key(obj), None)
+                            else:
+                                seen[_key(obj)] = obj
+                            yield event
+            except httpx.TransportError as exc:
+                failures += 1
+                if max_reconnects is not None and failures > max_reconnects:
+                    raise self._unreachable(exc) from exc
+                log.debug("watch %s dropped (%s); resuming from %s", path, exc, rv)
+            if gone:
+                log.debug("watch %s: resourceVersion %s is gone; listing again", path, rv)
+                for ev in await relist():
+                    yield ev
+                continue
+            if got:
+                backoff = 0.1
+            else:
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+
+def _rv(obj: Mapping[str, Any]) -> str | None:
+    value = (obj.get("metadata") or {}).get("resourceVersion")
+    return str(value) if value else None
+
+
+def event_time(ev: Mapping[str, Any]) -> str:
+    """When an Event last happened, as a sortable RFC 3339 string."""
+    meta = ev.get("metadata") or {}
+    return str(
+        ev.get("lastTimestamp")
+        or ev.get("eventTime")
+        or ev.get("firstTimestamp")
+        or meta.get("creationTimestamp")
+        or ""
+    )
+
+
+def fallback_table(res: Resource, body: Mapping[str, Any]) -> Obj:
+    """A NAME/AGE Table for a server that answered a Table request with plain objects."""
+    items = body.get("items") if "items" in body else [body]
+    rows = []
+    for item in items or []:
+        meta = item.get("metadata") or {}
+        rows.append(
+            {"cells": [meta.get("name", ""), meta.get("creationTimestamp", "")], "object": item}
+        )
+    return {
+        "apiVersion": "meta.k8s.io/v1",
+        "kind": "Table",
+        "metadata": dict(body.get("metadata") or {}) if "items" in body else {},
+        "columnDefinitions": [
+            {"name": "Name", "type": "string", "format": "name", "priority": 0},
+            {"name": "Age", "type": "date", "format": "", "priority": 0},
+        ],
+        "rows": rows,
+    }
