@@ -23,6 +23,8 @@ UpdateCheck = Callable[[dict[str, Any], dict[str, Any]], list[tuple[str, str]]]
 ObjectCheck = Callable[[dict[str, Any]], list[tuple[str, str]]]
 # A hook that fills defaults into an object in place.
 Defaulter = Callable[[dict[str, Any]], None]
+# A rule for metadata.name: (value, field path) -> causes; None means DNS-1123 subdomain.
+NameRule = Callable[[str, str], list[tuple[str, str]]]
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class KindInfo:
     validate_object: ObjectCheck | None = None
     validate_update: UpdateCheck | None = None
     default: Defaulter | None = None
+    name_rule: NameRule | None = None
     verbs: tuple[str, ...] = (
         "create",
         "delete",
@@ -129,7 +132,7 @@ class Registry:
         return info
 
     def lookup(self, name: str) -> KindInfo:
-        """Resolve what a user typed (`cp`, `computepools`, `ComputePool`, `computepools.axle.dev`)."""
+        """Resolve what a user typed: `cp`, `computepools`, `ComputePool`, `computepools.axle.dev`."""
         key = name.lower()
         group = None
         if "." in key:

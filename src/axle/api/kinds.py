@@ -1,0 +1,26 @@
+"""Imports every kind module so that `axle.api.registry.REGISTRY` is complete.
+
+Kinds register themselves when their module is imported; this module is the one list of those
+modules, imported in a fixed order so registration (and everything built from the registry:
+discovery, OpenAPI, table output) is deterministic. Import it once at start-up:
+`import axle.api.kinds`.
+"""
+
+from __future__ import annotations
+
+from axle.api import (
+    coordination,
+    core,
+    project,
+    rbac,
+    settings,
+    tenant,
+)
+from axle.api.registry import REGISTRY, KindInfo
+
+MODULES = (core, rbac, coordination, tenant, project, settings)
+
+
+def all_kinds() -> list[KindInfo]:
+    """Every registered kind, ordered by group then kind (core group first)."""
+    return sorted(REGISTRY, key=lambda info: (info.group, info.kind))
