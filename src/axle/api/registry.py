@@ -132,7 +132,7 @@ class Registry:
         return info
 
     def lookup(self, name: str) -> KindInfo:
-        """Resolve what a user typed: `cp`, `computepools`, `ComputePool`, `computepools.axle.dev`."""
+        """Resolve what a user typed: `cp`, `computepools`, `ComputePool`, `cp.axle.dev`."""
         key = name.lower()
         group = None
         if "." in key:
