@@ -1,0 +1,295 @@
+"""The hub's ASGI app: Kubernetes REST conventions over the store, for every registered kind.
+
+`build_app` wires the request pipeline around the generic handlers: parse the request the way
+the API server does -> authenticate -> authorize (RBAC; `system:masters` bypasses it) ->
+dispatch (non-resource documents, or a resource verb) -> audit, with every error rendered as a
+Kubernetes `Status`. There is one catch-all route rather than a route per kind: the route
+table, discovery and OpenAPI documents are built once from the registry, so a request costs a
+couple of dict lookups and nothing is generated per kind at request time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, Protocol
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+import axle
+from axle.api.registry import REGISTRY, KindInfo, Registry
+from axle.errors import ApiError, InternalError, MethodNotAllowed, NotFound
+from axle.server.auth import MASTERS_GROUP, UserInfo
+from axle.server.bodies import parse_accept
+from axle.server.discovery import Discovery
+from axle.server.handlers import Call, JSONResponse, ResourceHandlers, json_response
+from axle.server.openapi import OpenAPIDocs
+from axle.server.rbac import Attributes
+from axle.server.requestinfo import RequestInfo, parse_query, parse_request
+from axle.server.resources import RouteTable
+from axle.server.watch import WatchStreams
+from axle.settings import HubSettings
+from axle.store.base import Store
+
+log = logging.getLogger(__name__)
+
+# The Kubernetes version kubectl compares itself with (it warns beyond one minor of skew).
+KUBE_MAJOR, KUBE_MINOR = "1", "32"
+_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+_HEALTH_PATHS = ("/healthz", "/readyz", "/livez")
+
+
+class Authenticator(Protocol):
+    def authenticate(self, authorization_header: str | None) -> UserInfo: ...
+
+
+class Authorizer(Protocol):
+    def authorize(self, attrs: Attributes) -> tuple[bool, str]: ...
+
+
+class Auditor(Protocol):
+    def record(
+        self,
+        user: UserInfo | None,
+        verb: str,
+        resource: str,
+        namespace: str | None,
+        name: str | None,
+        code: int,
+        *,
+        group: str = "",
+        subresource: str | None = None,
+    ) -> None: ...
+
+
+class NotAcceptable(ApiError):
+    """406: no representation the client accepts (protobuf OpenAPI, which client-go then skips)."""
+
+    code = 406
+    reason = "NotAcceptable"
+
+
+def version_info() -> dict[str, str]:
+    """`/version`, shaped like Kubernetes' version.Info (kubectl prints gitVersion)."""
+    import platform
+
+    return {
+        "major": KUBE_MAJOR,
+        "minor": KUBE_MINOR,
+        "gitVersion": f"v{KUBE_MAJOR}.{KUBE_MINOR}.0+axle.{axle.__version__}",
+        "gitCommit": "",
+        "gitTreeState": "clean",
+        "buildDate": "",
+        "goVersion": f"python{platform.python_version()}",
+        "compiler": "cpython",
+        "platform": f"{platform.system().lower()}/{platform.machine()}",
+    }
+
+
+def status_response(err: ApiError) -> Response:
+    headers = {"Retry-After": str(err.retry_after)} if err.retry_after is not None else None
+    return json_response(err.to_status(), err.code, headers)
+
+
+class ApiServer:
+    """Everything a request needs, built once; `endpoint` serves every non-health path."""
+
+    def __init__(
+        self,
+        settings: HubSettings,
+        store: Store,
+        authenticator: Authenticator,
+        authorizer: Authorizer,
+        audit: Auditor,
+        *,
+        registry: Registry | None = None,
+        bookmark_seconds: float = 60.0,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.authenticator = authenticator
+        self.authorizer = authorizer
+        self.audit = audit
+        self.registry = registry if registry is not None else REGISTRY
+        kinds: list[KindInfo] = list(self.registry)
+        self.routes = RouteTable(kinds)
+        self.discovery = Discovery(self.routes, f"{settings.host}:{settings.port}")
+        self.version = version_info()
+        self.version_bytes = json_response(self.version).body
+        self.openapi = OpenAPIDocs(self.routes, self.version["gitVersion"])
+        self.watches = WatchStreams(bookmark_seconds)
+        self.handlers = ResourceHandlers(store, self.routes, self.watches)
+        self.body_limit = settings.max_body_bytes
+
+    async def endpoint(self, request: Request) -> Response:
+        scope = request.scope
+        ri = parse_request(
+            scope["method"], scope["path"], parse_query(scope["query_string"].decode("latin-1"))
+        )
+        user: UserInfo | None = None
+        code = 500
+        try:
+            user = self.authenticator.authenticate(request.headers.get("authorization"))
+            response = await self._dispatch(request, ri, user)
+            code = response.status_code
+            if scope["method"] == "HEAD":
+                response.body = b""
+            return response
+        except ApiError as err:
+            code = err.code
+            return status_response(err)
+        except Exception as exc:
+            log.exception("internal error serving %s %s", scope["method"], scope["path"])
+            err = InternalError(f"an internal error occurred: {type(exc).__name__}: {exc}")
+            return status_response(err)
+        finally:
+            if ri.is_resource or user is None:
+                self._audit(ri, user, code)
+
+    def _audit(self, ri: RequestInfo, user: UserInfo | None, code: int) -> None:
+        try:
+            if ri.is_resource:
+                self.audit.record(
+                    user,
+                    ri.verb,
+                    ri.resource,
+                    ri.namespace or None,
+                    ri.name or None,
+                    code,
+                    group=self.registry.canonical_group(ri.group),
+                    subresource=ri.subresource or None,
+                )
+            else:
+                self.audit.record(user, ri.verb, ri.path, None, None, code)
+        except Exception:  # an audit failure must not turn a served request into an error
+            log.exception("audit record failed")
+
+    async def _dispatch(self, request: Request, ri: RequestInfo, user: UserInfo) -> Response:
+        masters = MASTERS_GROUP in user.groups
+        if not ri.is_resource:
+            if not masters:
+                self._authorize(
+                    Attributes(user=user, verb=ri.verb, group="", resource="", path=ri.path)
+                )
+            return self._non_resource(request, ri)
+        group = self.registry.canonical_group(ri.group)
+        if not masters:
+            self._authorize(
+                Attributes(
+                    user=user,
+                    verb=ri.verb,
+                    group=group,
+                    resource=ri.resource,
+                    subresource=ri.subresource or None,
+                    namespace=ri.namespace or None,
+                    name=ri.name or None,
+                )
+            )
+        served = self.routes.resolve(ri.group, ri.version, ri.resource)
+        if served is None:
+            raise NotFound(
+                "the server could not find the requested resource"
+                + (
+                    f' (resource "{ri.resource}" in {ri.group or "core"}/{ri.version})'
+                    if ri.resource
+                    else ""
+                )
+            )
+        call = Call(
+            request=request,
+            ri=ri,
+            served=served,
+            user=user,
+            body_limit=self.body_limit,
+            accept=parse_accept(request.headers.get("accept")),
+        )
+        return await self.handlers.handle(call)
+
+    def _authorize(self, attrs: Attributes) -> None:
+        from axle.server.rbac import forbidden_error
+
+        allowed, reason = self.authorizer.authorize(attrs)
+        if not allowed:
+            raise forbidden_error(attrs, reason)
+
+    # --- non-resource paths -----------------------------------------------------------------
+
+    def _non_resource(self, request: Request, ri: RequestInfo) -> Response:
+        if ri.method not in ("GET", "HEAD"):
+            raise MethodNotAllowed(f"{ri.method} is not supported on {ri.path}")
+        path = ri.path.rstrip("/") or "/"
+        d = self.discovery
+        if path == "/api":
+            return JSONResponse(d.api_versions)
+        if path == "/apis":
+            return JSONResponse(d.api_group_list)
+        if path == "/version":
+            return JSONResponse(self.version_bytes)
+        parts = path.strip("/").split("/")
+        if parts[0] == "api" and len(parts) == 2:
+            doc = d.resource_lists.get(("", parts[1]))
+            if doc is not None:
+                return JSONResponse(doc)
+        if parts[0] == "apis" and len(parts) == 2:
+            doc = d.group_docs.get(parts[1])
+            if doc is not None:
+                return JSONResponse(doc)
+        if parts[0] == "apis" and len(parts) == 3:
+            doc = d.resource_lists.get((parts[1], parts[2]))
+            if doc is not None:
+                return JSONResponse(doc)
+        if path == "/openapi/v2":
+            accept = request.headers.get("accept", "")
+            if accept and "json" not in accept and "*/*" not in accept:
+                raise NotAcceptable("only application/json is served for /openapi/v2")
+            return JSONResponse(self.openapi.v2)
+        if path == "/openapi/v3":
+            return JSONResponse(self.openapi.v3_index)
+        if parts[:2] == ["openapi", "v3"] and len(parts) > 2:
+            doc = self.openapi.v3.get("/".join(parts[2:]))
+            if doc is not None:
+                return JSONResponse(doc, headers={"Cache-Control": "public, immutable"})
+        raise NotFound("the server could not find the requested resource")
+
+
+def build_app(
+    settings: HubSettings,
+    store: Store,
+    authenticator: Authenticator,
+    authorizer: Authorizer,
+    audit: Auditor,
+    *,
+    registry: Registry | None = None,
+    bookmark_seconds: float = 60.0,
+) -> Starlette:
+    """The ASGI app of the hub. `app.state.api` is the `ApiServer` (watch streams, routes)."""
+    api = ApiServer(
+        settings,
+        store,
+        authenticator,
+        authorizer,
+        audit,
+        registry=registry,
+        bookmark_seconds=bookmark_seconds,
+    )
+
+    async def health(request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        try:
+            yield {}
+        finally:
+            # Open watch streams would otherwise hold the server's shutdown open.
+            api.watches.close_all()
+
+    routes = [Route(p, health, methods=["GET", "HEAD"]) for p in _HEALTH_PATHS]
+    routes.append(Route("/{path:path}", api.endpoint, methods=_METHODS))
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.api = api
+    return app

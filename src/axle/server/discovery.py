@@ -1,0 +1,91 @@
+"""Discovery documents in Kubernetes' legacy JSON format (`/api`, `/apis`, `/apis/{g}/{v}`).
+
+kubectl first asks for aggregated discovery (`apidiscovery.k8s.io/v2`) through its Accept
+header and falls back to these documents when the response is plain `application/json`, so
+the legacy format is all a client needs. Every document is rendered to bytes once, when the
+app is built: discovery is hit by every kubectl invocation and never changes at run time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from axle.server.resources import RouteTable, Served
+
+# What every served kind's subresources support.
+_STATUS_VERBS = ["get", "patch", "update"]
+
+
+def _resource_entry(served: Served) -> dict[str, Any]:
+    info = served.info
+    entry: dict[str, Any] = {
+        "name": info.plural,
+        "singularName": info.singular,
+        "namespaced": info.namespaced,
+        "kind": info.kind,
+        "verbs": sorted(info.verbs),
+    }
+    if info.short_names:
+        entry["shortNames"] = list(info.short_names)
+    if info.categories:
+        entry["categories"] = list(info.categories)
+    return entry
+
+
+def _status_entry(served: Served) -> dict[str, Any]:
+    info = served.info
+    return {
+        "name": f"{info.plural}/status",
+        "singularName": "",
+        "namespaced": info.namespaced,
+        "kind": info.kind,
+        "verbs": list(_STATUS_VERBS),
+    }
+
+
+class Discovery:
+    """All discovery documents, pre-rendered to JSON bytes."""
+
+    def __init__(self, routes: RouteTable, server_address: str = "") -> None:
+        self.api_versions = orjson.dumps(
+            {
+                "kind": "APIVersions",
+                "versions": ["v1"] if ("", "v1") in routes.by_gv else [],
+                "serverAddressByClientCIDRs": [
+                    {"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}
+                ],
+            }
+        )
+        groups: list[dict[str, Any]] = []
+        self.group_docs: dict[str, bytes] = {}
+        for group, versions in routes.group_versions.items():
+            if group == "":
+                continue
+            entry = _api_group(group, versions)
+            groups.append(entry)
+            self.group_docs[group] = orjson.dumps({"kind": "APIGroup", "apiVersion": "v1", **entry})
+        self.api_group_list = orjson.dumps(
+            {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
+        )
+        self.resource_lists: dict[tuple[str, str], bytes] = {}
+        for (group, version), table in routes.by_gv.items():
+            resources: list[dict[str, Any]] = []
+            for served in table.values():
+                resources.append(_resource_entry(served))
+                if served.info.has_status:
+                    resources.append(_status_entry(served))
+            self.resource_lists[(group, version)] = orjson.dumps(
+                {
+                    "kind": "APIResourceList",
+                    "apiVersion": "v1",
+                    "groupVersion": f"{group}/{version}" if group else version,
+                    "resources": resources,
+                }
+            )
+
+
+def _api_group(group: str, versions: list[str]) -> dict[str, Any]:
+    gvs = [{"groupVersion": f"{group}/{v}", "version": v} for v in versions]
+    return {"name": group, "versions": gvs, "preferredVersion": gvs[0]}
