@@ -195,7 +195,7 @@ class Client:
             return None
         return namespace or self.namespace
 
-    async def _prepare(self, obj: Mapping[str, Any], namespace: str | None) -> tuple[Resource, Obj]:
+    async def prepare(self, obj: Mapping[str, Any], namespace: str | None) -> tuple[Resource, Obj]:
         """Resolve a manifest and settle its namespace (the object's own, else the default)."""
         res = await self.resolve_object(obj)
         body: Obj = json.loads(json.dumps(obj))
@@ -343,20 +343,20 @@ class Client:
     async def create(
         self, obj: Mapping[str, Any], namespace: str | None = None, *, dry_run: bool = False
     ) -> Obj:
-        res, body = await self._prepare(obj, namespace)
+        res, body = await self.prepare(obj, namespace)
         path = res.path(body["metadata"].get("namespace"))
         return await self._json("POST", path, body=body, params=self._write_params(dry_run))
 
     async def replace(
         self, obj: Mapping[str, Any], namespace: str | None = None, *, dry_run: bool = False
     ) -> Obj:
-        res, body = await self._prepare(obj, namespace)
+        res, body = await self.prepare(obj, namespace)
         meta = body["metadata"]
         path = res.path(meta.get("namespace"), meta["name"])
         return await self._json("PUT", path, body=body, params=self._write_params(dry_run))
 
     async def replace_status(self, obj: Mapping[str, Any]) -> Obj:
-        res, body = await self._prepare(obj, None)
+        res, body = await self.prepare(obj, None)
         meta = body["metadata"]
         return await self._json(
             "PUT", res.path(meta.get("namespace"), meta["name"], "status"), body=body
@@ -397,7 +397,7 @@ class Client:
         dry_run: bool = False,
     ) -> Obj:
         """Server-side apply: the server merges `obj` as owned by `field_manager`."""
-        res, body = await self._prepare(obj, namespace)
+        res, body = await self.prepare(obj, namespace)
         meta = body["metadata"]
         params = self._write_params(dry_run, field_manager)
         if force:

@@ -1,0 +1,228 @@
+"""`axle describe`: one object as readable sections, with its recent Events, like kubectl.
+
+Identity first (Name, Namespace, Labels, Annotations, API Version, Kind), then the rest of
+metadata, the spec and the status as indented `Key:  value` blocks with camelCase keys split
+into words (kubectl's custom-resource describer does the same), the status conditions as a
+table (what a user reads first when something is stuck) and the object's Events last.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import click
+
+from axle.cli.printers import GAP, Out, age
+from axle.cli.state import (
+    all_namespaces_option,
+    connection_options,
+    echo_err,
+    globals_of,
+    namespace_option,
+    open_client,
+    run,
+)
+
+INDENT = "  "
+_WORD = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+# Metadata shown in the identity section, or not worth showing (managedFields).
+_ACRONYMS = {"uid": "UID", "url": "URL", "ip": "IP"}
+_SHOWN_META = {"name", "namespace", "labels", "annotations", "managedFields"}
+
+
+def title(key: str) -> str:
+    """`gpuLimits` -> `Gpu Limits`; keys that are not camelCase (`NVIDIA-H100`) stay as they are."""
+    if key in _ACRONYMS:
+        return _ACRONYMS[key]
+    if not key or not key[0].islower():
+        return key
+    words = _WORD.sub(" ", key).split(" ")
+    return " ".join(w[:1].upper() + w[1:] for w in words)
+
+
+def _scalar(value: Any) -> str:
+    if value is None:
+        return "<nil>"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _block(value: Any, level: int) -> list[str]:
+    """Nested mappings and lists as indented lines, values aligned within one mapping."""
+    pad = INDENT * level
+    lines: list[str] = []
+    if isinstance(value, dict):
+        scalars = [k for k, v in value.items() if not isinstance(v, (dict, list)) or not v]
+        width = max((len(title(k)) for k in scalars), default=0)
+        for key, item in value.items():
+            label = title(str(key)) + ":"
+            if isinstance(item, (dict, list)) and item:
+                lines.append(pad + label)
+                lines += _block(item, level + 1)
+            else:
+                shown = "<none>" if isinstance(item, (dict, list)) else _scalar(item)
+                text = shown.splitlines() or [""]
+                lines.append(f"{pad}{label.ljust(width + 1)}  {text[0]}".rstrip())
+                lines += [f"{pad}{INDENT}{t}" for t in text[1:]]
+    elif isinstance(value, list):
+        for item in value:
+            if isinstance(item, dict) and item:
+                sub = _block(item, level + 1)
+                # The first line of each item carries the dash, the rest align under it.
+                first = sub[0][len(pad) + len(INDENT) :]
+                lines.append(f"{pad}- {first}")
+                lines += sub[1:]
+            else:
+                lines.append(f"{pad}- {_scalar(item)}")
+    else:
+        lines.append(pad + _scalar(value))
+    return lines
+
+
+def _grid(rows: list[list[str]], level: int) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    pad = INDENT * level
+    return [
+        pad
+        + GAP.join([c.ljust(w) for c, w in zip(r[:-1], widths, strict=False)] + [r[-1]]).rstrip()
+        for r in rows
+    ]
+
+
+def _map_lines(label: str, mapping: dict[str, Any] | None) -> list[str]:
+    entries = [f"{k}={v}" for k, v in sorted((mapping or {}).items())] or ["<none>"]
+    head = _label(label)
+    return [head + entries[0]] + [" " * len(head) + e for e in entries[1:]]
+
+
+def _label(label: str) -> str:
+    """The identity section's labels, values aligned after the longest (`Annotations:`)."""
+    return f"{label}:".ljust(len("Annotations:") + 2)
+
+
+def conditions_table(conditions: list[dict[str, Any]], level: int) -> list[str]:
+    rows = [["Type", "Status", "Reason", "Message", "Last Transition"]]
+    rows.append(["-" * len(h) for h in rows[0]])
+    for cond in conditions:
+        rows.append(
+            [
+                str(cond.get("type", "")),
+                str(cond.get("status", "")),
+                str(cond.get("reason") or ""),
+                " ".join(str(cond.get("message") or "").split()),
+                str(cond.get("lastTransitionTime") or ""),
+            ]
+        )
+    return _grid(rows, level)
+
+
+def events_table(events: list[dict[str, Any]]) -> list[str]:
+    if not events:
+        return ["Events:  <none>"]
+    rows = [["Type", "Reason", "Age", "From", "Message"]]
+    rows.append(["-" * len(h) for h in rows[0]])
+    for ev in events[-20:]:
+        when = ev.get("lastTimestamp") or ev.get("eventTime") or ev.get("firstTimestamp")
+        count = int(ev.get("count") or 1)
+        shown_age = age(when)
+        if count > 1:
+            shown_age += f" (x{count} over {age(ev.get('firstTimestamp'))})"
+        source = ev.get("source") or {}
+        rows.append(
+            [
+                str(ev.get("type") or ""),
+                str(ev.get("reason") or ""),
+                shown_age,
+                str(source.get("component") or ev.get("reportingComponent") or ""),
+                " ".join(str(ev.get("message") or "").split()),
+            ]
+        )
+    return ["Events:", *_grid(rows, 1)]
+
+
+def describe(obj: dict[str, Any], events: list[dict[str, Any]]) -> str:
+    meta = obj.get("metadata") or {}
+    lines = [
+        _label("Name") + str(meta.get("name", "")),
+        (_label("Namespace") + str(meta.get("namespace") or "")).rstrip(),
+        *_map_lines("Labels", meta.get("labels")),
+        *_map_lines("Annotations", meta.get("annotations")),
+        _label("API Version") + str(obj.get("apiVersion", "")),
+        _label("Kind") + str(obj.get("kind", "")),
+    ]
+    rest_meta = {k: v for k, v in meta.items() if k not in _SHOWN_META}
+    if rest_meta:
+        lines.append("Metadata:")
+        lines += _block(rest_meta, 1)
+    for key, value in obj.items():
+        if key in ("apiVersion", "kind", "metadata", "status"):
+            continue
+        if isinstance(value, (dict, list)) and value:
+            lines.append(f"{title(key)}:")
+            lines += _block(value, 1)
+        else:
+            lines.append(
+                f"{title(key) + ':'}  {_scalar(value) if value not in ({}, []) else '<none>'}"
+            )
+    status = obj.get("status")
+    if isinstance(status, dict) and status:
+        lines.append("Status:")
+        conditions = status.get("conditions")
+        rest = {k: v for k, v in status.items() if k != "conditions"}
+        if isinstance(conditions, list) and conditions:
+            lines.append(INDENT + "Conditions:")
+            lines += conditions_table(conditions, 2)
+        if rest:
+            lines += _block(rest, 1)
+    lines += events_table(events)
+    return "\n".join(lines)
+
+
+@click.command("describe")
+@click.argument("kind", metavar="KIND")
+@click.argument("names", nargs=-1, metavar="[NAME...]")
+@click.option(
+    "-l",
+    "--selector",
+    "label_selector",
+    metavar="SEL",
+    help="Describe objects matching this label selector.",
+)
+@namespace_option
+@all_namespaces_option
+@connection_options
+@click.pass_context
+def describe_cmd(
+    ctx: click.Context, kind: str, names: tuple[str, ...], label_selector: str | None
+) -> None:
+    """Show one object (or every object of KIND) in detail, with its recent Events.
+
+    \b
+      axle describe tenant acme
+      axle describe project ml-prod -n ml-prod
+      axle describe projects -A
+    """
+    g = globals_of(ctx)
+    out = Out()
+
+    async def body() -> None:
+        async with open_client(ctx) as c:
+            if "/" in kind and not names:
+                k, _, n = kind.partition("/")
+                res, wanted = await c.resolve(k), [n]
+            else:
+                res, wanted = await c.resolve(kind), list(names)
+            if wanted:
+                objs = [await c.get(res, n, g.namespace) for n in wanted]
+            else:
+                objs = (await c.list(res, g.namespace, g.all_namespaces, label_selector))["items"]
+                if not objs:
+                    echo_err("No resources found")
+            for i, obj in enumerate(objs):
+                if i:
+                    out.echo()
+                out.echo(describe(obj, await c.events_for(obj)))
+
+    run(body())

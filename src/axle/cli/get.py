@@ -1,0 +1,321 @@
+"""`axle get`: list or show objects as tables (the server's columns), names, YAML or JSON.
+
+Several kinds at once (`tenants,projects`) print one table per kind, names qualified as
+`tenant.axle.dev/acme` the way kubectl does; `-w` prints the table and then one row per change
+until interrupted (or `--timeout`), resuming the watch across dropped connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+from axle.cli import printers
+from axle.cli.printers import Out
+from axle.cli.state import (
+    all_namespaces_option,
+    connection_options,
+    echo_err,
+    globals_of,
+    namespace_option,
+    open_client,
+    run,
+)
+from axle.client import Client
+from axle.client.discovery import Resource
+from axle.client.errors import ManifestError
+from axle.errors import ApiError, NotFound
+
+OUTPUTS = ("table", "wide", "yaml", "json", "name")
+
+
+@dataclass
+class Query:
+    kinds: list[str]
+    names: list[str]
+    namespace: str | None
+    all_namespaces: bool
+    label_selector: str | None
+    field_selector: str | None
+    output: str
+
+
+def parse_targets(args: tuple[str, ...]) -> list[tuple[str, list[str]]]:
+    """`KIND[,KIND] [NAME...]` or `KIND/NAME...` into (kind, names) pairs, in order."""
+    if not args:
+        raise click.UsageError(
+            "You must specify the type of resource to get, e.g. `axle get tenants`."
+        )
+    if all("/" in a for a in args):
+        pairs: dict[str, list[str]] = {}
+        for arg in args:
+            kind, _, name = arg.partition("/")
+            if not kind or not name:
+                raise click.UsageError(f"{arg!r} is not KIND/NAME")
+            pairs.setdefault(kind, []).append(name)
+        return list(pairs.items())
+    if any("/" in a for a in args):
+        raise click.UsageError(
+            "there is no need to specify a resource type as a separate argument when passing"
+            " arguments in resource/name form"
+        )
+    kinds = [k for k in args[0].split(",") if k]
+    names = list(args[1:])
+    if names and len(kinds) > 1:
+        raise click.UsageError(
+            "you may name objects only with one resource type (or use KIND/NAME)"
+        )
+    return [(k, names) for k in kinds]
+
+
+def _no_resources(res: Resource | None, q: Query, conn_ns: str) -> str:
+    if q.all_namespaces or (res is not None and not res.namespaced):
+        return "No resources found"
+    return f"No resources found in {q.namespace or conn_ns} namespace."
+
+
+async def _objects(c: Client, res: Resource, names: list[str], q: Query) -> list[dict[str, Any]]:
+    if names:
+        return [await c.get(res, n, q.namespace) for n in names]
+    lst = await c.list(res, q.namespace, q.all_namespaces, q.label_selector, q.field_selector)
+    return list(lst["items"])
+
+
+async def show(c: Client, targets: list[tuple[str, list[str]]], q: Query, out: Out) -> int:
+    """Print every target; returns how many objects were shown. Errors of one name don't stop
+    the others (like kubectl), and make the command fail at the end."""
+    shown = 0
+    failed: ApiError | None = None
+    resolved = [(await c.resolve(k), names) for k, names in targets]
+    qualified = len(resolved) > 1
+    if q.output in ("yaml", "json", "name"):
+        objs: list[tuple[Resource, dict[str, Any]]] = []
+        for res, names in resolved:
+            for name in names or [""]:
+                try:
+                    found = await _objects(c, res, [name] if name else [], q)
+                except NotFound as err:
+                    echo_err(f"Error from server (NotFound): {err.message}")
+                    failed = err
+                    continue
+                objs += [(res, o) for o in found]
+        if q.output == "name":
+            for res, o in objs:
+                out.echo(printers.object_name(res, o))
+        else:
+            single = len(resolved) == 1 and len(resolved[0][1]) == 1 and len(objs) == 1
+            body = (
+                printers.clean(objs[0][1])
+                if single
+                else printers.as_list(printers.clean(o) for _, o in objs)
+            )
+            if objs or not failed:
+                out.echo(
+                    printers.to_yaml(body).rstrip("\n")
+                    if q.output == "yaml"
+                    else printers.to_json(body)
+                )
+        shown = len(objs)
+    else:
+        first = True
+        for res, names in resolved:
+            rows: list[dict[str, Any]] = []
+            table: dict[str, Any] | None = None
+            for name in names or [""]:
+                try:
+                    part = await c.table(
+                        res,
+                        name or None,
+                        q.namespace,
+                        q.all_namespaces,
+                        q.label_selector,
+                        q.field_selector,
+                    )
+                except NotFound as err:
+                    echo_err(f"Error from server (NotFound): {err.message}")
+                    failed = err
+                    continue
+                table = table or part
+                rows += part.get("rows") or []
+            if table is None or not rows:
+                continue
+            table["rows"] = rows
+            view = printers.table_view(
+                res,
+                table,
+                wide=q.output == "wide",
+                with_namespace=q.all_namespaces,
+                qualified_names=qualified,
+            )
+            if not first:
+                out.echo()
+            first = False
+            out.table(view)
+            shown += len(rows)
+    if failed is not None:
+        raise SystemExit(1)
+    return shown
+
+
+async def watch(c: Client, kind: str, names: list[str], q: Query, out: Out) -> None:
+    """The table, then a row per change (or an object per change with -o yaml|json|name)."""
+    res = await c.resolve(kind)
+    name = names[0] if names else None
+    fsel = ",".join(filter(None, [q.field_selector, f"metadata.name={name}" if name else None]))
+    rv: str | None = None
+    tabular = q.output in ("table", "wide")
+    table = await c.table(res, None, q.namespace, q.all_namespaces, q.label_selector, fsel or None)
+    columns: list[dict[str, Any]] = table.get("columnDefinitions") or []
+    shown_idx = [
+        i
+        for i, col in enumerate(columns)
+        if q.output == "wide" or int(col.get("priority") or 0) == 0
+    ]
+    view = printers.table_view(res, table, wide=q.output == "wide", with_namespace=q.all_namespaces)
+    last_rows = {_row_key(row): row for row in table.get("rows") or []}
+    rv = (table.get("metadata") or {}).get("resourceVersion") or None
+    if rv is None:
+        # No resourceVersion to resume from: let the watch list (ADDED events) instead.
+        view.rows, last_rows = [], {}
+    elif tabular and view.rows:
+        out.table(view)
+    elif not tabular:
+        # -o yaml|json|name: the objects as they are now, then every change.
+        for obj in (
+            await c.list(res, q.namespace, q.all_namespaces, q.label_selector, fsel or None)
+        )["items"]:
+            _print_object(res, obj, q.output, out)
+    header_shown = tabular and bool(view.rows)
+    async for event in c.watch(
+        res, q.namespace, q.all_namespaces, q.label_selector, fsel or None, rv
+    ):
+        obj = event["object"]
+        if not tabular:
+            _print_object(res, obj, q.output, out)
+            continue
+        key = _row_key({"object": obj})
+        row = last_rows.get(key)
+        if event["type"] != "DELETED":
+            try:
+                fresh = await c.table(res, key[1], key[0] or None)
+                row = (fresh.get("rows") or [row])[0]
+            except NotFound:
+                pass  # gone again already: show what we last knew
+        if row is None:
+            row = {"cells": [key[1]], "object": obj}
+        last_rows[key] = row
+        cells = printers.row_cells(
+            res, columns, shown_idx, row, with_namespace=q.all_namespaces, qualified_names=False
+        )
+        if not header_shown:
+            view.rows = [cells]
+            view.fit()
+            out.header(view.line(view.headers))
+            header_shown = True
+        out.row(view.line(cells))
+
+
+def _print_object(res: Resource, obj: dict[str, Any], output: str, out: Out) -> None:
+    if output == "name":
+        out.echo(printers.object_name(res, obj))
+    elif output == "json":
+        out.echo(printers.to_json(printers.clean(obj)))
+    else:
+        out.echo("---\n" + printers.to_yaml(printers.clean(obj)).rstrip("\n"))
+
+
+def _row_key(row: dict[str, Any]) -> tuple[str, str]:
+    meta = (row.get("object") or {}).get("metadata") or {}
+    return (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+
+
+@click.command("get")
+@click.argument("targets", nargs=-1, metavar="KIND[,KIND...] [NAME...] | KIND/NAME...")
+@click.option(
+    "-l",
+    "--selector",
+    "label_selector",
+    metavar="SEL",
+    help="Label selector, e.g. `tier=gold,env!=dev`.",
+)
+@click.option("--field-selector", metavar="SEL", help="Field selector, e.g. `metadata.name=acme`.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(OUTPUTS),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+@click.option(
+    "-w", "--watch", "watch_", is_flag=True, help="After listing, print a row for every change."
+)
+@click.option(
+    "--timeout",
+    type=float,
+    default=0,
+    metavar="SECONDS",
+    help="Stop watching after this long (0: until Ctrl-C).",
+)
+@namespace_option
+@all_namespaces_option
+@connection_options
+@click.pass_context
+def get_cmd(
+    ctx: click.Context,
+    targets: tuple[str, ...],
+    label_selector: str | None,
+    field_selector: str | None,
+    output: str,
+    watch_: bool,
+    timeout: float,
+) -> None:
+    """Show objects of one or more kinds.
+
+    KIND is any name the hub knows a kind by: plural, singular, short name or Kind, optionally
+    with its group (`tenants`, `tenant`, `Tenant`, `cp`, `computepools.axle.dev`). Several kinds
+    are separated by commas. Examples:
+
+    \b
+      axle get tenants
+      axle get projects -A -o wide
+      axle get tenants,projects -A
+      axle get project ml-prod -n ml-prod -o yaml
+      axle get projects -A -l axle.dev/tenant=acme
+      axle get tenants -w
+    """
+    pairs = parse_targets(targets)
+    g = globals_of(ctx)
+    q = Query(
+        kinds=[k for k, _ in pairs],
+        names=[n for _, ns in pairs for n in ns],
+        namespace=g.namespace,
+        all_namespaces=g.all_namespaces,
+        label_selector=label_selector,
+        field_selector=field_selector,
+        output=output,
+    )
+    out = Out()
+
+    async def body() -> None:
+        async with open_client(ctx) as c:
+            if watch_:
+                if len(pairs) != 1 or len(pairs[0][1]) > 1:
+                    raise ManifestError(
+                        "watch is only supported on one resource type (and at most one name)"
+                    )
+                try:
+                    async with asyncio.timeout(timeout or None):
+                        await watch(c, pairs[0][0], pairs[0][1], q, out)
+                except TimeoutError:
+                    pass  # --timeout reached: a normal end of a bounded watch
+                return
+            count = await show(c, pairs, q, out)
+            if count == 0:
+                res = await c.resolve(pairs[0][0]) if len(pairs) == 1 else None
+                echo_err(_no_resources(res, q, c.namespace))
+
+    run(body())

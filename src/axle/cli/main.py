@@ -1,0 +1,258 @@
+"""The `axle` command: the embedded hub (`up`) and kubectl-like commands over the client SDK.
+
+Each command lives in a module named after it (`get`, `apply`, `describe`, `delete`); this
+module holds the group, the global options, and the small commands (`up`, `login`, `config`,
+`version`). Importing it is cheap: the hub's modules load only when `axle up` runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import click
+
+from axle import __version__
+from axle.cli import state
+from axle.cli.apply import apply_cmd
+from axle.cli.delete import delete_cmd
+from axle.cli.describe import describe_cmd
+from axle.cli.get import get_cmd
+from axle.cli.printers import Out, TableView
+from axle.cli.state import (
+    all_namespaces_option,
+    connection,
+    connection_options,
+    echo_err,
+    fail,
+    namespace_option,
+    open_client,
+    run,
+)
+from axle.client import Client
+from axle.client.config import ConfigFile, Context, config_path
+from axle.client.errors import ConfigError
+from axle.errors import ApiError
+from axle.settings import HubSettings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@namespace_option
+@all_namespaces_option
+@connection_options
+@click.version_option(__version__, "--version", prog_name="axle", message="%(prog)s %(version)s")
+def cli() -> None:
+    """axle: an open hub-and-spoke control plane for AI/ML platforms.
+
+    Start a hub with `axle up`, point the CLI at it (`axle login`, or AXLE_SERVER and
+    AXLE_TOKEN), then manage tenants, projects and the rest like kubectl does. Global options
+    may come before or after the command.
+    """
+
+
+cli.add_command(get_cmd)
+cli.add_command(apply_cmd)
+cli.add_command(describe_cmd)
+cli.add_command(delete_cmd)
+
+
+# ---- up ------------------------------------------------------------------------------------
+
+
+def _ready_message(url: str, settings: HubSettings) -> str:
+    token_path = (settings.data_dir / "admin-token").resolve()
+    kubeconfig = (settings.data_dir / "kubeconfig").resolve()
+    return "\n".join(
+        [
+            f"axle hub serving on {url}",
+            f"  admin token: {token_path}",
+            f"  kubeconfig:  {kubeconfig}  (kubectl --kubeconfig {kubeconfig} get tenants)",
+            "Use it from another shell with:",
+            f'  axle login --server {url} --token "$(cat {token_path})"',
+            "or",
+            f'  export AXLE_SERVER={url} AXLE_TOKEN="$(cat {token_path})"',
+            "Press Ctrl-C to stop.",
+        ]
+    )
+
+
+@cli.command("up")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the hub keeps state, token and certificates [env AXLE_DATA_DIR; default .axle].",
+)
+@click.option("--host", default=None, help="Address to bind [env AXLE_HOST; default 127.0.0.1].")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Port to bind, 0 for any free one [env AXLE_PORT; default 8080].",
+)
+@click.option(
+    "--controllers/--no-controllers",
+    default=None,
+    help="Run the controllers in this process [env AXLE_CONTROLLERS; default on].",
+)
+def up_cmd(
+    data_dir: Path | None, host: str | None, port: int | None, controllers: bool | None
+) -> None:
+    """Run an embedded hub in the foreground (SQLite in the data dir) until Ctrl-C/SIGTERM.
+
+    Every other hub setting is read from its AXLE_* environment variable (see
+    `axle.settings.HubSettings`). The admin token is written to DATA_DIR/admin-token (mode
+    0600) and a kubeconfig for kubectl to DATA_DIR/kubeconfig.
+    """
+    from axle.server import hub  # the server stack loads only for `axle up`
+
+    overrides: dict[str, Any] = {
+        key: value
+        for key, value in (
+            ("data_dir", data_dir),
+            ("host", host),
+            ("port", port),
+            ("controllers", controllers),
+        )
+        if value is not None
+    }
+    try:
+        settings = HubSettings(**overrides)
+    except ValueError as exc:
+        fail(f"error: invalid hub settings: {exc}")
+    out = Out()
+    try:
+        hub.run(settings, on_ready=lambda url: out.echo(_ready_message(url, settings)))
+    except OSError as exc:
+        fail(f"error: cannot start the hub on {settings.host}:{settings.port}: {exc}")
+    out.echo("axle hub stopped")
+
+
+# ---- login and config ------------------------------------------------------------------------
+
+
+def _context_name(server: str) -> str:
+    parsed = urlparse(server)
+    return re.sub(r"[^A-Za-z0-9.:_-]", "-", parsed.netloc or server) or "default"
+
+
+async def _check_server(server: str, token: str | None) -> str:
+    """The server's version; raises if it cannot be reached or refuses the token."""
+    async with Client(server, token, timeout=10, transport=state.TRANSPORT) as c:
+        version = await c.version()
+        await c.discover()  # needs a valid token: fails with 401 if it is not
+    return str(version.get("gitVersion") or "unknown")
+
+
+@cli.command("login")
+@click.option("--server", required=True, envvar="AXLE_SERVER", help="Hub URL [env AXLE_SERVER].")
+@click.option("--token", required=True, envvar="AXLE_TOKEN", help="Bearer token [env AXLE_TOKEN].")
+@click.option(
+    "--context",
+    "context_name",
+    default=None,
+    help="Context name (default: the server's host:port).",
+)
+@click.option("-n", "--namespace", default=None, help="Default namespace of this context.")
+@click.option("--no-check", is_flag=True, help="Save without checking that the server answers.")
+def login_cmd(
+    server: str, token: str, context_name: str | None, namespace: str | None, no_check: bool
+) -> None:
+    """Save a server and token as a context of ~/.axle/config (or $AXLE_CONFIG) and use it.
+
+    The server must answer and accept the token, unless --no-check. The file is written with
+    mode 0600, since it holds the token.
+    """
+    server = server.rstrip("/")
+    version = None
+    if not no_check:
+        version = run(_check_server(server, token))
+    cfg = ConfigFile.load(config_path())
+    name = context_name or _context_name(server)
+    cfg.set_context(Context(name=name, server=server, token=token, namespace=namespace))
+    cfg.save()
+    out = Out()
+    answered = f" (server {version})" if version else ""
+    out.echo(f'Logged in to {server}{answered} as context "{name}"; saved to {cfg.path}')
+
+
+@cli.group("config")
+def config_grp() -> None:
+    """Show and switch contexts of the contexts file (~/.axle/config or $AXLE_CONFIG)."""
+
+
+def _load_config() -> ConfigFile:
+    try:
+        return ConfigFile.load(config_path())
+    except ConfigError as err:
+        fail(err)
+
+
+@config_grp.command("get-contexts")
+def get_contexts_cmd() -> None:
+    """List the contexts; the current one is marked with *."""
+    cfg = _load_config()
+    if not cfg.contexts:
+        echo_err(f"no contexts in {cfg.path}; add one with `axle login`")
+        return
+    view = TableView(["CURRENT", "NAME", "SERVER", "NAMESPACE"])
+    for ctx in cfg.contexts.values():
+        mark = "*" if ctx.name == cfg.current_context else ""
+        view.rows.append([mark, ctx.name, ctx.server, ctx.namespace or ""])
+    Out().table(view)
+
+
+@config_grp.command("use-context")
+@click.argument("name")
+def use_context_cmd(name: str) -> None:
+    """Make NAME the current context."""
+    cfg = _load_config()
+    try:
+        cfg.use(name)
+    except ConfigError as err:
+        fail(err)
+    cfg.save()
+    Out().echo(f'Switched to context "{name}".')
+
+
+@config_grp.command("current-context")
+def current_context_cmd() -> None:
+    """Print the current context's name."""
+    cfg = _load_config()
+    if not cfg.current_context:
+        fail("error: current-context is not set")
+    Out().echo(cfg.current_context)
+
+
+# ---- version -----------------------------------------------------------------------------------
+
+
+@cli.command("version")
+@connection_options
+@click.pass_context
+def version_cmd(ctx: click.Context) -> None:
+    """Print the client version, and the server's if it can be reached."""
+    out = Out()
+    out.echo(f"Client Version: {__version__}")
+
+    async def server_version() -> dict[str, Any]:
+        async with open_client(ctx, timeout=5) as c:
+            return await c.version()
+
+    try:
+        info = asyncio.run(server_version())
+    except ApiError as err:
+        echo_err(f"Server Version: unavailable ({connection(ctx).server}): {err.message}")
+        return
+    out.echo(f"Server Version: {info.get('gitVersion', 'unknown')}")
+
+
+def main() -> None:
+    cli(prog_name="axle")
+
+
+if __name__ == "__main__":
+    main()
