@@ -50,7 +50,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal, Protocol
+
+import orjson
 
 from axle.api.registry import KindInfo
 
@@ -69,9 +72,18 @@ class ListResult:
 
 @dataclass(frozen=True)
 class StoreEvent:
+    """One watch event. Every watcher that receives it gets the same instance: treat
+    `object` as read-only (copy it before changing it)."""
+
     type: EventType
     object: Obj
     resource_version: int
+
+    @cached_property
+    def wire(self) -> bytes:
+        """The event as watch-stream JSON (`{"type":..,"object":..}`), encoded once and
+        shared, so a server streaming to many watchers does not re-encode per watcher."""
+        return orjson.dumps({"type": self.type, "object": self.object})
 
 
 class Watch(Protocol):

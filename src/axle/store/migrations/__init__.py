@@ -1,0 +1,1 @@
+"""Alembic migration chain of the store schema (`versions/`), run by `axle.store.migrate`."""

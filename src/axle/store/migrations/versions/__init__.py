@@ -1,0 +1,1 @@
+"""Alembic revisions of the store schema, oldest first (0001_initial, ...)."""

@@ -1,0 +1,1227 @@
+"""`SqliteStore`: the store on one SQLite file (WAL), through SQLAlchemy Core.
+
+Threads. SQLite allows one writer at a time, so every write runs on ONE dedicated writer
+thread with its own connection: writes are serialized without locks in Python, each in a
+`BEGIN IMMEDIATE` transaction (which also serializes against other processes on the file),
+and the event loop never blocks on SQL. Reads (get, list, watch replay) run on a separate
+reader thread and connection; WAL lets them proceed while a write is in flight, and each
+read is one transaction, so it sees one consistent snapshot.
+
+Revisions. One counter in `meta` hands out revisions; every revision is exactly one
+change-log row written in the same transaction as the object row, so the change log is a
+gap-free history. The writer thread is also the *sequencer* of the in-process watch fan-out:
+after each commit it hands the committed changes to the event loop, in commit order. Changes
+committed by another process are noticed either when a local write's revision skips ahead
+(the writer then reads the missing rows inside its transaction, before its own) or by a cheap
+`PRAGMA data_version` poll, and are dispatched the same way, so watchers see one ordered
+stream whatever process wrote.
+
+Garbage collection runs after commit, in this process, as ordinary writes on the writer
+thread: a removal or a foreground deletion queues the owner's uid, and a worker deletes (or
+orphans, or waits for) its dependents. A pass at start-up re-queues owners that vanished and
+deletions that were in progress, so a crash between the two steps leaves no orphan behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextlib
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import orjson
+from sqlalchemy import (
+    Connection,
+    Engine,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import NullPool
+
+from axle.api.meta import now_rfc3339
+from axle.api.registry import REGISTRY, KindInfo, UnknownKind
+from axle.errors import ApiError, BadRequest, Gone, InternalError, ServiceUnavailable
+from axle.store import migrate, rules
+from axle.store.base import ListResult, Obj, Propagation, StoreEvent, Watch
+from axle.store.crypto import Cipher
+from axle.store.schema import change_log, meta, objects, owner_refs
+from axle.store.selectors import (
+    FieldSelector,
+    LabelSelector,
+    parse_field_selector,
+    parse_label_selector,
+)
+from axle.store.watchhub import Change, ChangeType, Watcher, WatchFilter, WatchHub
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Key = tuple[str, str, str, str]  # (group, kind, namespace, name)
+
+_REPLAY_CHUNK = 1000
+_GENERATE_NAME_TRIES = 8
+
+
+def _is_secret(group: str, kind: str) -> bool:
+    return group == "" and kind == "Secret"
+
+
+def _copy_json(info: KindInfo, obj: Obj) -> Obj:
+    """A private deep copy of a caller's object; also proves it is plain JSON."""
+    try:
+        value: Obj = orjson.loads(orjson.dumps(obj))
+    except TypeError as exc:
+        raise BadRequest(f"a {info.kind} must be plain JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise BadRequest(f"a {info.kind} must be a JSON object")
+    return value
+
+
+def _typed(info: KindInfo, obj: Obj) -> Obj:
+    """The object with the kind's canonical `apiVersion` and `kind`, placed first."""
+    rest = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}
+    return {"apiVersion": info.api_version, "kind": info.kind, **rest}
+
+
+def _info_for(group: str, kind: str, namespace: str) -> KindInfo:
+    """The KindInfo of a dependent found by garbage collection (only its key is known)."""
+    try:
+        return REGISTRY.by_group_kind(group, kind)
+    except UnknownKind:
+        return KindInfo(
+            group=group,
+            version="v1",
+            kind=kind,
+            plural=kind.lower() + "s",
+            singular=kind.lower(),
+            namespaced=bool(namespace),
+        )
+
+
+@dataclass
+class _Row:
+    """A stored object as the writer loaded it."""
+
+    group: str
+    kind: str
+    namespace: str
+    name: str
+    uid: str
+    resource_version: int
+    generation: int
+    stored: bytes  # the body as stored (ciphertext for Secrets)
+    plain: bytes  # the body as JSON
+
+    @property
+    def key(self) -> Key:
+        return (self.group, self.kind, self.namespace, self.name)
+
+    def obj(self) -> Obj:
+        value: Obj = orjson.loads(self.plain)
+        return value
+
+
+class _Codec:
+    """Body bytes <-> stored bytes: Secrets are encrypted when a key is configured."""
+
+    def __init__(self, key: bytes | None) -> None:
+        self.cipher = Cipher(key) if key is not None else None
+
+    @staticmethod
+    def _aad(group: str, kind: str, namespace: str, name: str) -> bytes:
+        return f"{group}/{kind}/{namespace}/{name}".encode()
+
+    def seal(self, group: str, kind: str, namespace: str, name: str, plain: bytes) -> bytes:
+        if self.cipher is None or not _is_secret(group, kind):
+            return plain
+        return self.cipher.encrypt(plain, self._aad(group, kind, namespace, name))
+
+    def open(self, group: str, kind: str, namespace: str, name: str, stored: bytes) -> bytes:
+        if not _is_secret(group, kind) or stored[:1] == b"{":
+            return stored
+        if self.cipher is None:
+            raise InternalError(
+                "a Secret is stored encrypted but the store has no encryption key; start the "
+                "hub with the key it was written with"
+            )
+        try:
+            return self.cipher.decrypt(stored, self._aad(group, kind, namespace, name))
+        except ValueError as exc:
+            raise InternalError(str(exc)) from None
+
+
+class _Tx:
+    """One write transaction on the writer thread: the primitives every write is made of."""
+
+    def __init__(self, store: SqliteStore, conn: Connection) -> None:
+        self.store = store
+        self.conn = conn
+        self.codec = store._codec
+        self.last_rev = store._last_rev
+        self.changes: list[Change] = []
+        self.hints: list[str] = []
+        self.gap = False
+
+    # -- revisions -----------------------------------------------------------------------
+
+    def next_revision(self) -> int:
+        rev: int = self.conn.execute(
+            update(meta)
+            .where(meta.c.key == "revision")
+            .values(value=meta.c.value + 1)
+            .returning(meta.c.value)
+        ).scalar_one()
+        if rev != self.last_rev + 1:
+            # Another process wrote since we last looked: sequence its changes before ours.
+            foreign = self.store._read_changes(self.conn, self.last_rev, rev - 1)
+            expected = rev - 1 - self.last_rev
+            if len(foreign) != expected:
+                self.gap = True
+            self.changes.extend(foreign)
+        self.last_rev = rev
+        return rev
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def load(self, group: str, kind: str, namespace: str, name: str) -> _Row | None:
+        row = self.conn.execute(
+            select(objects.c.uid, objects.c.resource_version, objects.c.generation, objects.c.body)
+            .where(objects.c.api_group == group)
+            .where(objects.c.kind == kind)
+            .where(objects.c.namespace == namespace)
+            .where(objects.c.name == name)
+        ).first()
+        if row is None:
+            return None
+        return _Row(
+            group,
+            kind,
+            namespace,
+            name,
+            row.uid,
+            row.resource_version,
+            row.generation,
+            row.body,
+            self.codec.open(group, kind, namespace, name, row.body),
+        )
+
+    def exists(self, group: str, kind: str, namespace: str, name: str) -> bool:
+        return (
+            self.conn.execute(
+                select(objects.c.uid)
+                .where(objects.c.api_group == group)
+                .where(objects.c.kind == kind)
+                .where(objects.c.namespace == namespace)
+                .where(objects.c.name == name)
+            ).first()
+            is not None
+        )
+
+    def alive(self, uid: str) -> bool:
+        return (
+            self.conn.execute(select(objects.c.uid).where(objects.c.uid == uid)).first() is not None
+        )
+
+    def load_uid(self, uid: str) -> _Row | None:
+        row = self.conn.execute(
+            select(objects.c.api_group, objects.c.kind, objects.c.namespace, objects.c.name).where(
+                objects.c.uid == uid
+            )
+        ).first()
+        return None if row is None else self.load(row.api_group, row.kind, row.namespace, row.name)
+
+    def dependents(self, uid: str) -> list[Key]:
+        rows = self.conn.execute(
+            select(
+                owner_refs.c.api_group, owner_refs.c.kind, owner_refs.c.namespace, owner_refs.c.name
+            )
+            .where(owner_refs.c.owner_uid == uid)
+            .order_by(
+                owner_refs.c.api_group, owner_refs.c.kind, owner_refs.c.namespace, owner_refs.c.name
+            )
+        ).all()
+        return [(r.api_group, r.kind, r.namespace, r.name) for r in rows]
+
+    # -- writes --------------------------------------------------------------------------
+
+    def _log(
+        self, rev: int, type_: ChangeType, key: Key, stored: bytes, prev: bytes | None
+    ) -> None:
+        self.conn.execute(
+            insert(change_log).values(
+                revision=rev,
+                type=type_,
+                api_group=key[0],
+                kind=key[1],
+                namespace=key[2],
+                name=key[3],
+                body=stored,
+                prev_body=prev,
+            )
+        )
+
+    def _set_owner_refs(self, key: Key, uids: Iterable[str]) -> None:
+        rows = [
+            {
+                "owner_uid": u,
+                "api_group": key[0],
+                "kind": key[1],
+                "namespace": key[2],
+                "name": key[3],
+            }
+            for u in dict.fromkeys(uids)
+        ]
+        if rows:
+            self.conn.execute(insert(owner_refs), rows)
+        # A dependent written with an owner that no longer exists is garbage at once.
+        for row in rows:
+            if not self.alive(row["owner_uid"]):
+                self.hints.append(row["owner_uid"])
+
+    def _clear_owner_refs(self, key: Key) -> None:
+        self.conn.execute(
+            delete(owner_refs)
+            .where(owner_refs.c.api_group == key[0])
+            .where(owner_refs.c.kind == key[1])
+            .where(owner_refs.c.namespace == key[2])
+            .where(owner_refs.c.name == key[3])
+        )
+
+    def insert(self, key: Key, obj: Obj) -> Obj:
+        rev = self.next_revision()
+        md = obj["metadata"]
+        md["resourceVersion"] = str(rev)
+        plain = orjson.dumps(obj)
+        stored = self.codec.seal(*key, plain)
+        self.conn.execute(
+            insert(objects).values(
+                api_group=key[0],
+                kind=key[1],
+                namespace=key[2],
+                name=key[3],
+                uid=md["uid"],
+                resource_version=rev,
+                generation=md.get("generation", 1),
+                labels=orjson.dumps(md.get("labels") or {}).decode(),
+                deletion_timestamp=None,
+                body=stored,
+            )
+        )
+        self._log(rev, "ADDED", key, stored, None)
+        owners = rules.owner_uids(obj)
+        if owners:
+            self._set_owner_refs(key, owners)
+        self.changes.append(Change(rev, "ADDED", *key, plain, None))
+        return obj
+
+    def replace(self, row: _Row, obj: Obj) -> Obj:
+        rev = self.next_revision()
+        md = obj["metadata"]
+        md["resourceVersion"] = str(rev)
+        plain = orjson.dumps(obj)
+        stored = self.codec.seal(*row.key, plain)
+        self.conn.execute(
+            update(objects)
+            .where(objects.c.api_group == row.group)
+            .where(objects.c.kind == row.kind)
+            .where(objects.c.namespace == row.namespace)
+            .where(objects.c.name == row.name)
+            .values(
+                resource_version=rev,
+                generation=md.get("generation", row.generation),
+                labels=orjson.dumps(md.get("labels") or {}).decode(),
+                deletion_timestamp=md.get("deletionTimestamp"),
+                body=stored,
+            )
+        )
+        self._log(rev, "MODIFIED", row.key, stored, row.stored)
+        old_owners = rules.owner_uids(orjson.loads(row.plain))
+        new_owners = rules.owner_uids(obj)
+        if old_owners != new_owners:
+            self._clear_owner_refs(row.key)
+            self._set_owner_refs(row.key, new_owners)
+        self.changes.append(Change(rev, "MODIFIED", *row.key, plain, row.plain))
+        return obj
+
+    def remove(self, row: _Row, obj: Obj) -> Obj:
+        rev = self.next_revision()
+        obj["metadata"]["resourceVersion"] = str(rev)
+        plain = orjson.dumps(obj)
+        stored = self.codec.seal(*row.key, plain)
+        self.conn.execute(
+            delete(objects)
+            .where(objects.c.api_group == row.group)
+            .where(objects.c.kind == row.kind)
+            .where(objects.c.namespace == row.namespace)
+            .where(objects.c.name == row.name)
+        )
+        self._clear_owner_refs(row.key)
+        self._log(rev, "DELETED", row.key, stored, row.stored)
+        self.changes.append(Change(rev, "DELETED", *row.key, plain, row.plain))
+        # Its dependents may now be garbage; its owners may be waiting for it (foreground).
+        self.hints.append(row.uid)
+        self.hints.extend(rules.owner_uids(obj))
+        return obj
+
+
+class SqliteStore:
+    """The `Store` on a SQLite file. Create, `await start()`, use, `await close()`."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        encryption_key: bytes | None = None,
+        poll_interval: float = 0.1,
+        watch_log_revisions: int = 100_000,
+        compact_interval: float = 60.0,
+        watch_queue_size: int = 10_000,
+    ) -> None:
+        self.path = Path(path)
+        self._codec = _Codec(encryption_key)
+        self._poll_interval = poll_interval
+        self._watch_log_revisions = watch_log_revisions
+        self._compact_interval = compact_interval
+        self._watch_queue_size = watch_queue_size
+        self._hub = WatchHub()
+        self._last_rev = 0
+        self._data_version: int | None = None
+        self._writer: ThreadPoolExecutor | None = None
+        self._reader: ThreadPoolExecutor | None = None
+        self._engine: Engine | None = None
+        self._wconn: Connection | None = None
+        self._rconn: Connection | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: builtins.list[asyncio.Task[None]] = []
+        self._gc_queue: asyncio.Queue[str] = asyncio.Queue()
+        self._gc_pending: set[str] = set()
+        self._closed = False
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._engine = self._make_engine()
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="axle-store-writer")
+        self._reader = ThreadPoolExecutor(1, thread_name_prefix="axle-store-reader")
+        await self._loop.run_in_executor(self._writer, self._open_writer)
+        await self._loop.run_in_executor(self._reader, self._open_reader)
+        for coro in (self._poll_loop(), self._gc_loop(), self._compact_loop()):
+            self._tasks.append(self._loop.create_task(coro))
+        for uid in await self._loop.run_in_executor(self._reader, self._gc_candidates):
+            self._queue_gc(uid)
+
+    def _make_engine(self) -> Engine:
+        engine = create_engine(
+            f"sqlite:///{self.path}",
+            poolclass=NullPool,
+            connect_args={"check_same_thread": False},
+        )
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            # Transactions are begun explicitly (see _on_begin): pysqlite's implicit BEGIN
+            # would be DEFERRED, and a deferred transaction that later writes can fail with
+            # SQLITE_BUSY instead of waiting for the lock.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=10000")
+            cur.execute("PRAGMA foreign_keys=OFF")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            conn.exec_driver_sql(conn.info.get("begin", "BEGIN"))
+
+        return engine
+
+    def _open_writer(self) -> None:
+        assert self._engine is not None
+        conn = self._engine.connect()
+        conn.info["begin"] = "BEGIN IMMEDIATE"
+        with conn.begin():
+            migrate.upgrade(conn)
+            self._last_rev = self._meta_value(conn, "revision")
+        self._wconn = conn
+        self._data_version = self._pragma_data_version()
+
+    def _open_reader(self) -> None:
+        assert self._engine is not None
+        conn = self._engine.connect()
+        conn.info["begin"] = "BEGIN"
+        self._rconn = conn
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        self._hub.close_all()
+        loop = asyncio.get_running_loop()
+        if self._writer is not None:
+            await loop.run_in_executor(self._writer, self._close_conn, "_wconn")
+            self._writer.shutdown(wait=True)
+        if self._reader is not None:
+            await loop.run_in_executor(self._reader, self._close_conn, "_rconn")
+            self._reader.shutdown(wait=True)
+        if self._engine is not None:
+            self._engine.dispose()
+
+    def _close_conn(self, attr: str) -> None:
+        conn = getattr(self, attr)
+        if conn is not None:
+            conn.close()
+            setattr(self, attr, None)
+
+    # -- thread plumbing -----------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed or self._writer is None:
+            raise ServiceUnavailable("the store is not running")
+
+    async def _run_write(self, op: Callable[[_Tx], T], dry_run: bool = False) -> T:
+        self._check_open()
+        assert self._loop is not None and self._writer is not None
+        return await self._loop.run_in_executor(self._writer, self._write, op, dry_run)
+
+    async def _run_read(self, fn: Callable[[Connection], T]) -> T:
+        self._check_open()
+        assert self._loop is not None and self._reader is not None
+        return await self._loop.run_in_executor(self._reader, self._read, fn)
+
+    def _write(self, op: Callable[[_Tx], T], dry_run: bool) -> T:
+        conn = self._wconn
+        assert conn is not None
+        tx = _Tx(self, conn)
+        try:
+            trans = conn.begin()
+        except OperationalError as exc:
+            raise _busy(exc) from None
+        try:
+            result = op(tx)
+        except BaseException:
+            trans.rollback()
+            raise
+        if dry_run:
+            trans.rollback()
+            return result
+        try:
+            trans.commit()
+        except OperationalError as exc:
+            with contextlib.suppress(Exception):
+                trans.rollback()
+            raise _busy(exc) from None
+        self._last_rev = tx.last_rev
+        if tx.changes or tx.hints or tx.gap:
+            assert self._loop is not None
+            self._loop.call_soon_threadsafe(self._after_commit, tx.changes, tx.hints, tx.gap)
+        return result
+
+    def _read(self, fn: Callable[[Connection], T]) -> T:
+        conn = self._rconn
+        assert conn is not None
+        try:
+            with conn.begin():
+                return fn(conn)
+        except OperationalError as exc:
+            raise _busy(exc) from None
+
+    def _after_commit(
+        self, changes: builtins.list[Change], hints: builtins.list[str], gap: bool
+    ) -> None:
+        """On the event loop, in commit order: fan events out, queue garbage collection."""
+        if changes:
+            self._hub.dispatch(changes)
+        if gap:
+            oldest = self._last_rev
+            self._hub.fail_all(
+                lambda: Gone(
+                    "watch closed: changes from another process were compacted before this "
+                    f"process saw them (oldest now {oldest}); list again"
+                )
+            )
+        for uid in hints:
+            self._queue_gc(uid)
+
+    @staticmethod
+    def _meta_value(conn: Connection, key: str) -> int:
+        value: int = conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar_one()
+        return value
+
+    def _pragma_data_version(self) -> int:
+        assert self._wconn is not None
+        raw = self._wconn.connection.dbapi_connection
+        assert raw is not None
+        row = raw.execute("PRAGMA data_version").fetchone()
+        return int(row[0])
+
+    def _read_changes(
+        self,
+        conn: Connection,
+        after: int,
+        until: int | None = None,
+        *,
+        group: str | None = None,
+        kind: str | None = None,
+        namespace: str | None = None,
+        limit: int | None = None,
+    ) -> builtins.list[Change]:
+        q = select(
+            change_log.c.revision,
+            change_log.c.type,
+            change_log.c.api_group,
+            change_log.c.kind,
+            change_log.c.namespace,
+            change_log.c.name,
+            change_log.c.body,
+            change_log.c.prev_body,
+        ).where(change_log.c.revision > after)
+        if until is not None:
+            q = q.where(change_log.c.revision <= until)
+        if group is not None and kind is not None:
+            q = q.where(change_log.c.api_group == group).where(change_log.c.kind == kind)
+        if namespace is not None:
+            q = q.where(change_log.c.namespace == namespace)
+        q = q.order_by(change_log.c.revision)
+        if limit is not None:
+            q = q.limit(limit)
+        out: builtins.list[Change] = []
+        codec = self._codec
+        for r in conn.execute(q):
+            g, k, ns, n = r.api_group, r.kind, r.namespace, r.name
+            prev = None if r.prev_body is None else codec.open(g, k, ns, n, r.prev_body)
+            out.append(
+                Change(r.revision, r.type, g, k, ns, n, codec.open(g, k, ns, n, r.body), prev)
+            )
+        return out
+
+    # -- background tasks ----------------------------------------------------------------
+
+    async def _poll_loop(self) -> None:
+        """Notice commits by other processes on the same file and dispatch them."""
+        assert self._loop is not None and self._writer is not None
+        while True:
+            await asyncio.sleep(self._poll_interval)
+            try:
+                await self._loop.run_in_executor(self._writer, self._poll)
+            except Exception:
+                log.exception("store: polling for changes from other processes failed")
+
+    def _poll(self) -> None:
+        version = self._pragma_data_version()
+        if version == self._data_version:
+            return
+        self._data_version = version
+        conn = self._wconn
+        assert conn is not None and self._loop is not None
+        conn.info["begin"] = "BEGIN"  # a read: do not take the write lock
+        try:
+            with conn.begin():
+                changes = self._read_changes(conn, self._last_rev)
+        finally:
+            conn.info["begin"] = "BEGIN IMMEDIATE"
+        if not changes:
+            return
+        gap = changes[0].revision != self._last_rev + 1
+        self._last_rev = changes[-1].revision
+        self._loop.call_soon_threadsafe(self._after_commit, changes, [], gap)
+
+    async def _compact_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._compact_interval)
+            try:
+                await self.compact(self._watch_log_revisions)
+            except Exception:
+                log.exception("store: compaction failed")
+
+    def _queue_gc(self, uid: str) -> None:
+        if uid not in self._gc_pending:
+            self._gc_pending.add(uid)
+            self._gc_queue.put_nowait(uid)
+
+    async def _gc_loop(self) -> None:
+        while True:
+            uid = await self._gc_queue.get()
+            self._gc_pending.discard(uid)
+            try:
+                await self._run_write(partial(self._gc_tx, uid))
+            except ApiError as exc:
+                log.warning("store: garbage collection of dependents of %s: %s", uid, exc)
+                if isinstance(exc, ServiceUnavailable):
+                    await asyncio.sleep(0.5)
+                    self._queue_gc(uid)
+            except Exception:
+                log.exception("store: garbage collection of dependents of %s failed", uid)
+
+    def _gc_candidates(self, conn: Connection | None = None) -> builtins.list[str]:
+        """Owners whose dependents need attention: vanished owners and pending deletions."""
+        conn = conn or self._rconn
+        assert conn is not None
+        with conn.begin():
+            missing = conn.execute(
+                select(owner_refs.c.owner_uid)
+                .distinct()
+                .where(owner_refs.c.owner_uid.not_in(select(objects.c.uid)))
+            ).scalars()
+            deleting = conn.execute(
+                select(objects.c.uid).where(objects.c.deletion_timestamp.is_not(None))
+            ).scalars()
+            return [*missing, *deleting]
+
+    def _gc_tx(self, uid: str, tx: _Tx) -> None:
+        owner = tx.load_uid(uid)
+        if owner is None:
+            self._gc_orphans(tx, uid)
+            return
+        obj = owner.obj()
+        md = obj["metadata"]
+        if not md.get("deletionTimestamp"):
+            return
+        finalizers = list(md.get("finalizers") or [])
+        if rules.ORPHAN_FINALIZER in finalizers:
+            for key in tx.dependents(uid):
+                self._drop_owner_ref(tx, key, {uid})
+            finalizers.remove(rules.ORPHAN_FINALIZER)
+        elif rules.FOREGROUND_FINALIZER in finalizers:
+            for key in tx.dependents(uid):
+                dep = tx.load(*key)
+                if dep is None:
+                    tx._clear_owner_refs(key)
+                    continue
+                if not dep.obj()["metadata"].get("deletionTimestamp"):
+                    self._delete_row(tx, _info_for(*key[:3]), dep, "Foreground")
+            if tx.dependents(uid):
+                return  # wait: each dependent's removal queues this owner again
+            finalizers.remove(rules.FOREGROUND_FINALIZER)
+        else:
+            return
+        md["finalizers"] = finalizers
+        if not finalizers:
+            md.pop("finalizers")
+            tx.remove(owner, obj)
+        else:
+            tx.replace(owner, obj)
+
+    def _gc_orphans(self, tx: _Tx, uid: str) -> None:
+        """The owner `uid` is gone: delete its dependents unless another owner lives."""
+        for key in tx.dependents(uid):
+            dep = tx.load(*key)
+            if dep is None:
+                tx._clear_owner_refs(key)
+                continue
+            refs = rules.owner_uids(dep.obj())
+            dead = {u for u in refs if not tx.alive(u)}
+            if len(dead) < len(set(refs)):
+                self._drop_owner_ref(tx, key, dead)
+            elif not dep.obj()["metadata"].get("deletionTimestamp"):
+                self._delete_row(tx, _info_for(*key[:3]), dep, "Background")
+
+    @staticmethod
+    def _drop_owner_ref(tx: _Tx, key: Key, uids: set[str]) -> None:
+        dep = tx.load(*key)
+        if dep is None:
+            tx._clear_owner_refs(key)
+            return
+        obj = dep.obj()
+        md = obj["metadata"]
+        refs = [r for r in md.get("ownerReferences") or [] if r.get("uid") not in uids]
+        if refs:
+            md["ownerReferences"] = refs
+        else:
+            md.pop("ownerReferences", None)
+        tx.replace(dep, obj)
+
+    # -- writes --------------------------------------------------------------------------
+
+    async def create(self, info: KindInfo, obj: Obj, *, dry_run: bool = False) -> Obj:
+        obj = _copy_json(info, obj)
+        return await self._run_write(partial(self._create_tx, info, obj), dry_run)
+
+    def _create_tx(self, info: KindInfo, obj: Obj, tx: _Tx) -> Obj:
+        md = rules.metadata_of(info, obj)
+        name = md.get("name")
+        prefix = md.get("generateName")
+        if not name and not prefix:
+            raise rules.invalid(
+                info, "", "metadata.name", "Required value: name or generateName is required"
+            )
+        if name is not None and not isinstance(name, str):
+            raise rules.invalid(info, "", "metadata.name", "must be a string")
+        if md.get("deletionTimestamp"):
+            raise rules.invalid(
+                info,
+                name or "",
+                "metadata.deletionTimestamp",
+                "Forbidden: may not be set when creating an object",
+            )
+        ns = rules.object_namespace(info, md, name or str(prefix))
+        obj = _typed(info, obj)
+        for drop in ("resourceVersion", "deletionGracePeriodSeconds", "selfLink"):
+            md.pop(drop, None)
+        md["uid"] = rules.new_uid()
+        md["creationTimestamp"] = now_rfc3339()
+        md["generation"] = 1
+        if not name:
+            for _ in range(_GENERATE_NAME_TRIES):
+                name = rules.generate_name(str(prefix))
+                if not tx.exists(info.group, info.kind, ns, name):
+                    break
+            else:
+                raise rules.already_exists(info, str(name))
+        elif tx.exists(info.group, info.kind, ns, name):
+            raise rules.already_exists(info, name)
+        md["name"] = name
+        return tx.insert((info.group, info.kind, ns, name), obj)
+
+    async def update(
+        self,
+        info: KindInfo,
+        obj: Obj,
+        *,
+        subresource: Literal["status"] | None = None,
+        dry_run: bool = False,
+    ) -> Obj:
+        if subresource not in (None, "status"):
+            raise BadRequest(f"unknown subresource {subresource!r}")
+        if subresource == "status" and not info.has_status:
+            raise BadRequest(f"{rules.resource_name(info)} has no status subresource")
+        obj = _copy_json(info, obj)
+        return await self._run_write(partial(self._update_tx, info, obj, subresource), dry_run)
+
+    def _update_tx(
+        self, info: KindInfo, obj: Obj, subresource: Literal["status"] | None, tx: _Tx
+    ) -> Obj:
+        md = rules.metadata_of(info, obj)
+        name = md.get("name")
+        if not isinstance(name, str) or not name:
+            raise rules.invalid(info, "", "metadata.name", "Required value: name is required")
+        ns = rules.object_namespace(info, md, name)
+        row = tx.load(info.group, info.kind, ns, name)
+        if row is None:
+            raise rules.not_found(info, name)
+        want = rules.parse_resource_version(md.get("resourceVersion"))
+        if want is not None and want != row.resource_version:
+            raise rules.conflict(info, name)
+        if md.get("uid") and md["uid"] != row.uid:
+            raise rules.conflict(
+                info,
+                name,
+                f"Precondition failed: UID in precondition: {md['uid']}, UID in object meta: "
+                f"{row.uid}",
+            )
+        old = row.obj()
+        old_md = old["metadata"]
+        if subresource == "status":
+            new = row.obj()
+            if "status" in obj:
+                new["status"] = obj["status"]
+            else:
+                new.pop("status", None)
+        else:
+            new = _typed(info, obj)
+            for kept in (
+                "uid",
+                "creationTimestamp",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "generation",
+            ):
+                if kept in old_md:
+                    md[kept] = old_md[kept]
+                else:
+                    md.pop(kept, None)
+            if info.namespaced:
+                md["namespace"] = ns
+            md.pop("selfLink", None)
+            if info.has_status:
+                if "status" in old:
+                    new["status"] = old["status"]
+                else:
+                    new.pop("status", None)
+            if rules.spec_part(new) != rules.spec_part(old):
+                md["generation"] = row.generation + 1
+            if old_md.get("deletionTimestamp"):
+                added = set(md.get("finalizers") or []) - set(old_md.get("finalizers") or [])
+                if added:
+                    raise rules.invalid(
+                        info,
+                        name,
+                        "metadata.finalizers",
+                        "Forbidden: no new finalizers can be added if the object is being "
+                        f"deleted, found new finalizers {sorted(added)}",
+                    )
+        new["metadata"]["resourceVersion"] = str(row.resource_version)
+        if new == old:
+            return old
+        if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
+            return tx.remove(row, new)
+        return tx.replace(row, new)
+
+    async def delete(
+        self,
+        info: KindInfo,
+        namespace: str | None,
+        name: str,
+        *,
+        uid: str | None = None,
+        resource_version: str | None = None,
+        propagation: Propagation = "Background",
+        dry_run: bool = False,
+    ) -> Obj:
+        if propagation not in ("Background", "Foreground", "Orphan"):
+            raise BadRequest(
+                f"unsupported propagationPolicy {propagation!r}: must be Background, "
+                "Foreground or Orphan"
+            )
+        rv = rules.parse_resource_version(resource_version)
+        ns = rules.key_namespace(info, namespace)
+        if info.namespaced and not ns:
+            raise BadRequest(f"a namespace is required to delete {rules.resource_name(info)}")
+        return await self._run_write(
+            partial(self._delete_tx, info, ns, name, uid, rv, propagation), dry_run
+        )
+
+    def _delete_tx(
+        self,
+        info: KindInfo,
+        ns: str,
+        name: str,
+        uid: str | None,
+        rv: int | None,
+        propagation: Propagation,
+        tx: _Tx,
+    ) -> Obj:
+        row = tx.load(info.group, info.kind, ns, name)
+        if row is None:
+            raise rules.not_found(info, name)
+        if uid is not None and uid != row.uid:
+            raise rules.conflict(
+                info,
+                name,
+                f"Precondition failed: UID in precondition: {uid}, UID in object meta: {row.uid}",
+            )
+        if rv is not None and rv != row.resource_version:
+            raise rules.conflict(info, name)
+        return self._delete_row(tx, info, row, propagation)
+
+    def _delete_row(self, tx: _Tx, info: KindInfo, row: _Row, propagation: Propagation) -> Obj:
+        obj = row.obj()
+        md = obj["metadata"]
+        if md.get("deletionTimestamp"):
+            return obj  # already being deleted: deletion is idempotent
+        finalizers = list(md.get("finalizers") or [])
+        if not finalizers:
+            if propagation == "Background":
+                return tx.remove(row, obj)
+            if propagation == "Orphan":
+                for key in tx.dependents(row.uid):
+                    self._drop_owner_ref(tx, key, {row.uid})
+                return tx.remove(row, obj)
+            if not tx.dependents(row.uid):
+                return tx.remove(row, obj)
+        if propagation == "Foreground":
+            finalizers.append(rules.FOREGROUND_FINALIZER)
+        elif propagation == "Orphan":
+            finalizers.append(rules.ORPHAN_FINALIZER)
+        md["finalizers"] = finalizers
+        md["deletionTimestamp"] = now_rfc3339()
+        md["deletionGracePeriodSeconds"] = 0
+        result = tx.replace(row, obj)
+        if propagation != "Background":
+            tx.hints.append(row.uid)
+        return result
+
+    async def compact(self, keep_revisions: int) -> int:
+        if keep_revisions < 0:
+            raise BadRequest("keep_revisions must not be negative")
+        return await self._run_write(partial(self._compact_tx, keep_revisions))
+
+    def _compact_tx(self, keep: int, tx: _Tx) -> int:
+        current = self._meta_value(tx.conn, "revision")
+        compacted = self._meta_value(tx.conn, "compacted")
+        cutoff = current - keep
+        if cutoff <= compacted:
+            return 0
+        removed = tx.conn.execute(delete(change_log).where(change_log.c.revision <= cutoff))
+        tx.conn.execute(update(meta).where(meta.c.key == "compacted").values(value=cutoff))
+        return int(removed.rowcount)
+
+    # -- reads ---------------------------------------------------------------------------
+
+    async def current_revision(self) -> int:
+        return await self._run_read(lambda conn: self._meta_value(conn, "revision"))
+
+    async def get(self, info: KindInfo, namespace: str | None, name: str) -> Obj:
+        ns = rules.key_namespace(info, namespace)
+        body = await self._run_read(partial(self._get_body, info.group, info.kind, ns, name))
+        if body is None:
+            raise rules.not_found(info, name)
+        value: Obj = orjson.loads(body)
+        return value
+
+    def _get_body(
+        self, group: str, kind: str, ns: str, name: str, conn: Connection
+    ) -> bytes | None:
+        stored = conn.execute(
+            select(objects.c.body)
+            .where(objects.c.api_group == group)
+            .where(objects.c.kind == kind)
+            .where(objects.c.namespace == ns)
+            .where(objects.c.name == name)
+        ).scalar()
+        return None if stored is None else self._codec.open(group, kind, ns, name, stored)
+
+    async def list(
+        self,
+        info: KindInfo,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        limit: int | None = None,
+        continue_token: str | None = None,
+    ) -> ListResult:
+        labels = parse_label_selector(label_selector)
+        fields = parse_field_selector(field_selector)
+        if limit is not None and limit < 0:
+            raise BadRequest(f"invalid limit {limit}: must not be negative")
+        token = rules.decode_continue(continue_token) if continue_token else None
+        ns = (namespace or None) if info.namespaced else None
+        query = _ListQuery(info.group, info.kind, ns, labels, fields, limit or None, token)
+        return await self._run_read(partial(self._list_tx, query))
+
+    def _list_tx(self, q: _ListQuery, conn: Connection) -> ListResult:
+        current = self._meta_value(conn, "revision")
+        if q.token is not None:
+            revision, start_ns, start_name = q.token
+            if revision < self._meta_value(conn, "compacted"):
+                raise rules.gone_continue()
+            start: tuple[str, str] | None = (start_ns, start_name)
+        else:
+            revision, start = current, None
+        # Keys changed since the snapshot: their state at `revision` is the body before their
+        # first later change (absent if that change created them).
+        first_change: dict[tuple[str, str], tuple[str, bytes | None]] = {}
+        exists_now: dict[tuple[str, str], bool] = {}
+        if revision < current:
+            cq = (
+                select(
+                    change_log.c.namespace,
+                    change_log.c.name,
+                    change_log.c.type,
+                    change_log.c.prev_body,
+                )
+                .where(change_log.c.api_group == q.group)
+                .where(change_log.c.kind == q.kind)
+                .where(change_log.c.revision > revision)
+                .order_by(change_log.c.revision)
+            )
+            if q.namespace is not None:
+                cq = cq.where(change_log.c.namespace == q.namespace)
+            for r in conn.execute(cq):
+                key = (r.namespace, r.name)
+                if start is not None and key <= start:
+                    continue
+                if key not in first_change:
+                    first_change[key] = (r.type, r.prev_body)
+                exists_now[key] = r.type != "DELETED"
+        historical = sorted(
+            (key, prev)
+            for key, (type_, prev) in first_change.items()
+            if type_ != "ADDED" and prev is not None
+        )
+
+        oq = select(objects.c.namespace, objects.c.name, objects.c.labels, objects.c.body).where(
+            objects.c.api_group == q.group, objects.c.kind == q.kind
+        )
+        if q.namespace is not None:
+            oq = oq.where(objects.c.namespace == q.namespace)
+        if start is not None:
+            oq = oq.where(tuple_(objects.c.namespace, objects.c.name) > tuple_(*start))
+        oq = oq.order_by(objects.c.namespace, objects.c.name)
+
+        def current_rows() -> Iterator[tuple[tuple[str, str], str | None, bytes]]:
+            for r in conn.execute(oq):
+                key = (r.namespace, r.name)
+                if key in first_change:
+                    continue
+                yield key, r.labels, r.body
+
+        items: builtins.list[Obj] = []
+        last_key: tuple[str, str] | None = None
+        more = False
+        for key, labels_json, stored in _merge(current_rows(), historical):
+            if not q.labels.empty:
+                if labels_json is not None:
+                    labels = orjson.loads(labels_json)
+                else:
+                    plain = self._codec.open(q.group, q.kind, key[0], key[1], stored)
+                    labels = (orjson.loads(plain).get("metadata") or {}).get("labels") or {}
+                if not q.labels.matches(labels):
+                    continue
+            plain = self._codec.open(q.group, q.kind, key[0], key[1], stored)
+            obj: Obj = orjson.loads(plain)
+            if not q.fields.empty and not q.fields.matches(obj):
+                continue
+            if q.limit is not None and len(items) >= q.limit:
+                more = True
+                break
+            items.append(obj)
+            last_key = key
+        if not more or last_key is None:
+            return ListResult(items, str(revision))
+        remaining = None
+        if q.labels.empty and q.fields.empty:
+            remaining = self._count_after(conn, q, last_key, first_change, exists_now)
+        return ListResult(
+            items,
+            str(revision),
+            continue_token=rules.encode_continue(revision, *last_key),
+            remaining_item_count=remaining,
+        )
+
+    @staticmethod
+    def _count_after(
+        conn: Connection,
+        q: _ListQuery,
+        last_key: tuple[str, str],
+        first_change: dict[tuple[str, str], tuple[str, bytes | None]],
+        exists_now: dict[tuple[str, str], bool],
+    ) -> int:
+        cq = (
+            select(func.count())
+            .select_from(objects)
+            .where(objects.c.api_group == q.group, objects.c.kind == q.kind)
+            .where(tuple_(objects.c.namespace, objects.c.name) > tuple_(*last_key))
+        )
+        if q.namespace is not None:
+            cq = cq.where(objects.c.namespace == q.namespace)
+        count: int = conn.execute(cq).scalar_one()
+        for key, (type_, _prev) in first_change.items():
+            if key <= last_key:
+                continue
+            count -= 1 if exists_now[key] else 0  # counted above, but judged by its past
+            count += 1 if type_ != "ADDED" else 0  # existed at the snapshot
+        return count
+
+    # -- watch ---------------------------------------------------------------------------
+
+    def watch(
+        self,
+        info: KindInfo,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        resource_version: str | None = None,
+    ) -> Watch:
+        labels = parse_label_selector(label_selector)
+        fields = parse_field_selector(field_selector)
+        rv = rules.parse_resource_version(resource_version)
+        self._check_open()
+        ns = (namespace or None) if info.namespaced else None
+        w = Watcher(
+            self._hub,
+            info.group,
+            info.kind,
+            WatchFilter(ns, labels, fields),
+            self._watch_queue_size,
+        )
+        w.start(partial(self._replay, info, ns, label_selector, field_selector, rv or None))
+        return w
+
+    async def _replay(
+        self,
+        info: KindInfo,
+        ns: str | None,
+        label_selector: str | None,
+        field_selector: str | None,
+        rv: int | None,
+        w: Watcher,
+    ) -> None:
+        if rv is None:
+            snapshot = await self.list(
+                info, ns, label_selector=label_selector, field_selector=field_selector
+            )
+            for item in snapshot.items:
+                item_rv = int(item["metadata"]["resourceVersion"])
+                await w.deliver(StoreEvent("ADDED", item, item_rv), advance=False)
+            w.last_rev = int(snapshot.resource_version)
+        else:
+            w.last_rev = rv
+        start = rv if rv is not None else w.last_rev
+        while not w.closed:
+            after = w.last_rev
+            chunk = await self._run_read(partial(self._replay_chunk, info, ns, after, start))
+            for change in chunk:
+                ev = w.filter.event_for(change)
+                if ev is not None:
+                    await w.deliver(ev)
+                w.last_rev = max(w.last_rev, change.revision)
+            if len(chunk) < _REPLAY_CHUNK:
+                return
+
+    def _replay_chunk(
+        self, info: KindInfo, ns: str | None, after: int, start: int, conn: Connection
+    ) -> builtins.list[Change]:
+        compacted = self._meta_value(conn, "compacted")
+        if after < compacted:
+            raise rules.gone_watch(start, compacted)
+        return self._read_changes(
+            conn, after, group=info.group, kind=info.kind, namespace=ns, limit=_REPLAY_CHUNK
+        )
+
+
+@dataclass(frozen=True)
+class _ListQuery:
+    group: str
+    kind: str
+    namespace: str | None
+    labels: LabelSelector
+    fields: FieldSelector
+    limit: int | None
+    token: tuple[int, str, str] | None
+
+
+def _merge(
+    current: Iterator[tuple[tuple[str, str], str | None, bytes]],
+    historical: list[tuple[tuple[str, str], bytes]],
+) -> Iterator[tuple[tuple[str, str], str | None, bytes]]:
+    """Merge two key-sorted streams (current rows, rebuilt past rows) into one, by key."""
+    hist = iter(historical)
+    h = next(hist, None)
+    for item in current:
+        while h is not None and h[0] < item[0]:
+            yield h[0], None, h[1]
+            h = next(hist, None)
+        yield item
+    while h is not None:
+        yield h[0], None, h[1]
+        h = next(hist, None)
+
+
+def _busy(exc: OperationalError) -> ApiError:
+    if "locked" in str(exc) or "busy" in str(exc):
+        return ServiceUnavailable("the store is busy; retry shortly", retry_after=1)
+    return InternalError(f"store error: {exc.orig}")
