@@ -9,16 +9,47 @@ discovery, OpenAPI, table output) is deterministic. Import it once at start-up:
 from __future__ import annotations
 
 from axle.api import (
+    aiworkload,
+    compute,
+    computeconfig,
+    computepool,
     coordination,
     core,
+    definitions,
+    environment,
+    profilebundle,
     project,
     rbac,
+    scaling,
     settings,
+    spoke,
     tenant,
+    variables,
+    workloaddeployment,
+    workloadprofile,
 )
 from axle.api.registry import REGISTRY, KindInfo
 
-MODULES = (core, rbac, coordination, tenant, project, settings)
+MODULES = (
+    core,
+    rbac,
+    coordination,
+    tenant,
+    project,
+    settings,
+    variables,
+    compute,
+    computeconfig,
+    computepool,
+    scaling,
+    definitions,
+    workloadprofile,
+    profilebundle,
+    environment,
+    aiworkload,
+    workloaddeployment,
+    spoke,
+)
 
 
 def all_kinds() -> list[KindInfo]:

@@ -378,3 +378,17 @@ def sha256_digest(value: str, path: str) -> list[FieldError]:
     if re.fullmatch(r"sha256:[0-9a-f]{64}", value):
         return []
     return [invalid(path, value, "must be a digest of the form sha256:<64 lowercase hex digits>")]
+
+
+def unique_by(items: Iterable[Mapping[str, Any]], path: str, key: str = "name") -> list[FieldError]:
+    """Each element of a list of objects whose `key` repeats an earlier one's."""
+    seen: set[Any] = set()
+    errs: list[FieldError] = []
+    for i, item in enumerate(items):
+        value = item.get(key)
+        if value is None:
+            continue
+        if value in seen:
+            errs.append(duplicate(f"{path}[{i}].{key}", value))
+        seen.add(value)
+    return errs

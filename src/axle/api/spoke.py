@@ -1,0 +1,170 @@
+"""Spoke (cluster-scoped) and Work (in `spoke-<name>`): the hub-and-spoke protocol's kinds.
+
+A Spoke is a joined cluster (OCM's ManagedCluster): the pool it belongs to, its capacity, and
+the conditions `Joined` and `Available` its agent's heartbeats keep fresh. A Work is what one
+spoke must apply (OCM's ManifestWork, but by reference): an OCI artifact pinned by digest,
+applied in priority groups, and what to do with the applied objects on delete; the agent
+reports per-resource status and outputs back. Works live in the spoke's own namespace so the
+spoke credential can be limited to it, hence the namespace rule and the spoke name limit.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from axle.api import validation as v
+from axle.api.common import ArtifactRef, NamespacedRef, NonNegInt, PositiveInt
+from axle.api.meta import Model, ObjectMeta, OpenModel, StatusBase
+from axle.api.registry import KindInfo, PrinterColumn, register
+
+SPOKE_NAMESPACE_PREFIX = "spoke-"
+MAX_SPOKE_NAME = v.DNS1123_LABEL_MAX - len(SPOKE_NAMESPACE_PREFIX)
+
+
+def spoke_namespace(name: str) -> str:
+    """The namespace holding a spoke's Works and Lease."""
+    return f"{SPOKE_NAMESPACE_PREFIX}{name}"
+
+
+class SpokeSpec(Model):
+    computePoolRef: NamespacedRef | None = None
+    hubAcceptsClient: bool = True
+    # Heartbeat period; 3 missed periods make the spoke Available=Unknown.
+    leaseDurationSeconds: PositiveInt = 60
+
+
+class SpokeVersion(OpenModel):
+    kubernetes: str | None = None
+    agent: str | None = None
+
+
+class SpokeStatus(StatusBase):
+    capacity: dict[str, Any] | None = None
+    allocatable: dict[str, Any] | None = None
+    version: SpokeVersion | None = None
+    lastHeartbeatTime: str | None = None
+    namespace: str | None = None
+
+
+class Spoke(Model):
+    apiVersion: Literal["axle.dev/v1alpha1"] = "axle.dev/v1alpha1"
+    kind: Literal["Spoke"] = "Spoke"
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: SpokeSpec = Field(default_factory=SpokeSpec)
+    status: SpokeStatus | None = None
+
+
+SPOKE = register(
+    KindInfo(
+        group="axle.dev",
+        version="v1alpha1",
+        kind="Spoke",
+        plural="spokes",
+        singular="spoke",
+        namespaced=False,
+        model=Spoke,
+        short_names=("spk",),
+        categories=("axle",),
+        columns=(
+            PrinterColumn("Pool", ".spec.computePoolRef.name"),
+            PrinterColumn("Joined", '.status.conditions[?(@.type=="Joined")].status'),
+            PrinterColumn("Available", '.status.conditions[?(@.type=="Available")].status'),
+            PrinterColumn("Age", ".metadata.creationTimestamp", "date"),
+            PrinterColumn("Last Heartbeat", ".status.lastHeartbeatTime", "date", priority=1),
+            PrinterColumn("Kubernetes", ".status.version.kubernetes", priority=1),
+        ),
+        name_rule=v.max_length_label(MAX_SPOKE_NAME),
+        description="A joined spoke cluster: pool, capacity, heartbeat.",
+    )
+)
+
+
+# --- Work --------------------------------------------------------------------------------
+
+
+class PriorityGroup(Model):
+    """Components applied together; groups go in ascending priority."""
+
+    priority: NonNegInt
+    components: list[str] = Field(default_factory=list)
+
+
+class DeleteOption(Model):
+    # Foreground: delete what was applied; Orphan: leave it running on the spoke.
+    propagationPolicy: Literal["Foreground", "Orphan"] = "Foreground"
+
+
+class WorkSpec(Model):
+    artifact: ArtifactRef
+    workloadDeploymentRef: NamespacedRef | None = None
+    revision: PositiveInt | None = None
+    priorityGroups: list[PriorityGroup] | None = None
+    deleteOption: DeleteOption = Field(default_factory=DeleteOption)
+
+
+class ResourceStatus(OpenModel):
+    group: str | None = None
+    version: str | None = None
+    kind: str
+    namespace: str | None = None
+    name: str
+    component: str | None = None
+    health: Literal["Healthy", "Progressing", "Degraded", "Missing", "Unknown"] | None = None
+    message: str | None = None
+
+
+class WorkStatus(StatusBase):
+    appliedDigest: str | None = None
+    resourceStatus: list[ResourceStatus] = Field(default_factory=list)
+    outputs: dict[str, Any] | None = None
+
+
+class Work(Model):
+    apiVersion: Literal["axle.dev/v1alpha1"] = "axle.dev/v1alpha1"
+    kind: Literal["Work"] = "Work"
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: WorkSpec
+    status: WorkStatus | None = None
+
+
+def _validate_work(obj: dict[str, Any]) -> list[v.FieldError]:
+    errs: list[v.FieldError] = []
+    namespace = (obj.get("metadata") or {}).get("namespace") or ""
+    if namespace and not namespace.startswith(SPOKE_NAMESPACE_PREFIX):
+        errs.append(
+            v.invalid(
+                "metadata.namespace",
+                namespace,
+                f"a Work lives in its spoke's namespace ({SPOKE_NAMESPACE_PREFIX}<name>)",
+            )
+        )
+    spec = obj.get("spec") or {}
+    digest = (spec.get("artifact") or {}).get("digest")
+    if digest:
+        errs.extend(v.sha256_digest(digest, "spec.artifact.digest"))
+    errs.extend(v.unique_by(spec.get("priorityGroups") or [], "spec.priorityGroups", "priority"))
+    return errs
+
+
+WORK = register(
+    KindInfo(
+        group="axle.dev",
+        version="v1alpha1",
+        kind="Work",
+        plural="works",
+        singular="work",
+        namespaced=True,
+        model=Work,
+        categories=("axle",),
+        columns=(
+            PrinterColumn("Applied", '.status.conditions[?(@.type=="Applied")].status'),
+            PrinterColumn("Available", '.status.conditions[?(@.type=="Available")].status'),
+            PrinterColumn("Age", ".metadata.creationTimestamp", "date"),
+            PrinterColumn("Digest", ".spec.artifact.digest", priority=1),
+        ),
+        validate_object=_validate_work,
+        description="What one spoke must apply: an OCI artifact by digest.",
+    )
+)

@@ -1,0 +1,105 @@
+"""WorkloadDeployment (axle.dev/v1alpha1, namespaced): one rendered revision of a profile
+for one Environment.
+
+Written by the AIWorkload controller: which profile revision, which environment, which
+variables; the hub renders it, pushes the manifests as an OCI artifact and records the
+artifact (URL + digest) in status, then writes a `Work` per target spoke and rolls their
+status up per spoke.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from axle.api import validation as v
+from axle.api.common import (
+    ArtifactRef,
+    DNSSubdomain,
+    NameRef,
+    NamespacedRef,
+    NonNegInt,
+    PositiveInt,
+)
+from axle.api.meta import Model, ObjectMeta, OpenModel, StatusBase
+from axle.api.registry import KindInfo, PrinterColumn, register
+
+
+class ProfileRevisionRef(Model):
+    name: DNSSubdomain
+    revision: PositiveInt | None = None
+
+
+class WorkloadDeploymentSpec(Model):
+    workloadProfileRef: ProfileRevisionRef
+    environmentRef: NameRef
+    profileBundleRef: NamespacedRef | None = None
+    aiWorkloadRef: NameRef | None = None
+    variables: dict[str, Any] | None = None
+    # Bumped by the owner to force a new render of unchanged inputs.
+    revision: PositiveInt | None = None
+
+
+class SpokeDeploymentStatus(OpenModel):
+    spoke: str
+    phase: str | None = None
+    message: str | None = None
+    appliedDigest: str | None = None
+    resources: NonNegInt | None = None
+    healthyResources: NonNegInt | None = None
+
+
+class WorkloadDeploymentStatus(StatusBase):
+    phase: (
+        Literal["Pending", "Rendering", "Deploying", "Running", "Degraded", "Deleting", "Failed"]
+        | None
+    ) = None
+    message: str | None = None
+    artifact: ArtifactRef | None = None
+    spokes: list[SpokeDeploymentStatus] = Field(default_factory=list)
+    outputs: dict[str, Any] | None = None
+
+
+class WorkloadDeployment(Model):
+    apiVersion: Literal["axle.dev/v1alpha1"] = "axle.dev/v1alpha1"
+    kind: Literal["WorkloadDeployment"] = "WorkloadDeployment"
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: WorkloadDeploymentSpec
+    status: WorkloadDeploymentStatus | None = None
+
+
+def _validate(obj: dict[str, Any]) -> list[v.FieldError]:
+    variables = (obj.get("spec") or {}).get("variables") or {}
+    errs: list[v.FieldError] = []
+    for name in sorted(variables):
+        if not name or not (name[0].isalpha() or name[0] == "_"):
+            errs.append(
+                v.invalid("spec.variables", name, "variable names start with a letter or '_'")
+            )
+    return errs
+
+
+WORKLOAD_DEPLOYMENT = register(
+    KindInfo(
+        group="axle.dev",
+        version="v1alpha1",
+        kind="WorkloadDeployment",
+        plural="workloaddeployments",
+        singular="workloaddeployment",
+        namespaced=True,
+        model=WorkloadDeployment,
+        short_names=("wd",),
+        categories=("axle", "all"),
+        columns=(
+            PrinterColumn("Profile", ".spec.workloadProfileRef.name"),
+            PrinterColumn("Revision", ".spec.workloadProfileRef.revision", "integer"),
+            PrinterColumn("Environment", ".spec.environmentRef.name"),
+            PrinterColumn("Phase", ".status.phase"),
+            PrinterColumn("Age", ".metadata.creationTimestamp", "date"),
+            PrinterColumn("Digest", ".status.artifact.digest", priority=1),
+        ),
+        validate_object=_validate,
+        description="One rendered revision of a workload profile for an environment.",
+    )
+)
