@@ -35,6 +35,19 @@ class HubSettings(BaseSettings):
         default=100_000, description="change-log entries kept for watch resume"
     )
     controllers: bool = Field(default=True, description="run the controllers in this process")
+    controller_workers: int = Field(
+        default=2, ge=1, description="concurrent reconciles per controller (distinct objects)"
+    )
+    controller_concurrency: dict[str, int] = Field(
+        default_factory=dict,
+        description='per-controller worker counts overriding controller_workers, e.g. {"project": 4}',
+    )
+    controller_backoff_base: float = Field(
+        default=0.5, gt=0, description="first retry delay after a failed reconcile (doubles)"
+    )
+    controller_backoff_max: float = Field(
+        default=300.0, gt=0, description="longest retry delay after repeated failures"
+    )
 
     @property
     def store_url(self) -> str:
