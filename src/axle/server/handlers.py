@@ -697,7 +697,8 @@ def _warning_headers(warnings: list[str]) -> dict[str, str] | None:
 
 
 def _is_unknown_field(cause: Cause) -> bool:
-    return "unknown field" in cause.message.lower() or cause.reason == "FieldValueUnknown"
+    # admission reports a field the schema does not declare with this wording.
+    return cause.message.endswith("field not declared in schema")
 
 
 def _drop_path(obj: Obj, path: str) -> None:

@@ -1,0 +1,121 @@
+"""Discovery in Kubernetes' legacy shapes, `/version`, and OpenAPI documents covering every
+kind (what kubectl reads before anything else)."""
+
+from __future__ import annotations
+
+import httpx
+
+from axle.api.registry import REGISTRY
+from axle.server.openapi import schema_name
+from tests.server.conftest import Hub
+
+AGGREGATED_ACCEPT = (
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,"
+    "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,"
+    "application/json"
+)
+
+
+async def test_api_versions_and_group_list(client: httpx.AsyncClient) -> None:
+    r = await client.get("/api", headers={"Accept": AGGREGATED_ACCEPT})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    assert r.json()["kind"] == "APIVersions" and r.json()["versions"] == ["v1"]
+    groups = (await client.get("/apis", headers={"Accept": AGGREGATED_ACCEPT})).json()
+    assert groups["kind"] == "APIGroupList"
+    by_name = {g["name"]: g for g in groups["groups"]}
+    assert by_name["axle.dev"]["preferredVersion"]["groupVersion"] == "axle.dev/v1alpha1"
+    assert [v["version"] for v in by_name["spectrocloud.com"]["versions"]] == [
+        "v1alpha1",
+        "v1beta1",
+    ]
+    assert "rbac.authorization.k8s.io" in by_name
+    # axle.dev is listed before its alias, so kubectl resolves `tenants` to axle.dev.
+    names = [g["name"] for g in groups["groups"]]
+    assert names.index("axle.dev") < names.index("spectrocloud.com")
+    group = (await client.get("/apis/axle.dev")).json()
+    assert group["kind"] == "APIGroup" and group["name"] == "axle.dev"
+
+
+async def test_resource_lists_describe_every_kind(client: httpx.AsyncClient) -> None:
+    for info in REGISTRY:
+        path = f"/apis/{info.api_version}" if info.group else f"/api/{info.version}"
+        doc = (await client.get(path)).json()
+        assert doc["kind"] == "APIResourceList" and doc["groupVersion"] == info.api_version
+        by_name = {r["name"]: r for r in doc["resources"]}
+        entry = by_name[info.plural]
+        assert entry["kind"] == info.kind
+        assert entry["namespaced"] == info.namespaced
+        assert entry["singularName"] == info.singular
+        assert sorted(entry["verbs"]) == sorted(info.verbs)
+        assert entry.get("shortNames", []) == list(info.short_names)
+        if info.has_status:
+            assert by_name[f"{info.plural}/status"]["verbs"] == ["get", "patch", "update"]
+        else:
+            assert f"{info.plural}/status" not in by_name
+    alias = (await client.get("/apis/spectrocloud.com/v1beta1")).json()
+    assert "tenants" in {r["name"] for r in alias["resources"]}
+    assert "configmaps" not in {r["name"] for r in alias["resources"]}
+
+
+async def test_version(client: httpx.AsyncClient) -> None:
+    v = (await client.get("/version")).json()
+    assert v["major"] == "1" and v["gitVersion"].startswith("v1.")
+
+
+async def test_openapi_v3_has_every_kind(client: httpx.AsyncClient) -> None:
+    index = (await client.get("/openapi/v3")).json()
+    for info in REGISTRY:
+        key = f"apis/{info.api_version}" if info.group else f"api/{info.version}"
+        url = index["paths"][key]["serverRelativeURL"]
+        doc = (await client.get(url)).json()
+        name = schema_name(info.group, info.version, info.kind)
+        schema = doc["components"]["schemas"][name]
+        assert schema["x-kubernetes-group-version-kind"] == [
+            {"group": info.group, "kind": info.kind, "version": info.version}
+        ]
+        # What kubectl checks before it leaves field validation to the server: a PATCH
+        # operation for the kind with a fieldValidation query parameter.
+        patches = [
+            item["patch"]
+            for item in doc["paths"].values()
+            if "patch" in item
+            and item["patch"]["x-kubernetes-group-version-kind"]["kind"] == info.kind
+        ]
+        assert patches
+        assert any(p["name"] == "fieldValidation" for p in patches[0]["parameters"])
+        # Every reference resolves inside the document.
+        text = (await client.get(url)).text
+        for ref in _refs(doc):
+            assert ref.removeprefix("#/components/schemas/") in doc["components"]["schemas"], (
+                ref,
+                text[:200],
+            )
+
+
+def _refs(node: object) -> list[str]:
+    out: list[str] = []
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k == "$ref" and isinstance(v, str):
+                out.append(v)
+            else:
+                out.extend(_refs(v))
+    elif isinstance(node, list):
+        for v in node:
+            out.extend(_refs(v))
+    return out
+
+
+async def test_openapi_v2(client: httpx.AsyncClient, hub: Hub) -> None:
+    doc = (await client.get("/openapi/v2")).json()
+    assert doc["swagger"] == "2.0"
+    for info in REGISTRY:
+        assert schema_name(info.group, info.version, info.kind) in doc["definitions"]
+    for ref in _refs(doc):
+        assert ref.startswith("#/definitions/")
+        assert ref.removeprefix("#/definitions/") in doc["definitions"], ref
+    r = await client.get(
+        "/openapi/v2",
+        headers={"Accept": "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"},
+    )
+    assert r.status_code == 406
