@@ -67,3 +67,14 @@ def test_unknown_context_and_bad_file(cfg: ConfigFile, tmp_path: Path) -> None:
     bad.write_text("[1, 2")
     with pytest.raises(ConfigError, match="cannot read"):
         ConfigFile.load(bad)
+
+
+def test_certificate_authority_belongs_to_its_server(tmp_path: Path) -> None:
+    c = ConfigFile.load(tmp_path / "cfg")
+    c.set_context(Context("tls", "https://hub:8080", "t", ca_file="/data/ca.crt"))
+    c.save()
+    c = ConfigFile.load(c.path)
+    assert c.contexts["tls"].ca_file == "/data/ca.crt"
+    assert resolve_connection(env={}, config=c).ca_file == "/data/ca.crt"
+    elsewhere = resolve_connection(env={"AXLE_SERVER": "https://other:1"}, config=c)
+    assert elsewhere.ca_file is None

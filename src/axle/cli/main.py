@@ -139,9 +139,9 @@ def _context_name(server: str) -> str:
     return re.sub(r"[^A-Za-z0-9.:_-]", "-", parsed.netloc or server) or "default"
 
 
-async def _check_server(server: str, token: str | None) -> str:
+async def _check_server(server: str, token: str | None, ca_file: str | None) -> str:
     """The server's version; raises if it cannot be reached or refuses the token."""
-    async with Client(server, token, timeout=10, transport=state.TRANSPORT) as c:
+    async with Client(server, token, timeout=10, transport=state.TRANSPORT, ca_file=ca_file) as c:
         version = await c.version()
         await c.discover()  # needs a valid token: fails with 401 if it is not
     return str(version.get("gitVersion") or "unknown")
@@ -157,9 +157,21 @@ async def _check_server(server: str, token: str | None) -> str:
     help="Context name (default: the server's host:port).",
 )
 @click.option("-n", "--namespace", default=None, help="Default namespace of this context.")
+@click.option(
+    "--certificate-authority",
+    "ca_file",
+    type=click.Path(exists=True, dir_okay=False, resolve_path=True),
+    default=None,
+    help="CA file to trust for an https:// server (the hub's is DATA_DIR/ca.crt).",
+)
 @click.option("--no-check", is_flag=True, help="Save without checking that the server answers.")
 def login_cmd(
-    server: str, token: str, context_name: str | None, namespace: str | None, no_check: bool
+    server: str,
+    token: str,
+    context_name: str | None,
+    namespace: str | None,
+    ca_file: str | None,
+    no_check: bool,
 ) -> None:
     """Save a server and token as a context of ~/.axle/config (or $AXLE_CONFIG) and use it.
 
@@ -169,10 +181,12 @@ def login_cmd(
     server = server.rstrip("/")
     version = None
     if not no_check:
-        version = run(_check_server(server, token))
+        version = run(_check_server(server, token, ca_file))
     cfg = ConfigFile.load(config_path())
     name = context_name or _context_name(server)
-    cfg.set_context(Context(name=name, server=server, token=token, namespace=namespace))
+    cfg.set_context(
+        Context(name=name, server=server, token=token, namespace=namespace, ca_file=ca_file)
+    )
     cfg.save()
     out = Out()
     answered = f" (server {version})" if version else ""

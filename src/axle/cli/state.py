@@ -125,7 +125,12 @@ def connection(ctx: click.Context) -> Connection:
 def open_client(ctx: click.Context, *, timeout: float = 30.0) -> Client:
     conn = connection(ctx)
     return Client(
-        conn.server, conn.token, timeout=timeout, namespace=conn.namespace, transport=TRANSPORT
+        conn.server,
+        conn.token,
+        timeout=timeout,
+        namespace=conn.namespace,
+        transport=TRANSPORT,
+        ca_file=conn.ca_file,
     )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import ssl
 from collections.abc import AsyncIterator, Mapping
 from types import TracebackType
 from typing import Any
@@ -58,6 +59,7 @@ class Client:
         timeout: float = 30.0,
         namespace: str = "default",
         transport: httpx.AsyncBaseTransport | None = None,
+        ca_file: str | None = None,
     ) -> None:
         self.server = server.rstrip("/")
         self.namespace = namespace
@@ -65,8 +67,16 @@ class Client:
         headers = {"User-Agent": f"axle/{__version__}", "Accept": "application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
+        # An https:// hub presents a certificate from its own CA (DATA_DIR/ca.crt): trust it.
+        verify: ssl.SSLContext | bool = (
+            ssl.create_default_context(cafile=ca_file) if ca_file else True
+        )
         self._http = httpx.AsyncClient(
-            base_url=self.server, headers=headers, timeout=timeout, transport=transport
+            base_url=self.server,
+            headers=headers,
+            timeout=timeout,
+            transport=transport,
+            verify=verify,
         )
         self._resources: ResourceMap | None = None
 

@@ -36,9 +36,12 @@ class Context:
     server: str
     token: str | None = None
     namespace: str | None = None
+    ca_file: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {"server": self.server}
+        if self.ca_file:
+            body["certificate-authority"] = self.ca_file
         if self.token:
             body["token"] = self.token
         if self.namespace:
@@ -77,6 +80,7 @@ class ConfigFile:
                 server=str(body["server"]),
                 token=body.get("token"),
                 namespace=body.get("namespace"),
+                ca_file=body.get("certificate-authority"),
             )
         current = doc.get("current-context")
         return cls(path=path, contexts=contexts, current_context=str(current) if current else None)
@@ -122,6 +126,7 @@ class Connection:
     token: str | None
     namespace: str
     context: str | None = None
+    ca_file: str | None = None
 
 
 def resolve_connection(
@@ -154,6 +159,12 @@ def resolve_connection(
     srv = server or srv or DEFAULT_SERVER
     tok = token or tok
     ns = namespace or ns or DEFAULT_NAMESPACE
+    # The context's CA belongs to the context's server, not to one the env or a flag names.
+    ca = ctx.ca_file if ctx and srv == ctx.server else None
     return Connection(
-        server=srv.rstrip("/"), token=tok, namespace=ns, context=ctx.name if ctx else None
+        server=srv.rstrip("/"),
+        token=tok,
+        namespace=ns,
+        context=ctx.name if ctx else None,
+        ca_file=ca,
     )
