@@ -114,11 +114,23 @@ class SettingsReconciler(Reconciler):
                 keys.update(self._settings(NAMESPACE_INDEX, project["metadata"]["namespace"]))
         return sorted(keys)
 
+    def _dependents(self, settings: Obj) -> list[str]:
+        """Settings that inherit from this one: past users, and all of a tenant naming it."""
+        key = key_of(settings)
+        out = set(self._settings(SOURCE_INDEX, key))
+        for tenant in self.ctx.cache(self.kinds.tenant).list():
+            ref = (tenant.get("spec") or {}).get("settingsRef") or {}
+            ns = ref.get("namespace") or tenant_namespace(tenant["metadata"]["name"])
+            if ref.get("name") and make_key(ns, ref["name"]) == key:
+                out.update(self._settings_of_tenant(tenant))
+        out.discard(key)
+        return sorted(out)
+
     def watches(self) -> Iterable[tuple[KindInfo, Mapper]]:
         k = self.kinds
         return [
             (k.secret, lambda s: self._settings(SECRET_INDEX, key_of(s))),
-            (k.settings, lambda s: self._settings(SOURCE_INDEX, key_of(s))),
+            (k.settings, self._dependents),
             (k.tenant, self._settings_of_tenant),
             (k.namespace, lambda ns: self._settings(NAMESPACE_INDEX, ns["metadata"]["name"])),
             (k.project, lambda p: self._settings(NAMESPACE_INDEX, p["metadata"]["namespace"])),
@@ -182,26 +194,17 @@ class SettingsReconciler(Reconciler):
         conds = status["conditions"]
         status["effectiveSettings"] = effective
         status["observedGeneration"] = gen
-        if problems:
-            set_condition(
-                conds,
-                "SecretsResolved",
-                "False",
-                problems[0][0],
-                "; ".join(m for _, m in problems),
-                gen,
-            )
+        secrets_problem = (problems[0][0], "; ".join(m for _, m in problems)) if problems else None
+        if secrets_problem:
+            set_condition(conds, "SecretsResolved", "False", *secrets_problem, gen)
         else:
             names = ", ".join(effective) or "none"
             set_condition(
                 conds, "SecretsResolved", "True", "SecretsFound", f"integrations: {names}", gen
             )
-        first = base_problem or (
-            problems[0][0],
-            "; ".join(m for _, m in problems) if problems else "",
-        )
-        if base_problem or problems:
-            set_condition(conds, "Ready", "False", first[0], first[1], gen)
+        blocking = base_problem or secrets_problem
+        if blocking:
+            set_condition(conds, "Ready", "False", *blocking, gen)
         else:
             set_condition(
                 conds, "Ready", "True", "Ready", "all referenced Secrets hold their keys", gen

@@ -75,6 +75,7 @@ class LeaderElector:
         self._observed: tuple[str, str] | None = None
         self._observed_at = 0.0
         self._last_renew = 0.0
+        self.attempts = 0  # acquire/renew rounds run, for observability and tests
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -85,6 +86,7 @@ class LeaderElector:
                 except (TimeoutError, ApiError) as exc:
                     log.warning("lease %s: attempt failed: %s", self.name, exc)
                     ok = False
+                self.attempts += 1
                 now = loop.time()
                 if ok:
                     self._last_renew = now

@@ -90,6 +90,14 @@ class WorkQueue:
             self._queue.append(key)
             self._wakeup.set()
 
+    def scheduled(self, key: str) -> bool:
+        """Whether `key` has a delayed add pending."""
+        return key in self._timers
+
+    def idle(self) -> bool:
+        """Nothing queued, nothing processing, nothing scheduled."""
+        return not self._queue and not self._processing and not self._timers
+
     def backoff(self, key: str) -> float:
         """Record one more failure of `key` and return how long to wait before the retry."""
         n = self._failures.get(key, 0)
