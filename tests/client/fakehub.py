@@ -174,7 +174,8 @@ class FakeHub:
         params = {k: v[0] for k, v in parse_qs(request.url.query.decode()).items()}
         if name is None and request.method == "GET":
             if params.get("watch"):
-                return self.watch(kind, ns, params)
+                as_table = TABLE in request.headers.get("accept", "") and self.table_support
+                return self.watch(kind, ns, params, as_table)
             return self.list(kind, ns, params, TABLE in request.headers.get("accept", ""))
         if name is None and request.method == "POST":
             return self.create(kind, ns, json.loads(request.content), params)
@@ -370,7 +371,9 @@ class FakeHub:
             ],
         }
 
-    def watch(self, kind: Kind, ns: str, params: dict[str, str]) -> httpx.Response:
+    def watch(
+        self, kind: Kind, ns: str, params: dict[str, str], as_table: bool = False
+    ) -> httpx.Response:
         since = int(params.get("resourceVersion") or 0)
         if since < self.compacted:
             if self.gone_as_event:
@@ -397,6 +400,11 @@ class FakeHub:
         )
         if name:
             events = [e for e in events if e["object"]["metadata"]["name"] == name]
+
+        if as_table:
+            events = [
+                {"type": e["type"], "object": self.table(kind, [e["object"]])} for e in events
+            ]
 
         async def stream() -> AsyncIterator[bytes]:
             for ev in events:

@@ -165,8 +165,14 @@ async def watch(c: Client, kind: str, names: list[str], q: Query, out: Out) -> N
     res = await c.resolve(kind)
     name = names[0] if names else None
     fsel = ",".join(filter(None, [q.field_selector, f"metadata.name={name}" if name else None]))
-    rv: str | None = None
     tabular = q.output in ("table", "wide")
+    if not tabular:
+        # -o yaml|json|name: the watch's own initial list prints the objects as they are now.
+        async for event in c.watch(
+            res, q.namespace, q.all_namespaces, q.label_selector, fsel or None
+        ):
+            _print_object(res, event["object"], q.output, out)
+        return
     table = await c.table(res, None, q.namespace, q.all_namespaces, q.label_selector, fsel or None)
     columns: list[dict[str, Any]] = table.get("columnDefinitions") or []
     shown_idx = [
@@ -176,34 +182,31 @@ async def watch(c: Client, kind: str, names: list[str], q: Query, out: Out) -> N
     ]
     view = printers.table_view(res, table, wide=q.output == "wide", with_namespace=q.all_namespaces)
     last_rows = {_row_key(row): row for row in table.get("rows") or []}
-    rv = (table.get("metadata") or {}).get("resourceVersion") or None
+    rv: str | None = (table.get("metadata") or {}).get("resourceVersion") or None
     if rv is None:
         # No resourceVersion to resume from: let the watch list (ADDED events) instead.
         view.rows, last_rows = [], {}
-    elif tabular and view.rows:
+    elif view.rows:
         out.table(view)
-    elif not tabular:
-        # -o yaml|json|name: the objects as they are now, then every change.
-        for obj in (
-            await c.list(res, q.namespace, q.all_namespaces, q.label_selector, fsel or None)
-        )["items"]:
-            _print_object(res, obj, q.output, out)
-    header_shown = tabular and bool(view.rows)
+    header_shown = bool(view.rows)
     async for event in c.watch(
-        res, q.namespace, q.all_namespaces, q.label_selector, fsel or None, rv
+        res, q.namespace, q.all_namespaces, q.label_selector, fsel or None, rv, as_table=True
     ):
         obj = event["object"]
-        if not tabular:
-            _print_object(res, obj, q.output, out)
-            continue
-        key = _row_key({"object": obj})
-        row = last_rows.get(key)
-        if event["type"] != "DELETED":
-            try:
-                fresh = await c.table(res, key[1], key[0] or None)
-                row = (fresh.get("rows") or [row])[0]
-            except NotFound:
-                pass  # gone again already: show what we last knew
+        if obj.get("kind") == "Table" and obj.get("rows"):
+            # The server's row as of this event (what kubectl prints).
+            row = obj["rows"][0]
+            key = _row_key(row)
+        else:
+            # A plain object (from a re-list): its row as the server shows it now.
+            key = _row_key({"object": obj})
+            row = last_rows.get(key)
+            if event["type"] != "DELETED":
+                try:
+                    fresh = await c.table(res, key[1], key[0] or None)
+                    row = (fresh.get("rows") or [row])[0]
+                except NotFound:
+                    pass  # gone again already: show what we last knew
         if row is None:
             row = {"cells": [key[1]], "object": obj}
         last_rows[key] = row

@@ -452,6 +452,7 @@ class Client:
         name: str | None = None,
         bookmarks: bool = False,
         max_reconnects: int | None = None,
+        as_table: bool = False,
     ) -> AsyncIterator[Obj]:
         """Watch events (`{"type", "object"}`) forever, surviving disconnects.
 
@@ -460,7 +461,9 @@ class Client:
         from the last resourceVersion seen, so no event is lost or repeated; on 410 Gone (the
         log was compacted) it lists again and yields the difference (ADDED, MODIFIED, DELETED)
         from what it had seen. `max_reconnects` bounds consecutive failed reconnects (None:
-        retry forever, with backoff up to 5 s).
+        retry forever, with backoff up to 5 s). With `as_table`, streamed events carry a
+        one-row Table (the row as of that event, as `kubectl get -w` prints it); events made up
+        from a list (the initial one, or after 410) carry the plain object.
         """
         res = await self.resolve(kind)
         ns = self._namespace(res, namespace, all_namespaces)
@@ -502,7 +505,11 @@ class Client:
             got = 0
             try:
                 async with self._http.stream(
-                    "GET", path, params=params, timeout=httpx.Timeout(self.timeout, read=None)
+                    "GET",
+                    path,
+                    params=params,
+                    headers={"Accept": TABLE_ACCEPT} if as_table else None,
+                    timeout=httpx.Timeout(self.timeout, read=None),
                 ) as resp:
                     if resp.status_code == 410:
                         gone = True
@@ -523,17 +530,20 @@ class Client:
                                     break
                                 raise err
                             got += 1
-                            rv = _rv(obj) or rv
+                            # A Table event names its object in its row (metadata only).
+                            ident = _row_object(obj) if obj.get("kind") == "Table" else obj
+                            rv = _rv(ident) or rv
                             if etype == "BOOKMARK":
                                 if bookmarks:
                                     yield event
                                 continue
-                            obj.setdefault("apiVersion", res.api_version)
-                            obj.setdefault("kind", res.kind)
+                            if ident is obj:
+                                obj.setdefault("apiVersion", res.api_version)
+                                obj.setdefault("kind", res.kind)
                             if etype == "DELETED":
-                                seen.pop(_key(obj), None)
+                                seen.pop(_key(ident), None)
                             else:
-                                seen[_key(obj)] = obj
+                                seen[_key(ident)] = ident
                             yield event
             except httpx.TransportError as exc:
                 failures += 1
@@ -550,6 +560,12 @@ class Client:
             else:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
+
+
+def _row_object(table: Mapping[str, Any]) -> Obj:
+    rows = table.get("rows") or [{}]
+    found = rows[0].get("object") or {}
+    return dict(found)
 
 
 def _rv(obj: Mapping[str, Any]) -> str | None:
