@@ -83,8 +83,12 @@ class LeaderElector:
             while True:
                 try:
                     ok = await asyncio.wait_for(self._try_acquire_or_renew(), self.renew_deadline)
-                except (TimeoutError, ApiError) as exc:
-                    log.warning("lease %s: attempt failed: %s", self.name, exc)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    # Whatever the failure (timeout, store error, a bug), it is one failed
+                    # renewal: the deadline check below decides whether to step down.
+                    log.warning("lease %s: attempt failed: %r", self.name, exc)
                     ok = False
                 self.attempts += 1
                 now = loop.time()

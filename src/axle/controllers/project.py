@@ -216,6 +216,13 @@ class ProjectReconciler(Reconciler):
 
     async def _ensure_namespace(self, project: Obj, tenant: str) -> None:
         name = project["metadata"]["name"]
+        ns = project["metadata"]["namespace"]
+        if await get_or_none(self.store, self.kinds.namespace, None, ns) is None:
+            # Only (re)create the namespace for a project that still exists: a cached project
+            # may be one its namespace's deletion has just removed.
+            fresh = await get_or_none(self.store, self.kind, ns, name)
+            if fresh is None or is_deleting(fresh):
+                return
         await ensure(
             self.store,
             self.kinds.namespace,
