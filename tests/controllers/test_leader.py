@@ -12,12 +12,13 @@ from axle.api.registry import KindInfo
 from axle.controllers.controller import Context, Reconciler
 from axle.controllers.manager import ControllerManager
 from axle.controllers.objects import get_or_none
-from axle.store.base import Store
+from axle.store.base import Obj, Store
 from tests.controllers.conftest import HAVE_SQLITE, fast_settings, open_sqlite
+from tests.controllers.fakestore import FakeStore
 from tests.controllers.helpers import eventually
 from tests.controllers.test_tenant import K, tenant
 
-pytestmark = pytest.mark.skipif(not HAVE_SQLITE, reason="the SQLite store is not available")
+needs_sqlite = pytest.mark.skipif(not HAVE_SQLITE, reason="the SQLite store is not available")
 
 
 class Log:
@@ -65,6 +66,7 @@ async def stores(tmp_path: Path) -> AsyncIterator[tuple[Store, Store]]:
         await b.close()
 
 
+@needs_sqlite
 async def test_only_one_manager_reconciles_and_a_follower_takes_over(
     stores: tuple[Store, Store], tmp_path: Path
 ) -> None:
@@ -110,6 +112,7 @@ async def _no_release() -> None:
     return None
 
 
+@needs_sqlite
 async def test_a_leader_that_cannot_renew_stops_reconciling(tmp_path: Path) -> None:
     store = await open_sqlite(tmp_path / "axle.db")
     try:
@@ -136,3 +139,37 @@ async def test_a_leader_that_cannot_renew_stops_reconciling(tmp_path: Path) -> N
         assert still is not None and still["spec"]["holderIdentity"] == "intruder"
     finally:
         await store.close()
+
+
+async def test_a_leader_whose_store_fails_steps_down(tmp_path: Path) -> None:
+    store = FakeStore()
+    await store.create(K.tenant, tenant("acme", []))
+    log = Log()
+    settings = fast_settings(tmp_path, lease_seconds=0.6)
+    mgr = ControllerManager(store, settings, "hub-a", reconcilers=[counting(log, "hub-a")])
+    await mgr.start()
+    try:
+        await eventually(lambda: mgr.is_leader and log.by.get("hub-a", 0) > 3)
+        real_get = store.get
+
+        async def broken_get(info: KindInfo, ns: str | None, name: str) -> Obj:
+            if info.kind == "Lease":
+                raise OSError("disk I/O error")
+            return await real_get(info, ns, name)
+
+        store.get = broken_get  # type: ignore[method-assign]
+        await eventually(lambda: not mgr.is_leader, what="step down after the renew deadline")
+        assert mgr.controllers == []
+        store.get = real_get  # type: ignore[method-assign]
+        # Once the store answers again, the same manager leads again (a new term).
+        await eventually(lambda: mgr.is_leader and mgr.terms == 2, what="leads again")
+    finally:
+        await mgr.stop()
+
+
+def test_concurrency_per_controller_comes_from_settings(tmp_path: Path) -> None:
+    settings = fast_settings(tmp_path, controller_workers=2, controller_concurrency={"project": 5})
+    mgr = ControllerManager(FakeStore(), settings, "hub")  # type: ignore[arg-type]
+    assert mgr._options("project").workers == 5
+    assert mgr._options("tenant").workers == 2
+    assert mgr._options("tenant").backoff_base == settings.controller_backoff_base
