@@ -342,7 +342,8 @@ def _pydantic_cause(err: Any) -> Cause:
             reason="FieldValueInvalid",
         )
     if kind == "literal_error":
-        allowed = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+        expected = str(ctx.get("expected", "")).replace(" or ", ", ")
+        allowed = [a.strip().strip("'") for a in expected.split(", ") if a.strip()]
         return Cause(
             field=path,
             message=v.not_supported(path, value, allowed)[1],

@@ -49,6 +49,7 @@ class ProjectSpec(Model):
 class ProjectStatus(StatusBase):
     phase: Literal["Ready", "NotReady", "Deleting"] | None = None
     gpuUsage: dict[str, NonNegInt] | None = None
+    namespace: str | None = None
     tenantNamespace: str | None = None
 
 
