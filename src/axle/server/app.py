@@ -10,6 +10,7 @@ couple of dict lookups and nothing is generated per kind at request time.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -120,10 +121,28 @@ class ApiServer:
         self.discovery = Discovery(self.routes, f"{settings.host}:{settings.port}")
         self.version = version_info()
         self.version_bytes = json_response(self.version).body
-        self.openapi = OpenAPIDocs(self.routes, self.version["gitVersion"])
+        self._openapi: OpenAPIDocs | None = None
         self.watches = WatchStreams(bookmark_seconds)
         self.handlers = ResourceHandlers(store, self.routes, self.watches)
         self.body_limit = settings.max_body_bytes
+
+    @property
+    def openapi(self) -> OpenAPIDocs:
+        """The OpenAPI documents, rendered on first use and then kept.
+
+        Rendering every kind's schema takes a few hundred milliseconds; doing it on the first
+        `/openapi` request (or in `warm_up`) keeps the hub's start-up fast.
+        """
+        if self._openapi is None:
+            self._openapi = OpenAPIDocs(self.routes, self.version["gitVersion"])
+        return self._openapi
+
+    async def warm_up(self) -> None:
+        """Render the OpenAPI documents in a worker thread, off the request path."""
+        if self._openapi is None:
+            docs = await asyncio.to_thread(OpenAPIDocs, self.routes, self.version["gitVersion"])
+            if self._openapi is None:
+                self._openapi = docs
 
     async def endpoint(self, request: Request) -> Response:
         scope = request.scope
@@ -282,11 +301,13 @@ def build_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        warm = asyncio.create_task(api.warm_up())
         try:
             yield {}
         finally:
             # Open watch streams would otherwise hold the server's shutdown open.
             api.watches.close_all()
+            warm.cancel()
 
     routes = [Route(p, health, methods=["GET", "HEAD"]) for p in _HEALTH_PATHS]
     routes.append(Route("/{path:path}", api.endpoint, methods=_METHODS))

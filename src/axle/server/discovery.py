@@ -27,9 +27,11 @@ def _resource_entry(served: Served) -> dict[str, Any]:
         "kind": info.kind,
         "verbs": sorted(info.verbs),
     }
-    if info.short_names:
+    # The alias groups publish no short names or categories: kubectl warns about (and may pick
+    # either of) two groups sharing a short name, and `tnt` must mean axle.dev's tenants.
+    if info.short_names and not served.is_alias:
         entry["shortNames"] = list(info.short_names)
-    if info.categories:
+    if info.categories and not served.is_alias:
         entry["categories"] = list(info.categories)
     return entry
 

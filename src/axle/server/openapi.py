@@ -129,16 +129,14 @@ def _hoist(schema: dict[str, Any], name: str, out: dict[str, Any]) -> dict[str, 
     return top
 
 
-def _kind_schema(served: Served, name: str, components: dict[str, Any]) -> None:
+def _kind_schema(
+    served: Served, name: str, components: dict[str, Any], cache: dict[int, dict[str, Any]]
+) -> None:
     info = served.info
-    try:
-        raw = openapi_schema(info)
-    except Exception as exc:  # a kind without a model still gets a permissive schema
-        raw = {
-            "type": "object",
-            "description": f"{info.kind} (schema unavailable: {exc})",
-            "x-kubernetes-preserve-unknown-fields": True,
-        }
+    # Alias group/versions share the kind's schema: generate it once per kind.
+    raw = cache.get(id(info))
+    if raw is None:
+        raw = cache[id(info)] = _raw_schema(info)
     schema = _hoist(raw, name, components)
     if "$ref" in schema and len(schema) == 1:
         target = schema["$ref"][len(V3_REF) :]
@@ -150,6 +148,17 @@ def _kind_schema(served: Served, name: str, components: dict[str, Any]) -> None:
         {"group": served.group, "kind": info.kind, "version": served.version}
     ]
     components[name] = schema
+
+
+def _raw_schema(info: KindInfo) -> dict[str, Any]:
+    try:
+        return openapi_schema(info)
+    except Exception as exc:  # a kind without a model still gets a permissive schema
+        return {
+            "type": "object",
+            "description": f"{info.kind} (schema unavailable: {exc})",
+            "x-kubernetes-preserve-unknown-fields": True,
+        }
 
 
 def _params(*names: str) -> list[dict[str, Any]]:
@@ -405,13 +414,14 @@ class OpenAPIDocs:
         self.v3_hash: dict[str, str] = {}
         all_paths: dict[str, Any] = {}
         all_schemas: dict[str, Any] = _base_schemas()
+        cache: dict[int, dict[str, Any]] = {}
         for (group, version), table in routes.by_gv.items():
             key = f"apis/{group}/{version}" if group else f"api/{version}"
             components = _base_schemas()
             paths: dict[str, Any] = {}
             for served in table.values():
                 name = schema_name(group, version, served.info.kind)
-                _kind_schema(served, name, components)
+                _kind_schema(served, name, components, cache)
                 paths.update(_operations(served, name))
             doc = {
                 "openapi": "3.0.0",
