@@ -28,7 +28,6 @@ from axle.controllers.leader import LeaderElector
 from axle.controllers.namespace import NamespaceReconciler
 from axle.controllers.project import ProjectReconciler
 from axle.controllers.tenant import TenantReconciler
-from axle.errors import ApiError
 from axle.settings import HubSettings
 from axle.store.base import Store
 
@@ -108,12 +107,15 @@ class ControllerManager:
         """Called by the elector on winning: must return quickly, so the work is a task."""
         self.terms += 1
         self._term_task = asyncio.create_task(self._run_term(), name=f"controllers-{self.identity}")
+        self._term_task.add_done_callback(_log_failure)
 
     async def _run_term(self) -> None:
         if self.bootstrap:
             try:
                 await ensure_system_objects(self.store, self.kinds)
-            except ApiError:
+            except Exception:
+                # Not fatal: the reconcilers fall back to built-in templates, and the next
+                # term (or restart) writes them again.
                 log.exception("writing the system objects failed; controllers start anyway")
         informers = InformerSet(self.store)
         ctx = Context(
@@ -147,3 +149,8 @@ class ControllerManager:
         informers, self.informers = self.informers, None
         if informers is not None:
             await informers.stop()
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("starting the controllers failed", exc_info=task.exception())
