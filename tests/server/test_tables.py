@@ -12,7 +12,10 @@ from axle.api.registry import KindInfo, PrinterColumn
 from axle.server.tables import TableConverter, evaluate, human_duration
 from tests.server.conftest import tenant
 
-TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json"
+TABLE = (
+    "application/json;as=Table;v=v1;g=meta.k8s.io,"
+    "application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json"
+)
 
 
 def test_jsonpath_subset() -> None:

@@ -163,8 +163,8 @@ class ApiServer:
             return status_response(err)
         except Exception as exc:
             log.exception("internal error serving %s %s", scope["method"], scope["path"])
-            err = InternalError(f"an internal error occurred: {type(exc).__name__}: {exc}")
-            return status_response(err)
+            internal = InternalError(f"an internal error occurred: {type(exc).__name__}: {exc}")
+            return status_response(internal)
         finally:
             if ri.is_resource or user is None:
                 self._audit(ri, user, code)

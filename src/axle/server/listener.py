@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 _TLS_HANDSHAKE = 0x16
-_TLS_HANDSHAKE_TIMEOUT = 30.0
+_TLS_HANDSHAKE_TIMEOUT = 30
 
 
 def sniffing_protocol(
@@ -47,7 +47,7 @@ def sniffing_protocol(
                     self._loop,
                     app,
                     ssl_context,
-                    None,
+                    None,  # type: ignore[arg-type]  # no waiter: nothing awaits the handshake
                     server_side=True,
                     ssl_handshake_timeout=_TLS_HANDSHAKE_TIMEOUT,
                 )
@@ -72,7 +72,7 @@ def _feed(protocol: asyncio.BufferedProtocol, data: bytes) -> None:
     """Hand bytes already read to a buffered protocol (asyncio's TLS protocol is one)."""
     view = memoryview(data)
     while view:
-        buf = protocol.get_buffer(len(view))
+        buf = memoryview(protocol.get_buffer(len(view)))
         n = min(len(buf), len(view))
         buf[:n] = view[:n]
         protocol.buffer_updated(n)

@@ -382,7 +382,7 @@ def _v2_operation(op: dict[str, Any]) -> dict[str, Any]:
     body = op.get("requestBody")
     if body:
         content = body.get("content") or {}
-        first = next(iter(content.values()), {})
+        first: dict[str, Any] = next(iter(content.values()), {})
         params.append(
             {
                 "name": "body",
@@ -396,11 +396,11 @@ def _v2_operation(op: dict[str, Any]) -> dict[str, Any]:
     out["produces"] = ["application/json", "application/yaml"]
     responses: dict[str, Any] = {}
     for code, resp in (op.get("responses") or {}).items():
-        content = resp.get("content") or {}
-        first = next(iter(content.values()), {})
+        resp_content: dict[str, Any] = resp.get("content") or {}
+        resp_first: dict[str, Any] = next(iter(resp_content.values()), {})
         responses[code] = {
             "description": resp.get("description", ""),
-            "schema": _to_v2(first.get("schema", {})),
+            "schema": _to_v2(resp_first.get("schema", {})),
         }
     out["responses"] = responses
     return out

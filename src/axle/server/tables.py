@@ -29,13 +29,7 @@ _NAME_COLUMN = {
     "description": "Name must be unique within a namespace.",
     "priority": 0,
 }
-_AGE_COLUMN = {
-    "name": "Age",
-    "type": "date",
-    "format": "",
-    "description": "CreationTimestamp is the time the object was created.",
-    "priority": 0,
-}
+_AGE_DESCRIPTION = "CreationTimestamp is the time the object was created."
 
 # One step of a column path: `.field`, `[3]`, `[*]` or `[?(@.path=="value")]` (also != ).
 _STEP = re.compile(
@@ -170,7 +164,7 @@ class TableConverter:
                     name="Age",
                     json_path=".metadata.creationTimestamp",
                     type="date",
-                    description=_AGE_COLUMN["description"],
+                    description=_AGE_DESCRIPTION,
                 )
             )
         self.columns = cols
