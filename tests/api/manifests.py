@@ -6,6 +6,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import axle.api.kinds  # noqa: F401  (registers every kind the manifests below name)
+
 AXLE = "axle.dev/v1alpha1"
 DIGEST = "sha256:" + "ab" * 32
 

@@ -315,3 +315,19 @@ def test_loc_to_path() -> None:
         loc_to_path(("metadata", "labels", "example.com/x", "[key]"))
         == "metadata.labels[example.com/x]"
     )
+
+
+def test_null_means_absent_but_free_form_nulls_are_kept() -> None:
+    obj = minimal("Tenant")
+    obj["spec"] = None
+    obj["metadata"].update(labels=None, creationTimestamp=None)
+    out = admit(info("Tenant"), obj)
+    assert out["metadata"] == {"name": "acme"}
+    assert out["spec"]["gpuLimits"] == {}
+    wp = minimal("WorkloadProfile")
+    wp["spec"]["workload"]["components"][0]["properties"] = {"values": {"drop": None}}
+    out = admit(info("WorkloadProfile"), wp)
+    assert out["spec"]["workload"]["components"][0]["properties"] == {"values": {"drop": None}}
+    obj = minimal("Project")
+    obj["spec"]["tenantRef"] = None
+    assert fields(invalid("Project", obj)) == ["spec.tenantRef"]

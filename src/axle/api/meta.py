@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 GROUP = "axle.dev"
 VERSION = "v1alpha1"
@@ -24,16 +24,34 @@ def now_rfc3339() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _drop_nulls(data: Any) -> Any:
+    """`field: null` means the field is absent, as Kubernetes' decoder treats it (a YAML
+    `spec:` with nothing under it is null). Free-form maps inside a field keep their nulls."""
+    if isinstance(data, dict) and any(value is None for value in data.values()):
+        return {key: value for key, value in data.items() if value is not None}
+    return data
+
+
 class Model(BaseModel):
     """Base of all user-written structures: unknown fields are an error, not silently lost."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_absent(cls, data: Any) -> Any:
+        return _drop_nulls(data)
 
 
 class OpenModel(BaseModel):
     """Base of server-written or free-form structures that keep unknown fields."""
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_absent(cls, data: Any) -> Any:
+        return _drop_nulls(data)
 
 
 class OwnerReference(Model):
