@@ -331,3 +331,13 @@ def test_null_means_absent_but_free_form_nulls_are_kept() -> None:
     obj = minimal("Project")
     obj["spec"]["tenantRef"] = None
     assert fields(invalid("Project", obj)) == ["spec.tenantRef"]
+
+
+def test_status_write_over_an_object_the_schema_no_longer_accepts() -> None:
+    stored = admit(info("Tenant"), minimal("Tenant"))
+    stored["spec"]["retiredField"] = True  # stored before a schema change removed the field
+    write = {**copy.deepcopy(stored), "status": {"phase": "Ready"}}
+    out = admit(info("Tenant"), write, stored, subresource="status")
+    assert out["status"] == {"phase": "Ready"} and out["spec"]["retiredField"] is True
+    write["status"] = {"phase": 3}
+    assert fields(invalid("Tenant", write, stored, subresource="status")) == ["status.phase"]

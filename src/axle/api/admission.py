@@ -23,7 +23,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from axle.api import validation as v
 from axle.api.meta import ALIAS_GROUPS, GROUP
@@ -105,7 +105,7 @@ def admit(
 
     # Schema first (so defaulters only ever see well-typed input), then defaults, then the
     # schema again over the defaulted object, whose dump is the canonical stored form.
-    causes = _schema_causes(info, new, subresource)
+    model, causes = _validate_schema(info, new, subresource)
     if causes:
         # Report bad metadata alongside schema errors when metadata itself is well-typed, so
         # one round trip shows every problem, as Kubernetes does.
@@ -114,9 +114,13 @@ def admit(
         _raise(info, name, causes)
     if info.default is not None and subresource is None:
         info.default(new)
-    _raise(info, name, _schema_causes(info, new, subresource))
-    result = info.model.model_validate(new, strict=True).model_dump(
-        mode="json", by_alias=True, exclude_none=True
+        model, causes = _validate_schema(info, new, subresource)
+        _raise(info, name, causes)
+    # A status write over a stored object that no longer fits the schema keeps it as stored.
+    result = (
+        model.model_dump(mode="json", by_alias=True, exclude_none=True)
+        if model is not None
+        else new
     )
     if not info.has_status:
         result.pop("status", None)
@@ -192,19 +196,19 @@ def _display_name(obj: dict[str, Any]) -> str:
     return name if isinstance(name, str) else ""
 
 
-def _schema_causes(info: KindInfo, obj: dict[str, Any], subresource: str | None) -> list[Cause]:
+def _validate_schema(
+    info: KindInfo, obj: dict[str, Any], subresource: str | None
+) -> tuple[BaseModel | None, list[Cause]]:
+    """The validated model, or the causes of failure. For a status write only causes in
+    `status` (and metadata) count: the rest is the stored object, judged when it was stored."""
     assert info.model is not None
     try:
-        info.model.model_validate(obj, strict=True)
+        return info.model.model_validate(obj, strict=True), []
     except ValidationError as exc:
         causes = [_pydantic_cause(err) for err in exc.errors()]
-        if subresource == "status":
-            # Only status is being written; the rest is the stored object, judged when stored.
-            causes = [
-                c for c in causes if c.field.startswith(("status", "metadata")) or c.field == ""
-            ]
-        return causes
-    return []
+    if subresource == "status":
+        causes = [c for c in causes if c.field.startswith(("status", "metadata")) or not c.field]
+    return None, causes
 
 
 def _metadata_errors(
