@@ -306,8 +306,17 @@ def test_axle_lists_of_named_objects_merge_by_name() -> None:
         }
     }
     # a stops applying its entry: only that entry goes.
-    out = server_side_apply(PROJECT, b, project([]), manager="a", force=False)
+    out = server_side_apply(PROJECT, b, project(), manager="a", force=False)
     assert out["spec"]["roleMapping"] == [{"name": "editor", "groups": ["e"]}]
+
+
+def test_applying_an_empty_list_empties_it() -> None:
+    live = stored(track_update(PROJECT, None, project([{"name": "viewer"}]), manager="writer"))
+    with pytest.raises(Conflict) as err:
+        server_side_apply(PROJECT, live, project([]), manager="m", force=False)
+    assert err.value.causes[0].field == ".spec.roleMapping"
+    out = server_side_apply(PROJECT, live, project([]), manager="m", force=True)
+    assert out["spec"]["roleMapping"] == []
 
 
 def test_lists_of_scalars_in_axle_kinds_are_atomic() -> None:

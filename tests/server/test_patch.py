@@ -436,28 +436,49 @@ def test_smp_namespace_conditions_merge_by_type_and_spec_finalizers_replace() ->
     ]
 
 
-def test_smp_of_kubectl_client_side_apply() -> None:
-    """The patch kubectl 1.32 computes for `kubectl apply` when a key and a finalizer go."""
-    last = {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": "cm", "namespace": "default"},
-    }
-    patch = {
-        "data": {"b": None, "c": "3"},
-        "metadata": {
-            "annotations": {"kubectl.kubernetes.io/last-applied-configuration": json.dumps(last)},
-            "$setElementOrder/finalizers": ["a.example.com/two"],
-            "$deleteFromPrimitiveList/finalizers": ["a.example.com/one"],
-            "$setElementOrder/ownerReferences": [{"uid": "u2"}],
-            "ownerReferences": [{"$patch": "delete", "uid": "u1"}],
-        },
-    }
-    out = patched(CONFIGMAP, configmap(), patch, STRATEGIC_MERGE_PATCH)
-    assert out["data"] == {"a": "1", "c": "3"}
-    assert out["metadata"]["finalizers"] == ["a.example.com/two"]
-    assert [r["uid"] for r in out["metadata"]["ownerReferences"]] == ["u2"]
-    assert out["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
+# Observed: the live object and the body kubectl 1.32 sent for `kubectl apply -f` (captured
+# from a stub server), when the manifest dropped data.b, finalizer x/a and owner u1 and added
+# data.c, finalizer x/d and owner u3. data.z and finalizer x/c were set by someone else.
+KUBECTL_LIVE: dict[str, Any] = {
+    "apiVersion": "v1",
+    "kind": "ConfigMap",
+    "metadata": {
+        "name": "cm",
+        "namespace": "default",
+        "uid": "u",
+        "resourceVersion": "5",
+        "finalizers": ["x/a", "x/b", "x/c"],
+        "ownerReferences": [
+            {"apiVersion": "v1", "kind": "Secret", "name": "s1", "uid": "u1"},
+            {"apiVersion": "v1", "kind": "Secret", "name": "s2", "uid": "u2"},
+        ],
+        "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}"},
+    },
+    "data": {"a": "1", "b": "2", "z": "server"},
+}
+KUBECTL_APPLY_BODY = (
+    b'{"data":{"b":null,"c":"3"},"metadata":{"$deleteFromPrimitiveList/finalizers":["x/a"],'
+    b'"$setElementOrder/finalizers":["x/b","x/d"],'
+    b'"$setElementOrder/ownerReferences":[{"uid":"u2"},{"uid":"u3"}],'
+    b'"annotations":{"kubectl.kubernetes.io/last-applied-configuration":"{}\\n"},'
+    b'"finalizers":["x/d"],"ownerReferences":[{"apiVersion":"v1","kind":"Secret","name":"s3",'
+    b'"uid":"u3"},{"$patch":"delete","uid":"u1"}]}}'
+)
+
+
+def test_smp_sent_by_kubectl_client_side_apply() -> None:
+    before = copy.deepcopy(KUBECTL_LIVE)
+    out = apply_patch(CONFIGMAP, KUBECTL_LIVE, KUBECTL_APPLY_BODY, STRATEGIC_MERGE_PATCH)
+    assert before == KUBECTL_LIVE
+    assert out["data"] == {"a": "1", "c": "3", "z": "server"}
+    # The applied finalizers in the applied order; the server-only one stays, after them.
+    assert out["metadata"]["finalizers"] == ["x/b", "x/d", "x/c"]
+    assert out["metadata"]["ownerReferences"] == [
+        {"apiVersion": "v1", "kind": "Secret", "name": "s2", "uid": "u2"},
+        {"apiVersion": "v1", "kind": "Secret", "name": "s3", "uid": "u3"},
+    ]
+    annotation = out["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
+    assert annotation == "{}\n"
 
 
 @pytest.mark.parametrize(

@@ -13,10 +13,11 @@ table answers both questions:
   (no patch strategy: a patch replaces the whole list); ConfigMap, Secret, Event and Lease
   have no other lists.
 
-axle's own kinds (`axle.dev`) are served like custom resources. Their lists of objects that
-all carry a `name` are treated as maps keyed by `name` (like `containers` in a PodSpec), so
-that two managers may own different entries; any other list is atomic. Strategic merge patch
-is not offered for them at all, as Kubernetes does not offer it for custom resources.
+axle's own kinds (`axle.dev`) are served like custom resources. Their non-empty lists of
+objects that all carry a `name` are treated as maps keyed by `name` (like `containers` in a
+PodSpec), so that two managers may own different entries; any other list is atomic.
+Strategic merge patch is not offered for them at all, as Kubernetes does not offer it for
+custom resources.
 
 Paths here are field names from the object root with list levels left out
 (`("status", "conditions")`), which is how the Go tags attach to fields.
@@ -78,7 +79,9 @@ def list_type(info: KindInfo, path: FieldNames, *samples: Sequence[Any] | None) 
     """The list type at `path`; for axle kinds it depends on the items (`samples`).
 
     A list of an axle kind is a map keyed by `name` when every item of every sample given is
-    an object with a string `name`, and atomic otherwise (including when all are empty).
+    an object with a string `name`, and atomic otherwise. An empty sample makes it atomic
+    too: applying `[]` means "this list is empty" (and conflicts with whoever set items),
+    which is what a user writing it expects, rather than "I own no items".
     """
     declared = declared_list_type(info, path)
     if declared is not None:
@@ -87,6 +90,8 @@ def list_type(info: KindInfo, path: FieldNames, *samples: Sequence[Any] | None) 
         return ATOMIC
     seen = False
     for sample in samples:
+        if sample is not None and len(sample) == 0:
+            return ATOMIC
         for item in sample or ():
             if not (isinstance(item, dict) and isinstance(item.get("name"), str)):
                 return ATOMIC
