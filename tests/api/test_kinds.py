@@ -99,7 +99,7 @@ def test_project_defaults_and_full_spec() -> None:
     assert ok("Project", full)["spec"]["computeConfigRef"] == {"name": "defaults"}
 
 
-@pytest.mark.parametrize("namespace", ["axle-system", "tenant-acme"])
+@pytest.mark.parametrize("namespace", ["axle-system", "tenant-acme", "spoke-gpu-pool-1"])
 def test_project_may_not_live_in_system_or_tenant_namespaces(namespace: str) -> None:
     obj = minimal("Project")
     obj["metadata"]["namespace"] = namespace

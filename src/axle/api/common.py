@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field
 
 from axle.api import validation
-from axle.api.meta import Model, OpenModel
+from axle.api.meta import Model
 
 
 def _gpu_family(value: str) -> str:
@@ -62,7 +62,6 @@ DNSSubdomain = Annotated[str, AfterValidator(_dns_subdomain)]
 NonEmptyStr = Annotated[str, Field(min_length=1)]
 NonNegInt = Annotated[int, Field(ge=0)]
 PositiveInt = Annotated[int, Field(ge=1)]
-Phase = str
 
 
 class NameRef(Model):
@@ -127,13 +126,6 @@ class ArtifactRef(Model):
 
     url: NonEmptyStr
     digest: NonEmptyStr | None = None
-
-
-class StatusSummary(OpenModel):
-    """Status fields common to axle kinds that report a phase."""
-
-    phase: Phase | None = None
-    message: str | None = None
 
 
 def dig(obj: Any, *path: str | int) -> Any:

@@ -4,8 +4,8 @@ A Project lives in the namespace it governs (project `team-a` in namespace `team
 names may differ but one namespace holds one project's work). Its `roleMapping` names the
 groups that become the project's viewers, editors and admins; its `gpuLimits` must fit inside
 its tenant's (checked by the server's quota admission, which can see the tenant). A project may
-not sit in the system namespace nor in a tenant's own `tenant-*` namespace, which hold shared
-definitions and tenant settings rather than team work.
+not sit in the system namespace, in a tenant's own `tenant-*` namespace (shared definitions and
+tenant settings, not team work), nor in a spoke's `spoke-*` namespace (its Works).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from axle.api import validation as v
 from axle.api.common import GpuLimits, NameRef, NonEmptyStr, NonNegInt, immutable, spec_of
 from axle.api.meta import SYSTEM_NAMESPACE, Model, ObjectMeta, StatusBase
 from axle.api.registry import KindInfo, PrinterColumn, register
+from axle.api.spoke import SPOKE_NAMESPACE_PREFIX
 from axle.api.tenant import TENANT_NAMESPACE_PREFIX
 
 # PaletteAI's display-name rule: letters, digits and spaces only.
@@ -83,6 +84,15 @@ def _validate(obj: dict[str, Any]) -> list[v.FieldError]:
             v.forbidden(
                 "metadata.namespace",
                 f"a project may not be created in a tenant namespace ({TENANT_NAMESPACE_PREFIX}*)",
+            )
+        )
+    elif namespace.startswith(SPOKE_NAMESPACE_PREFIX):
+        # Project roles are granted in the project's namespace: in a spoke's namespace they
+        # would let project members write that spoke's Works.
+        errs.append(
+            v.forbidden(
+                "metadata.namespace",
+                f"a project may not be created in a spoke namespace ({SPOKE_NAMESPACE_PREFIX}*)",
             )
         )
     spec = obj.get("spec") or {}
