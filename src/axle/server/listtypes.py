@@ -97,3 +97,23 @@ def list_type(info: KindInfo, path: FieldNames, *samples: Sequence[Any] | None) 
                 return ATOMIC
             seen = True
     return BY_NAME if seen else ATOMIC
+
+
+def openapi_extensions(info: KindInfo) -> dict[FieldNames, dict[str, Any]]:
+    """The vendor extensions the API server publishes in OpenAPI on the kind's declared lists.
+
+    They matter to kubectl: when OpenAPI says a kind accepts strategic merge patch, kubectl
+    computes its client-side `apply` patch from these extensions, not from its compiled-in
+    types. Without `x-kubernetes-patch-strategy: merge` on `metadata.finalizers` it sends the
+    whole list instead of `$deleteFromPrimitiveList`, and a finalizer dropped from a manifest
+    would survive the merge here. Keyed by field-name path, e.g. `("metadata", "finalizers")`.
+    """
+    out: dict[FieldNames, dict[str, Any]] = {}
+    for path, declared in {**_EVERY_OBJECT, **_BUILTIN.get(info.group_kind, {})}.items():
+        ext: dict[str, Any] = {"x-kubernetes-list-type": declared.type}
+        if declared.type == "map":
+            ext["x-kubernetes-list-map-keys"] = list(declared.keys)
+            ext["x-kubernetes-patch-merge-key"] = declared.keys[0]
+        ext["x-kubernetes-patch-strategy"] = "merge"
+        out[path] = ext
+    return out
