@@ -368,10 +368,10 @@ def _detail(kind: str, msg: str, ctx: dict[str, Any]) -> str:
         if ctx.get("min_length") == 1:
             return "must be non-empty"
         return f"must be at least {ctx.get('min_length')} characters"
-    if kind == "too_short":
-        return f"must have at least {ctx.get('min_length')} items"
-    if kind == "too_long":
-        return f"must have at most {ctx.get('max_length')} items"
+    if kind in ("too_short", "too_long"):
+        bound = ctx.get("min_length" if kind == "too_short" else "max_length")
+        items = "item" if bound == 1 else "items"
+        return f"must have at {'least' if kind == 'too_short' else 'most'} {bound} {items}"
     if kind == "string_pattern_mismatch":
         return f"must match the regular expression '{ctx.get('pattern')}'"
     return msg.replace("Input should be", "must be").replace("Value should be", "must be")

@@ -30,21 +30,35 @@ ROLES = ("viewer", "editor", "admin")
 class RoleMapping(Model):
     """Groups granted each project role."""
 
-    viewer: list[NonEmptyStr] = Field(default_factory=list)
-    editor: list[NonEmptyStr] = Field(default_factory=list)
-    admin: list[NonEmptyStr] = Field(default_factory=list)
+    viewer: list[NonEmptyStr] = Field(default_factory=list, description="Groups that may read.")
+    editor: list[NonEmptyStr] = Field(
+        default_factory=list, description="Groups that may deploy (workloads, pools, profiles)."
+    )
+    admin: list[NonEmptyStr] = Field(
+        default_factory=list, description="Groups that also manage settings and compute configs."
+    )
 
 
 class ProjectSpec(Model):
-    tenantRef: NameRef
-    displayName: str | None = Field(default=None, max_length=64)
+    """A team workspace: its tenant, its members, its defaults and its GPU limits."""
+
+    tenantRef: NameRef = Field(description="The tenant the project belongs to (immutable).")
+    displayName: str | None = Field(
+        default=None, max_length=64, description="Letters, digits and spaces only."
+    )
     description: str | None = Field(default=None, max_length=1024)
     tags: list[NonEmptyStr] = Field(default_factory=list)
     roleMapping: RoleMapping = Field(default_factory=RoleMapping)
-    # Project Settings; absent means the tenant's settings apply unchanged.
-    settingsRef: NameRef | None = None
-    computeConfigRef: NameRef | None = None
-    gpuLimits: GpuLimits = Field(default_factory=dict)
+    settingsRef: NameRef | None = Field(
+        default=None,
+        description="Project Settings, merged over the tenant's per integration.",
+    )
+    computeConfigRef: NameRef | None = Field(
+        default=None, description="The ComputeConfig holding the project's cluster defaults."
+    )
+    gpuLimits: GpuLimits = Field(
+        default_factory=dict, description="Most GPUs of each family, within the tenant's limits."
+    )
 
 
 class ProjectStatus(StatusBase):

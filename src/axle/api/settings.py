@@ -25,13 +25,21 @@ DEFAULT_SECRET_KEYS = {"palette": "palette", "huggingFace": "token", "ngc": "api
 
 
 class Integration(Model):
-    secretRef: SecretKeyRef
+    secretRef: SecretKeyRef = Field(
+        description="A Secret in the same namespace; `key` defaults per integration."
+    )
 
 
 class SettingsSpec(Model):
-    palette: Integration | None = None
-    huggingFace: Integration | None = None
-    ngc: Integration | None = None
+    """At most one integration of each type."""
+
+    palette: Integration | None = Field(
+        default=None, description="Palette API credentials (key `palette`: a JSON document)."
+    )
+    huggingFace: Integration | None = Field(
+        default=None, description="Hugging Face token (key `token`)."
+    )
+    ngc: Integration | None = Field(default=None, description="NVIDIA NGC API key (key `apiKey`).")
 
 
 class SettingsSource(OpenModel):

@@ -30,24 +30,40 @@ def tenant_namespace(name: str) -> str:
 class TenantRoleMapping(Model):
     """Groups whose members are tenant admins (bound to the tenant-admin roles)."""
 
-    groups: list[NonEmptyStr] = Field(default_factory=list)
+    groups: list[NonEmptyStr] = Field(
+        default_factory=list, description="Groups (OIDC or token groups) granted tenant admin."
+    )
 
 
 class TenantSpec(Model):
-    displayName: str | None = Field(default=None, max_length=128)
+    """What a tenant is allowed and who administers it."""
+
+    displayName: str | None = Field(
+        default=None, max_length=128, description="Name shown in the console."
+    )
     description: str | None = Field(default=None, max_length=1024)
-    tenantRoleMapping: TenantRoleMapping = Field(default_factory=TenantRoleMapping)
-    # Settings holding the tenant's integrations; the namespace defaults to tenant-<name>.
-    settingsRef: NamespacedRef | None = None
-    # Most GPUs of each family the tenant's projects may use together.
-    gpuLimits: GpuLimits = Field(default_factory=dict)
+    tenantRoleMapping: TenantRoleMapping = Field(
+        default_factory=TenantRoleMapping, description="Who administers the tenant."
+    )
+    settingsRef: NamespacedRef | None = Field(
+        default=None,
+        description="Settings with the tenant's integrations (namespace: tenant-<name>).",
+    )
+    gpuLimits: GpuLimits = Field(
+        default_factory=dict,
+        description="Most GPUs per family (NVIDIA-H100: 8) the tenant's projects may use.",
+    )
 
 
 class TenantStatus(StatusBase):
     phase: Literal["Ready", "NotReady", "Deleting"] | None = None
-    namespace: str | None = None
-    gpuUsage: dict[str, NonNegInt] | None = None
-    projects: NonNegInt | None = None
+    namespace: str | None = Field(default=None, description="The namespace the tenant owns.")
+    gpuUsage: dict[str, NonNegInt] | None = Field(
+        default=None, description="GPUs in use per family."
+    )
+    projects: NonNegInt | None = Field(
+        default=None, description="How many projects the tenant has."
+    )
 
 
 class Tenant(Model):
