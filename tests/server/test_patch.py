@@ -685,3 +685,30 @@ def test_smp_set_with_element_order_reaches_the_target(old: list[str], new: list
         CONFIGMAP, current, json.dumps({"metadata": meta}).encode(), STRATEGIC_MERGE_PATCH
     )
     assert out["metadata"].get("finalizers", []) == new
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.sampled_from(["u1", "u2", "u3", "u4", "u5"]), unique=True, max_size=5),
+    st.lists(st.sampled_from(["u1", "u2", "u3", "u4", "u5"]), unique=True, max_size=5),
+    st.sets(st.sampled_from(["u1", "u2", "u3", "u4", "u5"])),
+)
+def test_smp_keyed_list_as_kubectl_sends_it_reaches_the_target(
+    old: list[str], new: list[str], renamed: set[str]
+) -> None:
+    """kubectl's patch for an ownerReferences change (order, deletions, edits) yields `new`."""
+
+    def ref(uid: str, name: str) -> dict[str, Any]:
+        return {"apiVersion": "v1", "kind": "Secret", "name": name, "uid": uid}
+
+    current = configmap()
+    current["metadata"]["ownerReferences"] = [ref(u, "old") for u in old]
+    target = [ref(u, "new" if u in renamed else "old") for u in new]
+    changed = [r for r in target if r["uid"] not in old or r["name"] == "new"]
+    deleted = [{"$patch": "delete", "uid": u} for u in old if u not in new]
+    meta: dict[str, Any] = {"$setElementOrder/ownerReferences": [{"uid": u} for u in new]}
+    if changed or deleted:
+        meta["ownerReferences"] = changed + deleted
+    body = json.dumps({"metadata": meta}).encode()
+    out = apply_patch(CONFIGMAP, current, body, STRATEGIC_MERGE_PATCH)
+    assert out["metadata"].get("ownerReferences", []) == target
