@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import axle.api.kinds  # noqa: E402,F401
 from axle.api.registry import REGISTRY  # noqa: E402
 from axle.server.app import build_app  # noqa: E402
 from axle.server.audit import AuditLog  # noqa: E402
+from axle.server.hub import bind_socket  # noqa: E402
 from axle.server.auth import TokenAuthenticator, add_user, ensure_admin_token  # noqa: E402
 from axle.server.rbac import RBACAuthorizer  # noqa: E402
 from axle.settings import HubSettings  # noqa: E402
@@ -102,9 +102,7 @@ async def client(hub: Hub) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 async def served(hub: Hub) -> AsyncIterator[str]:
     """The app on a real uvicorn at 127.0.0.1:<free port>; yields its base URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
+    sock = bind_socket("127.0.0.1", 0)
     port = sock.getsockname()[1]
     config = uvicorn.Config(
         hub.app, log_level="warning", lifespan="off", ws="none", timeout_graceful_shutdown=2

@@ -119,3 +119,20 @@ async def test_openapi_v2(client: httpx.AsyncClient, hub: Hub) -> None:
         headers={"Accept": "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"},
     )
     assert r.status_code == 406
+
+
+async def test_openapi_carries_list_merge_extensions(client: httpx.AsyncClient) -> None:
+    index = (await client.get("/openapi/v3")).json()
+    doc = (await client.get(index["paths"]["api/v1"]["serverRelativeURL"])).json()
+    ns = doc["components"]["schemas"]["io.k8s.api.core.v1.Namespace"]
+    finalizers = ns["properties"]["metadata"]["properties"]["finalizers"]
+    assert finalizers["x-kubernetes-patch-strategy"] == "merge"
+    conditions = ns["properties"]["status"]["properties"]["conditions"]
+    assert conditions["x-kubernetes-list-map-keys"] == ["type"]
+    patch = doc["paths"]["/api/v1/namespaces/{name}"]["patch"]
+    assert "application/strategic-merge-patch+json" in patch["requestBody"]["content"]
+    axle_doc = (
+        await client.get(index["paths"]["apis/axle.dev/v1alpha1"]["serverRelativeURL"])
+    ).json()
+    tenant_patch = axle_doc["paths"]["/apis/axle.dev/v1alpha1/tenants/{name}"]["patch"]
+    assert "application/strategic-merge-patch+json" not in tenant_patch["requestBody"]["content"]

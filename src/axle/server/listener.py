@@ -31,11 +31,10 @@ def sniffing_protocol(
     class SniffingProtocol(asyncio.Protocol):
         def __init__(self, **kwargs: Any) -> None:
             self._kwargs = kwargs
-            self._transport: asyncio.Transport | None = None
+            self._transport: Any = None
             self._loop = kwargs.get("_loop") or asyncio.get_event_loop()
 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            assert isinstance(transport, asyncio.Transport)
             self._transport = transport
 
         def data_received(self, data: bytes) -> None:

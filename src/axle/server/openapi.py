@@ -18,6 +18,7 @@ import orjson
 
 from axle.api.registry import KindInfo
 from axle.api.schema import openapi_schema
+from axle.server.listtypes import is_builtin, openapi_extensions
 from axle.server.resources import RouteTable, Served
 
 V3_REF = "#/components/schemas/"
@@ -147,6 +148,14 @@ def _kind_schema(
     schema["x-kubernetes-group-version-kind"] = [
         {"group": served.group, "kind": info.kind, "version": served.version}
     ]
+    # The list merge extensions (patch strategy, list type and keys) on the kind's declared
+    # lists: kubectl builds its client-side apply patches from them.
+    for path, ext in openapi_extensions(info).items():
+        node: Any = schema
+        for key in path:
+            node = (node.get("properties") or {}).get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.update(ext)
     components[name] = schema
 
 
@@ -251,7 +260,7 @@ def _operations(served: Served, name: str) -> dict[str, dict[str, Any]]:
         "application/merge-patch+json",
         "application/apply-patch+yaml",
     ]
-    if not served.group or served.group.endswith(".k8s.io"):
+    if is_builtin(info):
         patch_types.append("application/strategic-merge-patch+json")
 
     def op(action: str, op_id: str, **extra: Any) -> dict[str, Any]:
