@@ -22,8 +22,8 @@ import axle.api.kinds  # noqa: E402,F401
 from axle.api.registry import REGISTRY  # noqa: E402
 from axle.server.app import build_app  # noqa: E402
 from axle.server.audit import AuditLog  # noqa: E402
-from axle.server.hub import bind_socket  # noqa: E402
 from axle.server.auth import TokenAuthenticator, add_user, ensure_admin_token  # noqa: E402
+from axle.server.hub import bind_socket  # noqa: E402
 from axle.server.rbac import RBACAuthorizer  # noqa: E402
 from axle.settings import HubSettings  # noqa: E402
 
