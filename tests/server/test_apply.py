@@ -252,6 +252,7 @@ def test_same_value_is_shared_ownership() -> None:
     shared = stored(
         server_side_apply(CONFIGMAP, live, cm({"key": "1"}), manager="bob", force=False)
     )
+    assert "time" not in entries(shared)[("bob", "Apply")]  # bob changed nothing (yet)
     assert fields(shared, "alice") == {"f:data": {"f:a": {}, "f:key": {}}}
     assert fields(shared, "bob") == {"f:data": {"f:key": {}}}
     # alice drops key: bob still owns it, so it stays.

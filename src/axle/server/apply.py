@@ -34,6 +34,9 @@ The semantics are Kubernetes' (structured-merge-diff), written for plain JSON ob
   that sends none keeps the stored ones. At most ten Update entries are kept: older ones are
   merged into `ancient-changes`, as Kubernetes does.
 
+- An entry's `time` is when its manager last changed the object; an apply that changes
+  nothing keeps it (a new applier that only shares values gets none, as in Kubernetes).
+
 `null` values in an applied configuration are dropped before applying (they set nothing).
 """
 
@@ -178,10 +181,10 @@ def server_side_apply(
         if k != key:
             entry.fields -= changed | removed
 
-    object_changed = merged != live
-    time = now_rfc3339()
-    if previous is not None and not object_changed and previous.fields == applied_set:
-        time = previous.time or time
+    # Like Kubernetes, the time says when the applier last changed the object: an apply that
+    # changes nothing keeps the old time, or has none if this applier is new (it only took
+    # shared ownership of values already there).
+    time = now_rfc3339() if merged != live else previous.time if previous else None
     managers[key] = _Entry(manager, APPLY, info.api_version, time, applied_set)
     return _with_managed_fields(merged, managers)
 
