@@ -747,3 +747,56 @@ def _contains(whole: Any, part: Any) -> bool:
     return bool(whole == part and type(whole) is type(part)) or json.dumps(whole) == json.dumps(
         part
     )
+
+
+def test_kubectl_client_side_to_server_side_migration() -> None:
+    """`kubectl apply` then `kubectl apply --server-side`, as the server runs them.
+
+    kubectl first moves the client-side-apply manager's fields to its server-side manager
+    with a JSON patch of managedFields (tested by resourceVersion), then applies, then applies
+    the last-applied annotation as `kubectl-last-applied`.
+    """
+    from axle.server.patch import JSON_PATCH, apply_patch
+
+    annotation = "kubectl.kubernetes.io/last-applied-configuration"
+    created = cm({"a": "1", "b": "2"}, annotations={annotation: "{}"})
+    live = stored(track_update(CONFIGMAP, None, created, manager="kubectl-client-side-apply"))
+    csa = fields(live, "kubectl-client-side-apply", "Update")
+    moved = copy.deepcopy(csa)
+    del moved["f:metadata"]
+    migration = [
+        {"op": "test", "path": "/metadata/resourceVersion", "value": "1"},
+        {
+            "op": "replace",
+            "path": "/metadata/managedFields",
+            "value": [
+                {
+                    "manager": "kubectl",
+                    "operation": "Apply",
+                    "apiVersion": "v1",
+                    "time": "2026-01-01T00:00:00Z",
+                    "fieldsType": "FieldsV1",
+                    "fieldsV1": moved,
+                },
+                {
+                    "manager": "kubectl-last-applied",
+                    "operation": "Apply",
+                    "apiVersion": "v1",
+                    "fieldsType": "FieldsV1",
+                    "fieldsV1": {"f:metadata": {"f:annotations": {f"f:{annotation}": {}}}},
+                },
+            ],
+        },
+    ]
+    patched = apply_patch(CONFIGMAP, live, json.dumps(migration).encode(), JSON_PATCH)
+    live = stored(track_update(CONFIGMAP, live, patched, manager="kubectl-client-side-apply"))
+    assert set(entries(live)) == {("kubectl", "Apply"), ("kubectl-last-applied", "Apply")}
+
+    # The server-side apply drops b and changes a: no conflict, b goes.
+    out = stored(server_side_apply(CONFIGMAP, live, cm({"a": "3"}), manager="kubectl", force=False))
+    assert out["data"] == {"a": "3"}
+    assert out["metadata"]["annotations"] == {annotation: "{}"}
+    last = cm(annotations={annotation: '{"new": true}'})
+    out = server_side_apply(CONFIGMAP, out, last, manager="kubectl-last-applied", force=False)
+    assert out["metadata"]["annotations"] == {annotation: '{"new": true}'}
+    assert out["data"] == {"a": "3"}
