@@ -555,7 +555,8 @@ def test_status_subresource_is_tracked_separately() -> None:
     out = track_update(NAMESPACE, live, new, manager="controller", subresource="status")
     status_entry = entries(out)[("controller", "Update")]
     assert status_entry["subresource"] == "status"
-    assert status_entry["fieldsV1"] == {"f:status": {".": {}, "f:phase": {}}}
+    # Namespace status is a Go struct, always present: only its fields are added.
+    assert status_entry["fieldsV1"] == {"f:status": {"f:phase": {}}}
     # A main-resource update does not track status.
     again = copy.deepcopy(stored(out))
     again["status"] = {"phase": "Terminating"}
@@ -800,3 +801,13 @@ def test_kubectl_client_side_to_server_side_migration() -> None:
     out = server_side_apply(CONFIGMAP, out, last, manager="kubectl-last-applied", force=False)
     assert out["metadata"]["annotations"] == {annotation: '{"new": true}'}
     assert out["data"] == {"a": "3"}
+
+
+def test_status_of_axle_kind_is_owned_as_a_whole_when_it_appears() -> None:
+    live = stored(track_update(PROJECT, None, project(tenant="a"), manager="kubectl"))
+    new = copy.deepcopy(live)
+    new["status"] = {"phase": "Ready"}
+    out = track_update(PROJECT, live, new, manager="axle-hub", subresource="status")
+    entry = entries(out)[("axle-hub", "Update")]
+    assert entry["subresource"] == "status"
+    assert entry["fieldsV1"] == {"f:status": {".": {}, "f:phase": {}}}

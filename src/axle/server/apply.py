@@ -89,7 +89,7 @@ _STRIP: frozenset[Path] = frozenset(
 )
 _MANAGED_FIELDS: Names = ("metadata", "managedFields")
 # Top-level fields of the built-in kinds that are Go structs (not pointers or maps): they
-# exist in an empty object, so creating an object does not "add" them, only their contents.
+# always exist in a typed object, so a write never "adds" them, only their contents.
 _BUILTIN_STRUCTS = frozenset({"spec", "status", "roleRef", "involvedObject", "source"})
 
 EntryKey = tuple[str, str, str, str]
@@ -170,7 +170,7 @@ def server_side_apply(
         owned = applied_set.union(*(e.fields for k, e in managers.items() if k != key))
         _prune(walker, merged, previous.fields - applied_set, owned)
 
-    added, modified, removed = walker.compare(live, merged)
+    added, modified, removed = walker.compare(live, merged, existing=_structs(info))
     changed = added | modified
     conflicts = {
         k: e.fields & changed for k, e in managers.items() if k != key and e.fields & changed
@@ -217,8 +217,7 @@ def track_update(
         managers = _decode(old_fields, strict=False)
 
     walker = _walker(info, subresource, old or {}, new)
-    existing = _BUILTIN_STRUCTS if old is None and is_builtin(info) else frozenset()
-    added, modified, removed = walker.compare(old or {}, new, existing=existing)
+    added, modified, removed = walker.compare(old or {}, new, existing=_structs(info))
     changed = added | modified
     if not changed and not removed:
         if new_fields and new_fields != old_fields:
@@ -235,6 +234,10 @@ def track_update(
         entry.time = time
     _cap_updates(managers)
     return _with_managed_fields(new, managers)
+
+
+def _structs(info: KindInfo) -> frozenset[str]:
+    return _BUILTIN_STRUCTS if is_builtin(info) else frozenset()
 
 
 def check_manager(manager: str, *, apply: bool) -> None:
