@@ -98,6 +98,8 @@ async def test_foreground_keeps_owner_until_dependents_are_gone(store: SqliteSto
     async def blocker_deleting() -> None:
         blocker = await store.get(WIDGET, "default", "blocker")
         assert blocker["metadata"]["deletionTimestamp"]
+        # Its own (empty) foreground deletion is done: only the foreign finalizer is left.
+        assert blocker["metadata"]["finalizers"] == ["hold"]
 
     await eventually(blocker_deleting)
     assert (await store.get(GADGET, None, "root"))["metadata"]["finalizers"] == [

@@ -16,7 +16,7 @@ from axle.errors import BadRequest, Gone
 from axle.store.base import StoreEvent
 from axle.store.sqlite import SqliteStore
 
-from .conftest import GADGET, WIDGET, gadget, next_event, widget
+from .conftest import GADGET, WIDGET, eventually, gadget, next_event, widget
 
 
 async def test_watch_live_events_in_namespace(store: SqliteStore) -> None:
@@ -129,6 +129,10 @@ async def test_slow_watcher_is_closed_without_blocking_others(tmp_path: Path) ->
                 if len(received) == 20:
                     return
 
+        async def both_live() -> None:
+            assert not slow.replaying and not fast.replaying  # type: ignore[attr-defined]
+
+        await eventually(both_live)
         reader = asyncio.create_task(drain())
         for i in range(20):
             await s.create(GADGET, gadget(f"g{i}"))
@@ -149,8 +153,9 @@ async def test_two_instances_see_each_others_writes(tmp_path: Path) -> None:
     await one.start()
     await two.start()
     try:
-        w1 = one.watch(GADGET, resource_version="0")
-        w2 = two.watch(GADGET, resource_version="0")
+        await one.create(WIDGET, widget("seed"))
+        w1 = one.watch(GADGET, resource_version="1")
+        w2 = two.watch(GADGET, resource_version="1")
         a = await one.create(GADGET, gadget("from-one"))
         b = await two.create(GADGET, gadget("from-two"))
         c = await one.update(GADGET, {**a, "spec": {"x": 1}})
@@ -158,7 +163,10 @@ async def test_two_instances_see_each_others_writes(tmp_path: Path) -> None:
         for w in (w1, w2):
             got = [await next_event(w) for _ in range(3)]
             assert [(e.type, e.object) for e in got] == expected
-            assert [e.resource_version for e in got] == [1, 2, 3]
+            assert [e.resource_version for e in got] == [2, 3, 4]
+        # Changes of another process reach a watcher with no local write to piggyback on.
+        d = await two.create(GADGET, gadget("only-two"))
+        assert (await next_event(w1)).object == d
         assert (await two.get(GADGET, None, "from-one")) == c
         await w1.close()
         await w2.close()

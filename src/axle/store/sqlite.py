@@ -27,7 +27,9 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import dataclasses
 import logging
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -40,13 +42,10 @@ from sqlalchemy import (
     Connection,
     Engine,
     create_engine,
-    delete,
     event,
     func,
-    insert,
     select,
     tuple_,
-    update,
 )
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
@@ -55,6 +54,7 @@ from axle.api.meta import now_rfc3339
 from axle.api.registry import REGISTRY, KindInfo, UnknownKind
 from axle.errors import ApiError, BadRequest, Gone, InternalError, ServiceUnavailable
 from axle.store import migrate, rules
+from axle.store import statements as sql
 from axle.store.base import ListResult, Obj, Propagation, StoreEvent, Watch
 from axle.store.crypto import Cipher
 from axle.store.schema import change_log, meta, objects, owner_refs
@@ -164,11 +164,13 @@ class _Codec:
 
 
 class _Tx:
-    """One write transaction on the writer thread: the primitives every write is made of."""
+    """One write transaction on the writer thread: the primitives every write is made of.
 
-    def __init__(self, store: SqliteStore, conn: Connection) -> None:
+    Statements run on the DB-API connection with SQL compiled once (see `statements`)."""
+
+    def __init__(self, store: SqliteStore, db: sqlite3.Connection) -> None:
         self.store = store
-        self.conn = conn
+        self.db = db
         self.codec = store._codec
         self.last_rev = store._last_rev
         self.changes: list[Change] = []
@@ -178,17 +180,11 @@ class _Tx:
     # -- revisions -----------------------------------------------------------------------
 
     def next_revision(self) -> int:
-        rev: int = self.conn.execute(
-            update(meta)
-            .where(meta.c.key == "revision")
-            .values(value=meta.c.value + 1)
-            .returning(meta.c.value)
-        ).scalar_one()
+        rev: int = self.db.execute(sql.NEXT_REVISION).fetchone()[0]
         if rev != self.last_rev + 1:
             # Another process wrote since we last looked: sequence its changes before ours.
-            foreign = self.store._read_changes(self.conn, self.last_rev, rev - 1)
-            expected = rev - 1 - self.last_rev
-            if len(foreign) != expected:
+            foreign = self.store._read_changes(self.db, self.last_rev, rev - 1)
+            if len(foreign) != rev - 1 - self.last_rev:
                 self.gap = True
             self.changes.extend(foreign)
         self.last_rev = rev
@@ -197,107 +193,60 @@ class _Tx:
     # -- reads ---------------------------------------------------------------------------
 
     def load(self, group: str, kind: str, namespace: str, name: str) -> _Row | None:
-        row = self.conn.execute(
-            select(objects.c.uid, objects.c.resource_version, objects.c.generation, objects.c.body)
-            .where(objects.c.api_group == group)
-            .where(objects.c.kind == kind)
-            .where(objects.c.namespace == namespace)
-            .where(objects.c.name == name)
-        ).first()
+        row = self.db.execute(
+            sql.LOAD_OBJECT, {"g": group, "k": kind, "ns": namespace, "n": name}
+        ).fetchone()
         if row is None:
             return None
-        return _Row(
-            group,
-            kind,
-            namespace,
-            name,
-            row.uid,
-            row.resource_version,
-            row.generation,
-            row.body,
-            self.codec.open(group, kind, namespace, name, row.body),
-        )
+        uid, rv, generation, stored = row
+        plain = self.codec.open(group, kind, namespace, name, stored)
+        return _Row(group, kind, namespace, name, uid, rv, generation, stored, plain)
 
     def exists(self, group: str, kind: str, namespace: str, name: str) -> bool:
-        return (
-            self.conn.execute(
-                select(objects.c.uid)
-                .where(objects.c.api_group == group)
-                .where(objects.c.kind == kind)
-                .where(objects.c.namespace == namespace)
-                .where(objects.c.name == name)
-            ).first()
-            is not None
-        )
+        params = {"g": group, "k": kind, "ns": namespace, "n": name}
+        return self.db.execute(sql.OBJECT_EXISTS, params).fetchone() is not None
 
     def alive(self, uid: str) -> bool:
-        return (
-            self.conn.execute(select(objects.c.uid).where(objects.c.uid == uid)).first() is not None
-        )
+        return self.db.execute(sql.UID_ALIVE, {"uid": uid}).fetchone() is not None
 
     def load_uid(self, uid: str) -> _Row | None:
-        row = self.conn.execute(
-            select(objects.c.api_group, objects.c.kind, objects.c.namespace, objects.c.name).where(
-                objects.c.uid == uid
-            )
-        ).first()
-        return None if row is None else self.load(row.api_group, row.kind, row.namespace, row.name)
+        row = self.db.execute(sql.KEY_OF_UID, {"uid": uid}).fetchone()
+        return None if row is None else self.load(*row)
 
     def dependents(self, uid: str) -> list[Key]:
-        rows = self.conn.execute(
-            select(
-                owner_refs.c.api_group, owner_refs.c.kind, owner_refs.c.namespace, owner_refs.c.name
-            )
-            .where(owner_refs.c.owner_uid == uid)
-            .order_by(
-                owner_refs.c.api_group, owner_refs.c.kind, owner_refs.c.namespace, owner_refs.c.name
-            )
-        ).all()
-        return [(r.api_group, r.kind, r.namespace, r.name) for r in rows]
+        return [tuple(r) for r in self.db.execute(sql.DEPENDENTS, {"uid": uid})]
 
     # -- writes --------------------------------------------------------------------------
 
     def _log(
         self, rev: int, type_: ChangeType, key: Key, stored: bytes, prev: bytes | None
     ) -> None:
-        self.conn.execute(
-            insert(change_log).values(
-                revision=rev,
-                type=type_,
-                api_group=key[0],
-                kind=key[1],
-                namespace=key[2],
-                name=key[3],
-                body=stored,
-                prev_body=prev,
-            )
+        self.db.execute(
+            sql.INSERT_CHANGE,
+            {
+                "rv": rev,
+                "type": type_,
+                "g": key[0],
+                "k": key[1],
+                "ns": key[2],
+                "n": key[3],
+                "body": stored,
+                "prev": prev,
+            },
         )
 
     def _set_owner_refs(self, key: Key, uids: Iterable[str]) -> None:
-        rows = [
-            {
-                "owner_uid": u,
-                "api_group": key[0],
-                "kind": key[1],
-                "namespace": key[2],
-                "name": key[3],
-            }
-            for u in dict.fromkeys(uids)
-        ]
-        if rows:
-            self.conn.execute(insert(owner_refs), rows)
+        owners = list(dict.fromkeys(uids))
+        self.db.executemany(
+            sql.INSERT_OWNER_REF,
+            [{"uid": u, "g": key[0], "k": key[1], "ns": key[2], "n": key[3]} for u in owners],
+        )
         # A dependent written with an owner that no longer exists is garbage at once.
-        for row in rows:
-            if not self.alive(row["owner_uid"]):
-                self.hints.append(row["owner_uid"])
+        self.hints.extend(u for u in owners if not self.alive(u))
 
-    def _clear_owner_refs(self, key: Key) -> None:
-        self.conn.execute(
-            delete(owner_refs)
-            .where(owner_refs.c.api_group == key[0])
-            .where(owner_refs.c.kind == key[1])
-            .where(owner_refs.c.namespace == key[2])
-            .where(owner_refs.c.name == key[3])
+    def clear_owner_refs(self, key: Key) -> None:
+        self.db.execute(
+            sql.DELETE_OWNER_REFS, {"g": key[0], "k": key[1], "ns": key[2], "n": key[3]}
         )
 
     def insert(self, key: Key, obj: Obj) -> Obj:
@@ -306,19 +255,20 @@ class _Tx:
         md["resourceVersion"] = str(rev)
         plain = orjson.dumps(obj)
         stored = self.codec.seal(*key, plain)
-        self.conn.execute(
-            insert(objects).values(
-                api_group=key[0],
-                kind=key[1],
-                namespace=key[2],
-                name=key[3],
-                uid=md["uid"],
-                resource_version=rev,
-                generation=md.get("generation", 1),
-                labels=orjson.dumps(md.get("labels") or {}).decode(),
-                deletion_timestamp=None,
-                body=stored,
-            )
+        self.db.execute(
+            sql.INSERT_OBJECT,
+            {
+                "g": key[0],
+                "k": key[1],
+                "ns": key[2],
+                "n": key[3],
+                "uid": md["uid"],
+                "rv": rev,
+                "gen": md.get("generation", 1),
+                "labels": orjson.dumps(md.get("labels") or {}).decode(),
+                "dts": None,
+                "body": stored,
+            },
         )
         self._log(rev, "ADDED", key, stored, None)
         owners = rules.owner_uids(obj)
@@ -333,25 +283,25 @@ class _Tx:
         md["resourceVersion"] = str(rev)
         plain = orjson.dumps(obj)
         stored = self.codec.seal(*row.key, plain)
-        self.conn.execute(
-            update(objects)
-            .where(objects.c.api_group == row.group)
-            .where(objects.c.kind == row.kind)
-            .where(objects.c.namespace == row.namespace)
-            .where(objects.c.name == row.name)
-            .values(
-                resource_version=rev,
-                generation=md.get("generation", row.generation),
-                labels=orjson.dumps(md.get("labels") or {}).decode(),
-                deletion_timestamp=md.get("deletionTimestamp"),
-                body=stored,
-            )
+        self.db.execute(
+            sql.UPDATE_OBJECT,
+            {
+                "g": row.group,
+                "k": row.kind,
+                "ns": row.namespace,
+                "n": row.name,
+                "rv": rev,
+                "gen": md.get("generation", row.generation),
+                "labels": orjson.dumps(md.get("labels") or {}).decode(),
+                "dts": md.get("deletionTimestamp"),
+                "body": stored,
+            },
         )
         self._log(rev, "MODIFIED", row.key, stored, row.stored)
         old_owners = rules.owner_uids(orjson.loads(row.plain))
         new_owners = rules.owner_uids(obj)
         if old_owners != new_owners:
-            self._clear_owner_refs(row.key)
+            self.clear_owner_refs(row.key)
             self._set_owner_refs(row.key, new_owners)
         self.changes.append(Change(rev, "MODIFIED", *row.key, plain, row.plain))
         return obj
@@ -361,14 +311,10 @@ class _Tx:
         obj["metadata"]["resourceVersion"] = str(rev)
         plain = orjson.dumps(obj)
         stored = self.codec.seal(*row.key, plain)
-        self.conn.execute(
-            delete(objects)
-            .where(objects.c.api_group == row.group)
-            .where(objects.c.kind == row.kind)
-            .where(objects.c.namespace == row.namespace)
-            .where(objects.c.name == row.name)
+        self.db.execute(
+            sql.DELETE_OBJECT, {"g": row.group, "k": row.kind, "ns": row.namespace, "n": row.name}
         )
-        self._clear_owner_refs(row.key)
+        self.clear_owner_refs(row.key)
         self._log(rev, "DELETED", row.key, stored, row.stored)
         self.changes.append(Change(rev, "DELETED", *row.key, plain, row.plain))
         # Its dependents may now be garbage; its owners may be waiting for it (foreground).
@@ -398,12 +344,17 @@ class SqliteStore:
         self._watch_queue_size = watch_queue_size
         self._hub = WatchHub()
         self._last_rev = 0
+        # The newest revision handed to the watch hub (event loop only): a watch without a
+        # revision snapshots the state at this revision, so it starts exactly when called.
+        self._dispatched_rev = 0
         self._data_version: int | None = None
         self._writer: ThreadPoolExecutor | None = None
         self._reader: ThreadPoolExecutor | None = None
         self._engine: Engine | None = None
         self._wconn: Connection | None = None
         self._rconn: Connection | None = None
+        self._wdb: sqlite3.Connection | None = None
+        self._rdb: sqlite3.Connection | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: builtins.list[asyncio.Task[None]] = []
         self._gc_queue: asyncio.Queue[str] = asyncio.Queue()
@@ -420,6 +371,7 @@ class SqliteStore:
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="axle-store-reader")
         await self._loop.run_in_executor(self._writer, self._open_writer)
         await self._loop.run_in_executor(self._reader, self._open_reader)
+        self._dispatched_rev = self._last_rev
         for coro in (self._poll_loop(), self._gc_loop(), self._compact_loop()):
             self._tasks.append(self._loop.create_task(coro))
         for uid in await self._loop.run_in_executor(self._reader, self._gc_candidates):
@@ -454,11 +406,13 @@ class SqliteStore:
     def _open_writer(self) -> None:
         assert self._engine is not None
         conn = self._engine.connect()
+        # Migrations hold the write lock, so two processes starting at once take turns.
         conn.info["begin"] = "BEGIN IMMEDIATE"
         with conn.begin():
             migrate.upgrade(conn)
-            self._last_rev = self._meta_value(conn, "revision")
         self._wconn = conn
+        self._wdb = _dbapi(conn)
+        self._last_rev = _meta_value(self._wdb, "revision")
         self._data_version = self._pragma_data_version()
 
     def _open_reader(self) -> None:
@@ -466,6 +420,7 @@ class SqliteStore:
         conn = self._engine.connect()
         conn.info["begin"] = "BEGIN"
         self._rconn = conn
+        self._rdb = _dbapi(conn)
 
     async def close(self) -> None:
         if self._closed:
@@ -493,6 +448,8 @@ class SqliteStore:
         if conn is not None:
             conn.close()
             setattr(self, attr, None)
+        self._wdb = None if attr == "_wconn" else self._wdb
+        self._rdb = None if attr == "_rconn" else self._rdb
 
     # -- thread plumbing -----------------------------------------------------------------
 
@@ -511,26 +468,26 @@ class SqliteStore:
         return await self._loop.run_in_executor(self._reader, self._read, fn)
 
     def _write(self, op: Callable[[_Tx], T], dry_run: bool) -> T:
-        conn = self._wconn
-        assert conn is not None
-        tx = _Tx(self, conn)
+        db = self._wdb
+        assert db is not None
+        tx = _Tx(self, db)
         try:
-            trans = conn.begin()
-        except OperationalError as exc:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
             raise _busy(exc) from None
         try:
             result = op(tx)
         except BaseException:
-            trans.rollback()
+            db.execute("ROLLBACK")
             raise
         if dry_run:
-            trans.rollback()
+            db.execute("ROLLBACK")
             return result
         try:
-            trans.commit()
-        except OperationalError as exc:
-            with contextlib.suppress(Exception):
-                trans.rollback()
+            db.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
             raise _busy(exc) from None
         self._last_rev = tx.last_rev
         if tx.changes or tx.hints or tx.gap:
@@ -545,6 +502,24 @@ class SqliteStore:
             with conn.begin():
                 return fn(conn)
         except OperationalError as exc:
+            raise _busy(exc.orig) from None  # type: ignore[arg-type]
+
+    async def _run_read_raw(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """A read on the reader's DB-API connection, in one read transaction."""
+        self._check_open()
+        assert self._loop is not None and self._reader is not None
+        return await self._loop.run_in_executor(self._reader, self._read_raw, fn)
+
+    def _read_raw(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        db = self._rdb
+        assert db is not None
+        try:
+            db.execute("BEGIN")
+            try:
+                return fn(db)
+            finally:
+                db.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
             raise _busy(exc) from None
 
     def _after_commit(
@@ -552,6 +527,7 @@ class SqliteStore:
     ) -> None:
         """On the event loop, in commit order: fan events out, queue garbage collection."""
         if changes:
+            self._dispatched_rev = changes[-1].revision
             self._hub.dispatch(changes)
         if gap:
             oldest = self._last_rev
@@ -570,50 +546,37 @@ class SqliteStore:
         return value
 
     def _pragma_data_version(self) -> int:
-        assert self._wconn is not None
-        raw = self._wconn.connection.dbapi_connection
-        assert raw is not None
-        row = raw.execute("PRAGMA data_version").fetchone()
-        return int(row[0])
+        assert self._wdb is not None
+        return int(self._wdb.execute("PRAGMA data_version").fetchone()[0])
 
     def _read_changes(
         self,
-        conn: Connection,
+        db: sqlite3.Connection,
         after: int,
         until: int | None = None,
         *,
-        group: str | None = None,
-        kind: str | None = None,
+        kind: tuple[str, str] | None = None,
         namespace: str | None = None,
-        limit: int | None = None,
+        limit: int = -1,
     ) -> builtins.list[Change]:
-        q = select(
-            change_log.c.revision,
-            change_log.c.type,
-            change_log.c.api_group,
-            change_log.c.kind,
-            change_log.c.namespace,
-            change_log.c.name,
-            change_log.c.body,
-            change_log.c.prev_body,
-        ).where(change_log.c.revision > after)
-        if until is not None:
-            q = q.where(change_log.c.revision <= until)
-        if group is not None and kind is not None:
-            q = q.where(change_log.c.api_group == group).where(change_log.c.kind == kind)
-        if namespace is not None:
-            q = q.where(change_log.c.namespace == namespace)
-        q = q.order_by(change_log.c.revision)
-        if limit is not None:
-            q = q.limit(limit)
+        """Change-log rows after `after` (to `until`, or of one kind), decrypted, in order."""
+        if kind is None:
+            params: dict[str, Any] = {
+                "after": after,
+                "until": until if until is not None else 2**62,
+            }
+            cursor = db.execute(sql.CHANGES_BETWEEN, params)
+        elif namespace is None:
+            params = {"g": kind[0], "k": kind[1], "after": after, "limit": limit}
+            cursor = db.execute(sql.KIND_CHANGES, params)
+        else:
+            params = {"g": kind[0], "k": kind[1], "ns": namespace, "after": after, "limit": limit}
+            cursor = db.execute(sql.KIND_NS_CHANGES, params)
         out: builtins.list[Change] = []
         codec = self._codec
-        for r in conn.execute(q):
-            g, k, ns, n = r.api_group, r.kind, r.namespace, r.name
-            prev = None if r.prev_body is None else codec.open(g, k, ns, n, r.prev_body)
-            out.append(
-                Change(r.revision, r.type, g, k, ns, n, codec.open(g, k, ns, n, r.body), prev)
-            )
+        for rev, type_, g, k, ns, n, body, prev in cursor:
+            prev_plain = None if prev is None else codec.open(g, k, ns, n, prev)
+            out.append(Change(rev, type_, g, k, ns, n, codec.open(g, k, ns, n, body), prev_plain))
         return out
 
     # -- background tasks ----------------------------------------------------------------
@@ -633,14 +596,9 @@ class SqliteStore:
         if version == self._data_version:
             return
         self._data_version = version
-        conn = self._wconn
-        assert conn is not None and self._loop is not None
-        conn.info["begin"] = "BEGIN"  # a read: do not take the write lock
-        try:
-            with conn.begin():
-                changes = self._read_changes(conn, self._last_rev)
-        finally:
-            conn.info["begin"] = "BEGIN IMMEDIATE"
+        db = self._wdb
+        assert db is not None and self._loop is not None
+        changes = self._read_changes(db, self._last_rev)  # one statement: one snapshot
         if not changes:
             return
         gap = changes[0].revision != self._last_rev + 1
@@ -707,7 +665,7 @@ class SqliteStore:
             for key in tx.dependents(uid):
                 dep = tx.load(*key)
                 if dep is None:
-                    tx._clear_owner_refs(key)
+                    tx.clear_owner_refs(key)
                     continue
                 if not dep.obj()["metadata"].get("deletionTimestamp"):
                     self._delete_row(tx, _info_for(*key[:3]), dep, "Foreground")
@@ -728,7 +686,7 @@ class SqliteStore:
         for key in tx.dependents(uid):
             dep = tx.load(*key)
             if dep is None:
-                tx._clear_owner_refs(key)
+                tx.clear_owner_refs(key)
                 continue
             refs = rules.owner_uids(dep.obj())
             dead = {u for u in refs if not tx.alive(u)}
@@ -741,7 +699,7 @@ class SqliteStore:
     def _drop_owner_ref(tx: _Tx, key: Key, uids: set[str]) -> None:
         dep = tx.load(*key)
         if dep is None:
-            tx._clear_owner_refs(key)
+            tx.clear_owner_refs(key)
             return
         obj = dep.obj()
         md = obj["metadata"]
@@ -958,39 +916,33 @@ class SqliteStore:
         return await self._run_write(partial(self._compact_tx, keep_revisions))
 
     def _compact_tx(self, keep: int, tx: _Tx) -> int:
-        current = self._meta_value(tx.conn, "revision")
-        compacted = self._meta_value(tx.conn, "compacted")
+        current = _meta_value(tx.db, "revision")
+        compacted = _meta_value(tx.db, "compacted")
         cutoff = current - keep
         if cutoff <= compacted:
             return 0
-        removed = tx.conn.execute(delete(change_log).where(change_log.c.revision <= cutoff))
-        tx.conn.execute(update(meta).where(meta.c.key == "compacted").values(value=cutoff))
-        return int(removed.rowcount)
+        removed = tx.db.execute(sql.COMPACT, {"cutoff": cutoff}).rowcount
+        tx.db.execute(sql.SET_COMPACTED, {"value": cutoff})
+        return int(removed)
 
     # -- reads ---------------------------------------------------------------------------
 
     async def current_revision(self) -> int:
-        return await self._run_read(lambda conn: self._meta_value(conn, "revision"))
+        return await self._run_read_raw(lambda db: _meta_value(db, "revision"))
 
     async def get(self, info: KindInfo, namespace: str | None, name: str) -> Obj:
         ns = rules.key_namespace(info, namespace)
-        body = await self._run_read(partial(self._get_body, info.group, info.kind, ns, name))
+        body = await self._run_read_raw(partial(self._get_body, info.group, info.kind, ns, name))
         if body is None:
             raise rules.not_found(info, name)
         value: Obj = orjson.loads(body)
         return value
 
     def _get_body(
-        self, group: str, kind: str, ns: str, name: str, conn: Connection
+        self, group: str, kind: str, ns: str, name: str, db: sqlite3.Connection
     ) -> bytes | None:
-        stored = conn.execute(
-            select(objects.c.body)
-            .where(objects.c.api_group == group)
-            .where(objects.c.kind == kind)
-            .where(objects.c.namespace == ns)
-            .where(objects.c.name == name)
-        ).scalar()
-        return None if stored is None else self._codec.open(group, kind, ns, name, stored)
+        row = db.execute(sql.OBJECT_BODY, {"g": group, "k": kind, "ns": ns, "n": name}).fetchone()
+        return None if row is None else self._codec.open(group, kind, ns, name, row[0])
 
     async def list(
         self,
@@ -1148,32 +1100,35 @@ class SqliteStore:
             WatchFilter(ns, labels, fields),
             self._watch_queue_size,
         )
-        w.start(partial(self._replay, info, ns, label_selector, field_selector, rv or None))
+        # Without a revision: the objects as of the last change this process has dispatched,
+        # so that every later change arrives as an event, whenever the replay task runs.
+        query = _ListQuery(info.group, info.kind, ns, labels, fields, None, None)
+        snapshot_at = None if rv else self._dispatched_rev
+        w.start(partial(self._replay, info, query, rv or None, snapshot_at))
         return w
 
     async def _replay(
         self,
         info: KindInfo,
-        ns: str | None,
-        label_selector: str | None,
-        field_selector: str | None,
+        query: _ListQuery,
         rv: int | None,
+        snapshot_at: int | None,
         w: Watcher,
     ) -> None:
-        if rv is None:
-            snapshot = await self.list(
-                info, ns, label_selector=label_selector, field_selector=field_selector
-            )
+        ns = query.namespace
+        if snapshot_at is not None:
+            at = dataclasses.replace(query, token=(snapshot_at, "", ""))
+            snapshot = await self._run_read(partial(self._list_tx, at))
             for item in snapshot.items:
                 item_rv = int(item["metadata"]["resourceVersion"])
                 await w.deliver(StoreEvent("ADDED", item, item_rv), advance=False)
-            w.last_rev = int(snapshot.resource_version)
-        else:
+            w.last_rev = snapshot_at
+        elif rv is not None:
             w.last_rev = rv
-        start = rv if rv is not None else w.last_rev
+        start = w.last_rev
         while not w.closed:
             after = w.last_rev
-            chunk = await self._run_read(partial(self._replay_chunk, info, ns, after, start))
+            chunk = await self._run_read_raw(partial(self._replay_chunk, info, ns, after, start))
             for change in chunk:
                 ev = w.filter.event_for(change)
                 if ev is not None:
@@ -1183,13 +1138,13 @@ class SqliteStore:
                 return
 
     def _replay_chunk(
-        self, info: KindInfo, ns: str | None, after: int, start: int, conn: Connection
+        self, info: KindInfo, ns: str | None, after: int, start: int, db: sqlite3.Connection
     ) -> builtins.list[Change]:
-        compacted = self._meta_value(conn, "compacted")
+        compacted = _meta_value(db, "compacted")
         if after < compacted:
             raise rules.gone_watch(start, compacted)
         return self._read_changes(
-            conn, after, group=info.group, kind=info.kind, namespace=ns, limit=_REPLAY_CHUNK
+            db, after, kind=(info.group, info.kind), namespace=ns, limit=_REPLAY_CHUNK
         )
 
 
@@ -1221,7 +1176,18 @@ def _merge(
         h = next(hist, None)
 
 
-def _busy(exc: OperationalError) -> ApiError:
+def _busy(exc: sqlite3.OperationalError) -> ApiError:
     if "locked" in str(exc) or "busy" in str(exc):
         return ServiceUnavailable("the store is busy; retry shortly", retry_after=1)
-    return InternalError(f"store error: {exc.orig}")
+    return InternalError(f"store error: {exc}")
+
+
+def _dbapi(conn: Connection) -> sqlite3.Connection:
+    """The sqlite3 connection under a SQLAlchemy one (the hot paths run on it directly)."""
+    raw = conn.connection.dbapi_connection
+    assert isinstance(raw, sqlite3.Connection)
+    return raw
+
+
+def _meta_value(db: sqlite3.Connection, key: str) -> int:
+    return int(db.execute(sql.META_VALUE, {"key": key}).fetchone()[0])

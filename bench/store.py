@@ -1,0 +1,140 @@
+"""Micro-benchmark of the SQLite store on its own (no HTTP): what the hub's floor is.
+
+Prints creates/s (one client and many concurrent clients), get latency p50/p99 under
+concurrency, list throughput, and how long one event takes to reach 1,000 in-process
+watchers of one kind (p50/p99 over all event x watcher deliveries). No assertions: the
+figures go into docs/benchmarks.md.
+
+    .venv/bin/python bench/store.py [--creates 3000] [--watchers 1000] [--events 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from axle.api.registry import KindInfo
+from axle.store.sqlite import SqliteStore
+
+KIND = KindInfo(
+    group="axle.dev",
+    version="v1alpha1",
+    kind="BenchWidget",
+    plural="benchwidgets",
+    singular="benchwidget",
+    namespaced=True,
+)
+
+
+def obj(name: str, **spec: object) -> dict[str, object]:
+    return {
+        "apiVersion": "axle.dev/v1alpha1",
+        "kind": "BenchWidget",
+        "metadata": {"name": name, "namespace": "bench", "labels": {"app": "bench"}},
+        "spec": {"replicas": 3, "image": "registry.example/app:1.0", **spec},
+    }
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def bench_creates(store: SqliteStore, n: int, concurrency: int, prefix: str) -> float:
+    queue = iter(range(n))
+
+    async def client() -> None:
+        for i in queue:
+            await store.create(KIND, obj(f"{prefix}-{i:06}"))
+
+    start = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    return n / (time.perf_counter() - start)
+
+
+async def bench_gets(store: SqliteStore, names: list[str], n: int, concurrency: int) -> list[float]:
+    latencies: list[float] = []
+    it = iter(range(n))
+
+    async def client() -> None:
+        for i in it:
+            t0 = time.perf_counter()
+            await store.get(KIND, "bench", names[i % len(names)])
+            latencies.append(time.perf_counter() - t0)
+
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    return latencies
+
+
+async def bench_fanout(store: SqliteStore, watchers: int, events: int) -> list[float]:
+    rev = await store.current_revision()
+    latencies: list[float] = []
+    done = asyncio.Event()
+    remaining = [watchers * events]
+
+    async def watcher() -> None:
+        w = store.watch(KIND, "bench", resource_version=str(rev))
+        got = 0
+        async for ev in w:
+            latencies.append(time.perf_counter() - ev.object["spec"]["sentAt"])
+            got += 1
+            remaining[0] -= 1
+            if remaining[0] == 0:
+                done.set()
+            if got == events:
+                break
+        await w.close()
+
+    tasks = [asyncio.create_task(watcher()) for _ in range(watchers)]
+    await asyncio.sleep(0.2)  # let every watcher finish its (empty) replay and go live
+    for i in range(events):
+        await store.create(KIND, obj(f"fan-{i:04}", sentAt=time.perf_counter()))
+        await asyncio.sleep(0.02)
+    await asyncio.wait_for(done.wait(), 60)
+    await asyncio.gather(*tasks)
+    return latencies
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--creates", type=int, default=3000)
+    parser.add_argument("--gets", type=int, default=10000)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--watchers", type=int, default=1000)
+    parser.add_argument("--events", type=int, default=50)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        store = SqliteStore(Path(tmp) / "bench.db")
+        await store.start()
+        try:
+            seq = await bench_creates(store, args.creates, 1, "seq")
+            conc = await bench_creates(store, args.creates, args.concurrency, "conc")
+            print(f"creates/s, 1 client:            {seq:8.0f}")
+            print(f"creates/s, {args.concurrency} clients:          {conc:8.0f}")
+            names = [f"seq-{i:06}" for i in range(args.creates)]
+            lat = await bench_gets(store, names, args.gets, args.concurrency)
+            print(
+                f"get latency, {args.concurrency} clients:       "
+                f"p50 {pct(lat, 0.5) * 1e3:6.2f} ms  p99 {pct(lat, 0.99) * 1e3:6.2f} ms  "
+                f"({len(lat) / sum(lat) * args.concurrency:.0f}/s)"
+            )
+            t0 = time.perf_counter()
+            result = await store.list(KIND, "bench")
+            took = time.perf_counter() - t0
+            print(f"list of {len(result.items)} objects:         {took * 1e3:8.1f} ms")
+            fan = await bench_fanout(store, args.watchers, args.events)
+            print(
+                f"watch fan-out to {args.watchers} watchers:  "
+                f"p50 {statistics.median(fan) * 1e3:6.2f} ms  p99 {pct(fan, 0.99) * 1e3:6.2f} ms  "
+                f"max {max(fan) * 1e3:6.2f} ms ({len(fan)} deliveries)"
+            )
+        finally:
+            await store.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
