@@ -198,3 +198,12 @@ def test_add_user_refuses_bad_input(tmp_path: Path) -> None:
         add_user(tmp_path, "", [])
     with pytest.raises(ValueError):
         add_user(tmp_path, "c", [], token="two words")
+
+
+def test_reload_now(tmp_path: Path) -> None:
+    auth = TokenAuthenticator(tmp_path / "tokens.yaml", clock=FakeClock())
+    token = add_user(tmp_path, "late", ["g"])
+    with pytest.raises(Unauthorized):
+        auth.authenticate(f"Bearer {token}")  # within the check interval
+    auth.reload()
+    assert auth.authenticate(f"Bearer {token}").name == "late"

@@ -5,38 +5,26 @@ from __future__ import annotations
 import asyncio
 import copy
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+import axle.api.kinds  # noqa: F401  (registers the RBAC kinds)
 from axle.api.registry import REGISTRY, KindInfo
 from axle.errors import Gone
 from axle.server.auth import UserInfo
 from axle.server.rbac import Attributes, RBACAuthorizer, forbidden_error
-from axle.store.base import ListResult, Obj, StoreEvent
+from axle.store import open_store
+from axle.store.base import ListResult, Obj, Store, StoreEvent
 
 RBAC = "rbac.authorization.k8s.io"
 RBAC_API = f"{RBAC}/v1"
+RBAC_KINDS = ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding")
 
 
 def rbac_kinds() -> dict[str, KindInfo]:
-    def k(kind: str, plural: str, namespaced: bool) -> KindInfo:
-        return KindInfo(
-            group=RBAC,
-            version="v1",
-            kind=kind,
-            plural=plural,
-            singular=kind.lower(),
-            namespaced=namespaced,
-            has_status=False,
-        )
-
-    return {
-        "Role": k("Role", "roles", True),
-        "ClusterRole": k("ClusterRole", "clusterroles", False),
-        "RoleBinding": k("RoleBinding", "rolebindings", True),
-        "ClusterRoleBinding": k("ClusterRoleBinding", "clusterrolebindings", False),
-    }
+    return {kind: REGISTRY.by_group_kind(RBAC, kind) for kind in RBAC_KINDS}
 
 
 class FakeWatch:
@@ -133,11 +121,12 @@ class FakeStore:
             w.queue.put_nowait(Gone("expired"))
 
 
-Store = FakeStore
-
-
-async def make_store() -> FakeStore:
-    return FakeStore()
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    st = open_store("sqlite:///" + str(tmp_path / "db"))
+    await st.start()
+    yield st
+    await st.close()
 
 
 def _meta(name: str, namespace: str | None = None) -> dict[str, Any]:
@@ -315,11 +304,10 @@ OBJECTS: list[tuple[str, dict[str, Any]]] = [
 
 
 @pytest.fixture
-async def authz() -> AsyncIterator[RBACAuthorizer]:
-    store: Store = await make_store()
+async def authz(store: Store) -> AsyncIterator[RBACAuthorizer]:
     for kind, obj in OBJECTS:
         await store.create(rbac_kinds()[kind], obj)
-    a = RBACAuthorizer(store, kinds=rbac_kinds())
+    a = RBACAuthorizer(store)  # kinds from the registry
     await a.start()
     yield a
     await a.stop()
@@ -533,8 +521,7 @@ async def test_method_form_of_forbidden_error(authz: RBACAuthorizer) -> None:
     assert authz.forbidden_error(attrs).message == forbidden_error(attrs).message
 
 
-async def test_aggregated_cluster_roles() -> None:
-    store = await make_store()
+async def test_aggregated_cluster_roles(store: Store) -> None:
     kinds = rbac_kinds()
     agg = cluster_role("aggregate-view", [])
     agg["aggregationRule"] = {
@@ -578,8 +565,7 @@ GET_PODS = [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]
 LIST_PODS = [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}]
 
 
-async def test_follows_live_changes() -> None:
-    store = await make_store()
+async def test_follows_live_changes(store: Store) -> None:
     kinds = rbac_kinds()
     a = RBACAuthorizer(store, kinds=kinds)
     await a.start()

@@ -153,6 +153,10 @@ class TokenAuthenticator:
             raise Unauthorized("Unauthorized")
         return user
 
+    def reload(self) -> None:
+        """Re-read the tokens file now (tests, and a CLI that just added a user)."""
+        self._maybe_reload(force=True)
+
     def _maybe_reload(self, *, force: bool = False) -> None:
         now = self._clock()
         if not force and now < self._next_check:
