@@ -71,8 +71,12 @@ async def test_crud_apply_and_errors(client: Client) -> None:
     updated = await client.replace(cm)
     with pytest.raises(Conflict):
         await client.replace(cm)  # stale resourceVersion
+    assert updated["data"] == {"k": "v2"}
+    # The first apply takes field ownership (a managedFields change); the same apply again
+    # changes nothing, so the resourceVersion stays.
+    owned = await client.apply(configmap("one", ns) | {"data": {"k": "v2"}}, force=True)
     same = await client.apply(configmap("one", ns) | {"data": {"k": "v2"}}, force=True)
-    assert same["metadata"]["resourceVersion"] == updated["metadata"]["resourceVersion"]
+    assert same["metadata"]["resourceVersion"] == owned["metadata"]["resourceVersion"]
     changed = await client.apply(configmap("one", ns) | {"data": {"k": "v3"}}, force=True)
     assert changed["data"] == {"k": "v3"}
     patched = await client.patch("configmaps", "one", {"data": {"x": "y"}}, ns)

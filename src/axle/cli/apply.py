@@ -29,10 +29,9 @@ from axle.client import Client, ConnectionFailed, Manifest, load_manifests
 from axle.client.discovery import Resource
 from axle.errors import ApiError, NotFound
 
-# Kinds whose creation makes namespaces (a Tenant its tenant-<name>, a Project its own): an object
-# applied into such a namespace right after may have to wait for the controller to make it.
-NAMESPACE_MAKERS = {"Namespace", "Tenant", "Project"}
-NAMESPACE_WAIT = 30.0
+# How long an object waits for a namespace that an earlier object of the same apply makes (a
+# Namespace, a Tenant's `tenant-<name>`, a Project's own) when the hub makes it asynchronously.
+NAMESPACE_WAIT = 15.0
 _VOLATILE_META = ("resourceVersion", "managedFields", "generation", "uid", "creationTimestamp")
 
 
@@ -43,16 +42,34 @@ def _comparable(obj: dict[str, Any] | None) -> dict[str, Any]:
     return {**{k: v for k, v in obj.items() if k != "status"}, "metadata": meta}
 
 
+def namespaces_made_by(m: Manifest) -> set[str]:
+    """Namespaces that exist once `m` is applied (soon, if a controller makes them)."""
+    meta = m.obj.get("metadata") or {}
+    if m.kind == "Namespace":
+        return {str(meta.get("name"))}
+    if m.kind == "Tenant":
+        return {f"tenant-{meta.get('name')}"}
+    if m.kind == "Project" and meta.get("namespace"):
+        return {str(meta["namespace"])}
+    return set()
+
+
+async def _namespace_exists(c: Client, ns: str) -> bool:
+    try:
+        await c.get("namespaces", ns)
+    except NotFound:
+        return False
+    return True
+
+
 async def _namespace_appears(c: Client, ns: str) -> bool:
     deadline = time.monotonic() + NAMESPACE_WAIT
     delay = 0.05
     while time.monotonic() < deadline:
-        try:
-            await c.get("namespaces", ns)
+        if await _namespace_exists(c, ns):
             return True
-        except NotFound:
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 1.0)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 1.0)
     return False
 
 
@@ -65,7 +82,7 @@ async def apply_one(
     dry_run: bool,
     force: bool,
     field_manager: str,
-    may_wait_namespace: bool,
+    promised: set[str],
 ) -> tuple[Resource, str, str]:
     """Apply one manifest; returns (resource, name, created|configured|unchanged)."""
     res, body = await c.prepare(m.obj, namespace)
@@ -90,8 +107,11 @@ async def apply_one(
             break
         except NotFound:
             # The namespace may be on its way (made by a Tenant or Project applied just before).
-            if attempt == 2 or not (res.namespaced and ns and may_wait_namespace):
+            if attempt == 2 or not (res.namespaced and ns in promised):
                 raise
+            if await _namespace_exists(c, ns):
+                raise  # the 404 is about something else
+            echo_err(f'waiting for namespace "{ns}" (made by an object applied before)')
             if not await _namespace_appears(c, ns):
                 raise
     if before is None:
@@ -162,7 +182,7 @@ def apply_cmd(
     async def body() -> int:
         manifests = load_manifests(list(files), recursive=recursive)
         failures = 0
-        makers_seen = False
+        promised: set[str] = set()
         async with open_client(ctx) as c:
             for m in manifests:
                 try:
@@ -174,7 +194,7 @@ def apply_cmd(
                         dry_run=dry_run,
                         force=force_conflicts,
                         field_manager=field_manager,
-                        may_wait_namespace=makers_seen,
+                        promised=promised,
                     )
                     out.echo(f"{res.qualified_kind}/{name} {verdict}{suffix}")
                 except ConnectionFailed:
@@ -184,7 +204,7 @@ def apply_cmd(
                     text = describe_error(err)
                     head, sep, rest = text.partition(": ")
                     echo_err(f"{head}: error when applying {m.where}: {rest}" if sep else text)
-                makers_seen = makers_seen or m.kind in NAMESPACE_MAKERS
+                promised |= namespaces_made_by(m)
         return failures
 
     if run(body()):

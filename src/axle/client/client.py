@@ -326,8 +326,9 @@ class Client:
             f"involvedObject.name={name}",
             f"involvedObject.kind={kind}",
             f"involvedObject.namespace={ns}" if ns else None,
-            f"involvedObject.uid={uid}" if uid else None,
         )
+        # The uid is checked here rather than in the selector: events recorded without one
+        # (by hand, or by older recorders) still belong to the object.
         scope = {"namespace": ns} if ns else {"all_namespaces": True}
         try:
             events = await self.list("events", field_selector=selector, **scope)
