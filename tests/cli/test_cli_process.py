@@ -11,7 +11,6 @@ import sys
 import threading
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.integration.hubproc import HubProcess, wait_for
@@ -29,8 +28,8 @@ def test_up_prints_how_to_connect_and_stops_cleanly_on_sigterm(tmp_path: Path) -
         assert f'axle login --server {hub.url} --token "$(cat {token_path})"' in out
         assert f'export AXLE_SERVER={hub.url} AXLE_TOKEN="$(cat {token_path})"' in out
         assert stat.S_IMODE(token_path.stat().st_mode) == 0o600
-        r = httpx.get(f"{hub.url}/version", timeout=5)
-        assert r.status_code == 200
+        with hub.client() as http:
+            assert http.get("/version").status_code == 200
     finally:
         code = hub.stop()
     assert code == 0, hub.output()
