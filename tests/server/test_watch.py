@@ -170,3 +170,19 @@ async def test_shutdown_ends_open_streams(hub: Hub, served: str) -> None:
     await _watching(hub, 5)
     hub.api.watches.close_all()
     assert await asyncio.wait_for(asyncio.gather(*tasks), 10) == [0] * 5
+
+
+async def test_client_disconnect_closes_the_stream(hub: Hub, served: str) -> None:
+    async with (
+        httpx.AsyncClient(
+            base_url=served, headers={"Authorization": f"Bearer {hub.admin_token}"}
+        ) as c,
+        c.stream("GET", f"{TENANTS}?watch=1", timeout=10) as resp,
+    ):
+        assert resp.status_code == 200
+        await _watching(hub, 1)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while len(hub.api.watches):
+        assert loop.time() < deadline, "the stream outlived its client"
+        await asyncio.sleep(0.01)

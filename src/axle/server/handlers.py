@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from axle.api.admission import admit, normalize_api_version
 from axle.api.registry import KindInfo
@@ -292,16 +292,12 @@ class ResourceHandlers:
                     {"kind": kind, "apiVersion": api_version, "metadata": {"resourceVersion": rv_}},
                 )
 
-        body = self.watches.stream(
+        return self.watches.response(
             watch,
             encode=encode,
             bookmark=bookmark,
             timeout_seconds=float(timeout) if timeout and timeout > 0 else None,
             start_rv=rv,
-        )
-        return StreamingResponse(
-            body,
-            media_type="application/json",
             headers={"Cache-Control": "no-cache, private", "X-Content-Type-Options": "nosniff"},
         )
 

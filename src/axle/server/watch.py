@@ -15,11 +15,13 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Callable, Hashable
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import orjson
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from axle.errors import ApiError, InternalError
 from axle.store.base import StoreEvent, Watch
@@ -29,8 +31,6 @@ log = logging.getLogger(__name__)
 # What the API server picks when a client gives no timeoutSeconds: between 30 and 60 minutes,
 # randomized so that reconnects of many clients spread out.
 DEFAULT_MIN_TIMEOUT = 1800.0
-
-_END = object()
 
 
 class EncodedEvents:
@@ -60,32 +60,13 @@ def error_line(err: ApiError) -> bytes:
     return event_line("ERROR", err.to_status())
 
 
-class _Stream:
-    """The wake-up state of one open stream: events pending, and whether to stop."""
-
-    __slots__ = ("pending", "stopped", "wake")
-
-    def __init__(self) -> None:
-        self.pending: deque[Any] = deque()
-        self.wake = asyncio.Event()
-        self.stopped = False
-
-    def push(self, item: Any) -> None:
-        self.pending.append(item)
-        self.wake.set()
-
-    def stop(self) -> None:
-        self.stopped = True
-        self.wake.set()
-
-
 class WatchStreams:
     """The open watch streams of one app, so that shutdown can end them all."""
 
     def __init__(self, bookmark_seconds: float = 60.0) -> None:
         self.bookmark_seconds = bookmark_seconds
         self.encoded = EncodedEvents()
-        self._open: set[_Stream] = set()
+        self._open: set[asyncio.Task[None]] = set()
         self.closed = False
 
     def __len__(self) -> int:
@@ -94,10 +75,10 @@ class WatchStreams:
     def close_all(self) -> None:
         """End every open stream (cleanly: each sends its last chunk and returns)."""
         self.closed = True
-        for stream in list(self._open):
-            stream.stop()
+        for task in list(self._open):
+            task.cancel()
 
-    async def stream(
+    def response(
         self,
         watch: Watch,
         *,
@@ -105,73 +86,119 @@ class WatchStreams:
         bookmark: Callable[[str], bytes] | None,
         timeout_seconds: float | None,
         start_rv: str | None,
-    ) -> AsyncIterator[bytes]:
-        """The body of one watch response."""
-        state = _Stream()
-        if self.closed:
-            state.stop()
-        self._open.add(state)
-        pump = asyncio.create_task(_pump(watch, state))
-        loop = asyncio.get_running_loop()
+        headers: dict[str, str] | None = None,
+    ) -> WatchResponse:
+        return WatchResponse(self, watch, encode, bookmark, timeout_seconds, start_rv, headers)
+
+
+class WatchResponse(Response):
+    """A watch stream as an ASGI response.
+
+    One task iterates the store's watch and writes each event to the connection, so an event
+    costs one task wake-up per watcher between the store and the socket. Around it, the
+    connection's end (client disconnect), `timeoutSeconds`, server shutdown and bookmarks are
+    handled by cancelling or interleaving with that task, never by polling it.
+    """
+
+    media_type = "application/json"
+
+    def __init__(
+        self,
+        streams: WatchStreams,
+        watch: Watch,
+        encode: Callable[[StoreEvent], bytes],
+        bookmark: Callable[[str], bytes] | None,
+        timeout_seconds: float | None,
+        start_rv: str | None,
+        headers: dict[str, str] | None,
+    ) -> None:
+        self.status_code = 200
+        self.background = None
+        # Not Response.__init__: that would add `content-length: 0` for the empty body.
+        self.raw_headers = [(b"content-type", b"application/json")] + [
+            (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()
+        ]
+        self._streams = streams
+        self._watch = watch
+        self._encode = encode
+        self._bookmark = bookmark
         if timeout_seconds is None:
             timeout_seconds = DEFAULT_MIN_TIMEOUT * (1 + random.random())
-        deadline = loop.time() + timeout_seconds
-        last_rv = start_rv if start_rv not in (None, "", "0") else None
-        next_bookmark = loop.time() + self.bookmark_seconds
-        try:
-            while not state.stopped:
-                if state.pending:
-                    item = state.pending.popleft()
-                    if item is _END:
-                        return
-                    if isinstance(item, ApiError):
-                        yield error_line(item)
-                        return
-                    if isinstance(item, BaseException):
-                        log.error("watch failed", exc_info=item)
-                        yield error_line(InternalError(f"watch failed: {item}"))
-                        return
-                    event: StoreEvent = item
-                    last_rv = str(event.resource_version)
-                    if event.type == "BOOKMARK":
-                        if bookmark is not None:
-                            yield bookmark(last_rv)
-                        continue
-                    yield encode(event)
-                    continue
-                now = loop.time()
-                if now >= deadline:
-                    return
-                wait_until = deadline
-                if bookmark is not None:
-                    if now >= next_bookmark:
-                        next_bookmark = now + self.bookmark_seconds
-                        if last_rv is not None:
-                            yield bookmark(last_rv)
-                        continue
-                    wait_until = min(wait_until, next_bookmark)
-                state.wake.clear()
-                # Waiting on an Event under a timeout scope creates no task per wait, which
-                # matters with a thousand idle watchers.
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(wait_until - now):
-                        await state.wake.wait()
-        finally:
-            self._open.discard(state)
+        self._timeout = timeout_seconds
+        self._last_rv = start_rv if start_rv not in (None, "", "0") else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
+        sender = asyncio.current_task()
+        assert sender is not None
+        loop = asyncio.get_running_loop()
+        streams = self._streams
+        pump = asyncio.create_task(self._pump(send))
+        streams._open.add(pump)
+        if streams.closed:
             pump.cancel()
-            with contextlib.suppress(BaseException):
+        helpers = [asyncio.create_task(self._disconnect(receive, pump))]
+        if self._bookmark is not None:
+            helpers.append(asyncio.create_task(self._bookmarks(send)))
+        timer = loop.call_later(self._timeout, pump.cancel)
+        disconnected = False
+        try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await pump
+        except OSError:  # the client went away mid-write
+            disconnected = True
+        finally:
+            timer.cancel()
+            streams._open.discard(pump)
+            for task in helpers:
+                task.cancel()
+            for task in helpers:
+                with contextlib.suppress(BaseException):
+                    await task
+            if not pump.done():
+                pump.cancel()
+                with contextlib.suppress(BaseException):
+                    await pump
             with contextlib.suppress(Exception):
-                await watch.close()
+                await self._watch.close()
+        if not disconnected:
+            with contextlib.suppress(OSError):
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
 
+    async def _pump(self, send: Send) -> None:
+        try:
+            async for event in self._watch:
+                self._last_rv = str(event.resource_version)
+                if event.type == "BOOKMARK":
+                    if self._bookmark is None:
+                        continue
+                    line = self._bookmark(self._last_rv)
+                else:
+                    line = self._encode(event)
+                await send({"type": "http.response.body", "body": line, "more_body": True})
+        except ApiError as err:  # Gone above all: the client re-lists, as with Kubernetes
+            await send({"type": "http.response.body", "body": error_line(err), "more_body": True})
+        except (asyncio.CancelledError, OSError):
+            raise
+        except Exception as exc:
+            log.error("watch failed", exc_info=exc)
+            internal = InternalError(f"watch failed: {exc}")
+            line = error_line(internal)
+            await send({"type": "http.response.body", "body": line, "more_body": True})
 
-async def _pump(watch: Watch, state: _Stream) -> None:
-    try:
-        async for event in watch:
-            state.push(event)
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:  # Gone, or a store failure: surfaced as an ERROR event
-        state.push(exc)
-        return
-    state.push(_END)
+    async def _disconnect(self, receive: Receive, pump: asyncio.Task[None]) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                pump.cancel()
+                return
+
+    async def _bookmarks(self, send: Send) -> None:
+        assert self._bookmark is not None
+        while True:
+            await asyncio.sleep(self._streams.bookmark_seconds)
+            if self._last_rv is not None:
+                line = self._bookmark(self._last_rv)
+                await send({"type": "http.response.body", "body": line, "more_body": True})
