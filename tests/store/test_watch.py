@@ -244,3 +244,61 @@ async def _resume_scenario(ops: list[Op], seed: int) -> None:
 @given(ops=ops_strategy, seed=st.integers(0, 2**32))
 def test_resume_sees_every_later_event_once_in_order(ops: list[Op], seed: int) -> None:
     asyncio.run(_resume_scenario(ops, seed))
+
+
+async def test_changes_compacted_by_another_process_end_watches_with_gone(tmp_path: Path) -> None:
+    path = tmp_path / "shared.db"
+    # `one` polls rarely, so it cannot see `two`'s changes before they are compacted away.
+    one = SqliteStore(path, poll_interval=3600)
+    two = SqliteStore(path, poll_interval=3600)
+    await one.start()
+    await two.start()
+    try:
+        await one.create(GADGET, gadget("seed"))
+        w = one.watch(GADGET, resource_version="1")
+        for i in range(5):
+            await two.create(GADGET, gadget(f"g{i}"))
+        await two.compact(0)
+        await one.create(GADGET, gadget("after"))
+        with pytest.raises(Gone, match="compacted before this process saw them"):
+            await next_event(w)
+    finally:
+        await one.close()
+        await two.close()
+
+
+async def test_background_compaction_keeps_the_last_revisions(tmp_path: Path) -> None:
+    s = SqliteStore(tmp_path / "a.db", watch_log_revisions=3, compact_interval=0.01)
+    await s.start()
+    try:
+        for i in range(10):
+            await s.create(GADGET, gadget(f"g{i}"))
+
+        async def compacted() -> None:
+            w = s.watch(GADGET, resource_version="6")
+            try:
+                await next_event(w)
+            except Gone as exc:
+                assert exc.message == "too old resource version: 6 (7)"
+                return
+            finally:
+                await w.close()
+            raise AssertionError("revision 6 still in the change log")
+
+        await eventually(compacted)
+        w = s.watch(GADGET, resource_version="7")
+        assert [(await next_event(w)).resource_version for _ in range(3)] == [8, 9, 10]
+        await w.close()
+    finally:
+        await s.close()
+
+
+async def test_watch_from_another_event_loop_is_refused(store: SqliteStore) -> None:
+    def other_loop() -> None:
+        async def attempt() -> None:
+            store.watch(GADGET)
+
+        asyncio.run(attempt())
+
+    with pytest.raises(RuntimeError, match="event loop that started it"):
+        await asyncio.to_thread(other_loop)

@@ -39,9 +39,14 @@ delete
     its dependents are gone.
 watch
     From `resource_version` (exclusive): every later change to matching objects, once, in
-    revision order. `None` or "0": first an ADDED event for every current object, then
-    changes. A revision older than the change log raises `Gone` (HTTP 410). Changes made by
-    another process on the same database are seen too.
+    revision order. `None` or "0": first an ADDED event for every object as of the call,
+    then changes. A revision older than the change log raises `Gone` (HTTP 410). Changes made
+    by another process on the same database are seen too. With a label or field selector,
+    an object that starts matching arrives as ADDED and one that stops matching as DELETED
+    (carrying its last matching state). Bad selectors or revisions raise `BadRequest` from
+    `watch()` itself; `Gone` is raised by the iteration. A watcher that falls more than a
+    bounded number of events behind is ended with `Gone` (it lists again) so that writers
+    never wait for readers. Events are shared by all watchers: treat them as read-only.
 
 Secrets are encrypted at rest by the backend when it is given an encryption key.
 """

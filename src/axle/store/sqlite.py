@@ -477,6 +477,9 @@ class SqliteStore:
             raise _busy(exc) from None
         try:
             result = op(tx)
+        except sqlite3.Error as exc:
+            db.execute("ROLLBACK")
+            raise _busy(exc) from exc
         except BaseException:
             db.execute("ROLLBACK")
             raise
@@ -519,7 +522,7 @@ class SqliteStore:
                 return fn(db)
             finally:
                 db.execute("COMMIT")
-        except sqlite3.OperationalError as exc:
+        except sqlite3.Error as exc:
             raise _busy(exc) from None
 
     def _after_commit(
@@ -1092,6 +1095,9 @@ class SqliteStore:
         fields = parse_field_selector(field_selector)
         rv = rules.parse_resource_version(resource_version)
         self._check_open()
+        if asyncio.get_running_loop() is not self._loop:
+            # Events are handed over on the loop that started the store.
+            raise RuntimeError("watch the store from the event loop that started it")
         ns = (namespace or None) if info.namespaced else None
         w = Watcher(
             self._hub,
@@ -1176,8 +1182,9 @@ def _merge(
         h = next(hist, None)
 
 
-def _busy(exc: sqlite3.OperationalError) -> ApiError:
-    if "locked" in str(exc) or "busy" in str(exc):
+def _busy(exc: sqlite3.Error) -> ApiError:
+    """A SQLite failure as an API error: lock timeouts are retryable, the rest internal."""
+    if isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc)):
         return ServiceUnavailable("the store is busy; retry shortly", retry_after=1)
     return InternalError(f"store error: {exc}")
 
