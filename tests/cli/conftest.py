@@ -3,6 +3,7 @@ transport) with an isolated contexts file and environment."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -38,6 +39,13 @@ def fake(isolated_env: Path, monkeypatch: pytest.MonkeyPatch) -> FakeHub:
 @pytest.fixture
 def axle() -> Axle:
     def invoke(*args: str, input: str | None = None) -> Result:
-        return CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
+        try:
+            return CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
+        finally:
+            # `-v` configures the process-wide "axle" logger; a real CLI process ends here.
+            logger = logging.getLogger("axle")
+            logger.setLevel(logging.NOTSET)
+            for handler in list(logger.handlers):
+                logger.removeHandler(handler)
 
     return invoke

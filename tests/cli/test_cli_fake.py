@@ -321,3 +321,29 @@ def test_login_and_contexts(
     assert r.exit_code == 1 and 'no context exists with the name: "nope"' in r.stderr
     r = axle("get", "tenants", "--context", "nope")
     assert r.exit_code == 1 and 'context "nope" does not exist' in r.stderr
+
+
+def test_verbose_logs_requests(fake: FakeHub, axle: Axle) -> None:
+    r = axle("get", "tenants", "-v")
+    assert r.exit_code == 0
+    assert "GET /apis/axle.dev/v1alpha1/tenants" in r.stderr
+
+
+def test_colour_only_on_a_terminal() -> None:
+    import io
+
+    from axle.cli.printers import Out, TableView
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    view = TableView(["NAME", "STATUS"], [["acme", "Ready"], ["beta", "Failed"]])
+    plain, tty = io.StringIO(), Tty()
+    Out(plain).table(view)
+    Out(tty).table(view)
+    assert "\x1b[" not in plain.getvalue()
+    assert plain.getvalue().splitlines() == ["NAME   STATUS", "acme   Ready", "beta   Failed"]
+    coloured = tty.getvalue()
+    assert "\x1b[32mReady" in coloured and "\x1b[31mFailed" in coloured
+    assert re.sub(r"\x1b\[[0-9;]*m", "", coloured) == plain.getvalue()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
@@ -41,14 +40,25 @@ class Globals:
     verbose: bool = False
 
 
+class _StderrHandler(logging.Handler):
+    """Log lines to whatever stderr is when they are written (click swaps it in tests)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(self.format(record), err=True)
+
+
 def _store(ctx: click.Context, param: click.Parameter, value: Any) -> None:
     # ctx.meta is one dict shared by the group's and the command's contexts.
     if value is None or value is False:
         return
     ctx.meta.setdefault(META_KEY, {})[param.name] = value
     if param.name == "verbose":
-        logging.basicConfig(stream=sys.stderr, format="%(name)s: %(message)s")
-        logging.getLogger("axle").setLevel(logging.DEBUG)
+        logger = logging.getLogger("axle")
+        logger.setLevel(logging.DEBUG)
+        if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+            handler = _StderrHandler()
+            handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+            logger.addHandler(handler)
 
 
 def connection_options(f: F) -> F:
