@@ -18,6 +18,7 @@ from axle.cli.printers import Out
 from axle.cli.state import (
     all_namespaces_option,
     connection_options,
+    describe_error,
     echo_err,
     globals_of,
     namespace_option,
@@ -27,9 +28,11 @@ from axle.cli.state import (
 from axle.client import Client
 from axle.client.discovery import Resource
 from axle.client.errors import ManifestError
-from axle.errors import ApiError, NotFound
+from axle.errors import NotFound
 
 OUTPUTS = ("table", "wide", "yaml", "json", "name")
+# No name given: one fetch of the whole (selected) listing.
+_ALL: list[str | None] = [None]
 
 
 @dataclass
@@ -77,87 +80,93 @@ def _no_resources(res: Resource | None, q: Query, conn_ns: str) -> str:
     return f"No resources found in {q.namespace or conn_ns} namespace."
 
 
-async def _objects(c: Client, res: Resource, names: list[str], q: Query) -> list[dict[str, Any]]:
-    if names:
-        return [await c.get(res, n, q.namespace) for n in names]
-    lst = await c.list(res, q.namespace, q.all_namespaces, q.label_selector, q.field_selector)
-    return list(lst["items"])
-
-
-async def show(c: Client, targets: list[tuple[str, list[str]]], q: Query, out: Out) -> int:
-    """Print every target; returns how many objects were shown. Errors of one name don't stop
-    the others (like kubectl), and make the command fail at the end."""
-    shown = 0
-    failed: ApiError | None = None
-    resolved = [(await c.resolve(k), names) for k, names in targets]
-    qualified = len(resolved) > 1
-    if q.output in ("yaml", "json", "name"):
-        objs: list[tuple[Resource, dict[str, Any]]] = []
-        for res, names in resolved:
-            for name in names or [""]:
-                try:
-                    found = await _objects(c, res, [name] if name else [], q)
-                except NotFound as err:
-                    echo_err(f"Error from server (NotFound): {err.message}")
-                    failed = err
-                    continue
-                objs += [(res, o) for o in found]
-        if q.output == "name":
-            for res, o in objs:
-                out.echo(printers.object_name(res, o))
-        else:
-            single = len(resolved) == 1 and len(resolved[0][1]) == 1 and len(objs) == 1
-            body = (
-                printers.clean(objs[0][1])
-                if single
-                else printers.as_list(printers.clean(o) for _, o in objs)
+async def _fetch(
+    c: Client, res: Resource, name: str | None, q: Query, *, table: bool
+) -> dict[str, Any] | None:
+    """One name's object (or the whole listing) as a Table or a list; None if it is not found,
+    after saying so (kubectl goes on with the other names and fails at the end)."""
+    try:
+        if table:
+            return await c.table(
+                res, name, q.namespace, q.all_namespaces, q.label_selector, q.field_selector
             )
-            if objs or not failed:
-                out.echo(
-                    printers.to_yaml(body).rstrip("\n")
-                    if q.output == "yaml"
-                    else printers.to_json(body)
-                )
-        shown = len(objs)
-    else:
-        first = True
-        for res, names in resolved:
-            rows: list[dict[str, Any]] = []
-            table: dict[str, Any] | None = None
-            for name in names or [""]:
-                try:
-                    part = await c.table(
-                        res,
-                        name or None,
-                        q.namespace,
-                        q.all_namespaces,
-                        q.label_selector,
-                        q.field_selector,
-                    )
-                except NotFound as err:
-                    echo_err(f"Error from server (NotFound): {err.message}")
-                    failed = err
-                    continue
-                table = table or part
-                rows += part.get("rows") or []
-            if table is None or not rows:
+        if name:
+            return {"items": [await c.get(res, name, q.namespace)]}
+        return await c.list(res, q.namespace, q.all_namespaces, q.label_selector, q.field_selector)
+    except NotFound as err:
+        echo_err(describe_error(err))
+        return None
+
+
+async def _print_documents(
+    c: Client, resolved: list[tuple[Resource, list[str]]], q: Query, out: Out
+) -> tuple[int, bool]:
+    """-o yaml|json|name: one object when one was named, else a `List`."""
+    objs: list[tuple[Resource, dict[str, Any]]] = []
+    ok = True
+    for res, names in resolved:
+        for name in names or _ALL:
+            found = await _fetch(c, res, name, q, table=False)
+            ok = ok and found is not None
+            objs += [(res, o) for o in (found or {}).get("items", [])]
+    if q.output == "name":
+        for res, o in objs:
+            out.echo(printers.object_name(res, o))
+        return len(objs), ok
+    if not objs and not ok:
+        return 0, ok
+    single = len(resolved) == 1 and len(resolved[0][1]) == 1 and len(objs) == 1
+    body = (
+        printers.clean(objs[0][1])
+        if single
+        else printers.as_list(printers.clean(o) for _, o in objs)
+    )
+    text = printers.to_yaml(body).rstrip("\n") if q.output == "yaml" else printers.to_json(body)
+    out.echo(text)
+    return len(objs), ok
+
+
+async def _print_tables(
+    c: Client, resolved: list[tuple[Resource, list[str]]], q: Query, out: Out
+) -> tuple[int, bool]:
+    """table|wide: one table per kind, names qualified when several kinds are shown."""
+    shown, ok, first = 0, True, True
+    for res, names in resolved:
+        table: dict[str, Any] | None = None
+        rows: list[dict[str, Any]] = []
+        for name in names or _ALL:
+            part = await _fetch(c, res, name, q, table=True)
+            if part is None:
+                ok = False
                 continue
-            table["rows"] = rows
-            view = printers.table_view(
-                res,
-                table,
-                wide=q.output == "wide",
-                with_namespace=q.all_namespaces,
-                qualified_names=qualified,
-            )
-            if not first:
-                out.echo()
-            first = False
-            out.table(view)
-            shown += len(rows)
-    if failed is not None:
-        raise SystemExit(1)
-    return shown
+            table = table or part
+            rows += part.get("rows") or []
+        if table is None or not rows:
+            continue
+        table["rows"] = rows
+        view = printers.table_view(
+            res,
+            table,
+            wide=q.output == "wide",
+            with_namespace=q.all_namespaces,
+            qualified_names=len(resolved) > 1,
+        )
+        if not first:
+            out.echo()
+        first = False
+        out.table(view)
+        shown += len(rows)
+    return shown, ok
+
+
+async def show(
+    c: Client, targets: list[tuple[str, list[str]]], q: Query, out: Out
+) -> tuple[int, bool]:
+    """Print every target; returns how many objects were shown and whether all were found."""
+    resolved = [(await c.resolve(k), names) for k, names in targets]
+    if q.output in ("yaml", "json", "name"):
+        return await _print_documents(c, resolved, q, out)
+    return await _print_tables(c, resolved, q, out)
 
 
 async def watch(c: Client, kind: str, names: list[str], q: Query, out: Out) -> None:
@@ -316,9 +325,11 @@ def get_cmd(
                 except TimeoutError:
                     pass  # --timeout reached: a normal end of a bounded watch
                 return
-            count = await show(c, pairs, q, out)
-            if count == 0:
+            count, ok = await show(c, pairs, q, out)
+            if count == 0 and ok:
                 res = await c.resolve(pairs[0][0]) if len(pairs) == 1 else None
                 echo_err(_no_resources(res, q, c.namespace))
+            if not ok:
+                raise SystemExit(1)
 
     run(body())
