@@ -14,27 +14,18 @@ import httpx
 import pytest
 import uvicorn
 
-from tests.server import _pending
-
-_pending.install()
-
-import axle.api.kinds  # noqa: E402,F401
-from axle.api.registry import REGISTRY  # noqa: E402
-from axle.server.app import build_app  # noqa: E402
-from axle.server.audit import AuditLog  # noqa: E402
-from axle.server.auth import TokenAuthenticator, add_user, ensure_admin_token  # noqa: E402
-from axle.server.hub import bind_socket  # noqa: E402
-from axle.server.rbac import RBACAuthorizer  # noqa: E402
-from axle.settings import HubSettings  # noqa: E402
+import axle.api.kinds  # noqa: F401
+from axle.api.registry import REGISTRY
+from axle.server.app import build_app
+from axle.server.audit import AuditLog
+from axle.server.auth import TokenAuthenticator, add_user, ensure_admin_token
+from axle.server.hub import bind_socket
+from axle.server.rbac import RBACAuthorizer
+from axle.settings import HubSettings
+from axle.store import open_store
 
 
 async def _open_store(tmp_path: Path) -> Any:
-    try:
-        from axle.store import open_store  # type: ignore[attr-defined]
-    except ImportError:
-        from tests.controllers.fakestore import FakeStore
-
-        return FakeStore()
     return open_store(f"sqlite:///{tmp_path / 'axle.db'}", encryption_key=b"k" * 32)
 
 

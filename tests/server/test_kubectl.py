@@ -35,16 +35,7 @@ class Hub:
         self.data_dir = data_dir
         self.lines: list[str] = []
         self.url = ""
-        cmd = [
-            sys.executable,
-            "-c",
-            "import sys; from tests.server import _pending; _pending.install(); "
-            "from axle.server.hub import main; main(sys.argv[1:])",
-            "--data-dir",
-            str(data_dir),
-            "--port",
-            "0",
-        ]
+        cmd = [sys.executable, "-m", "axle.server.hub", "--data-dir", str(data_dir), "--port", "0"]
         self.proc = subprocess.Popen(
             cmd,
             stdout=subprocess.PIPE,

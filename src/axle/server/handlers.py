@@ -21,11 +21,10 @@ from starlette.responses import Response
 from axle.api.admission import admit, normalize_api_version
 from axle.api.registry import KindInfo
 from axle.errors import (
-    ApiError,
+    AlreadyExists,
     BadRequest,
     Cause,
     Conflict,
-    Forbidden,
     Invalid,
     MethodNotAllowed,
     NotFound,
@@ -379,36 +378,18 @@ class ResourceHandlers:
                     call.warnings.append(f'unknown field "{cause.field}"')
             return admit(call.info, obj, old, subresource=subresource)
 
-    async def _check_namespace(self, call: Call, obj: Obj) -> None:
-        """NamespaceLifecycle: the namespace must exist and must not be terminating."""
-        info = call.info
-        if not info.namespaced:
-            return
-        ns = (obj.get("metadata") or {}).get("namespace") or call.ri.namespace
-        ns_info = self.routes.resolve("", "v1", "namespaces")
-        if ns_info is None:
-            return
-        try:
-            namespace = await self.store.get(ns_info.info, None, ns)
-        except NotFound as exc:
-            raise NotFound(f'namespaces "{ns}" not found', kind="namespaces", name=ns) from exc
-        if (namespace.get("metadata") or {}).get("deletionTimestamp"):
-            raise Forbidden(
-                f'{info.plural} "{(obj.get("metadata") or {}).get("name", "")}" is forbidden: '
-                f"unable to create new content in namespace {ns} because it is being "
-                "terminated",
-                kind=info.plural,
-                name=(obj.get("metadata") or {}).get("name"),
-            )
-
     async def _create_object(self, call: Call, obj: Obj) -> Obj:
         info = call.info
         obj = self._admit(call, obj, None, None)
+        # The plugins also enforce NamespaceLifecycle (the namespace exists and is not
+        # terminating), except that a Project creates its own namespace.
+        dry_run = call.dry_run
         obj = await admission_plugins.mutate_admission(
-            self.store, info, obj, None, "CREATE", call.user
+            self.store, info, obj, None, "CREATE", call.user, dry_run=dry_run
         )
-        await self._check_namespace(call, obj)
-        await admission_plugins.validate_admission(self.store, info, obj, None, "CREATE", call.user)
+        await admission_plugins.validate_admission(
+            self.store, info, obj, None, "CREATE", call.user, dry_run=dry_run
+        )
         return obj
 
     async def create(self, call: Call) -> Response:
@@ -448,10 +429,10 @@ class ResourceHandlers:
                 new.pop("status", None)
         new = self._admit(call, new, current, sub)
         new = await admission_plugins.mutate_admission(
-            self.store, info, new, current, "UPDATE", call.user
+            self.store, info, new, current, "UPDATE", call.user, dry_run=call.dry_run
         )
         await admission_plugins.validate_admission(
-            self.store, info, new, current, "UPDATE", call.user
+            self.store, info, new, current, "UPDATE", call.user, dry_run=call.dry_run
         )
         if operation != "Apply":
             new = track_update(
@@ -524,6 +505,7 @@ class ResourceHandlers:
                     kind=call.info.plural,
                     name=call.ri.name,
                 )
+            # A Conflict from here is a field-ownership conflict: the client's to resolve.
             result = server_side_apply(
                 call.info,
                 copy.deepcopy(current) if current is not None else None,
@@ -544,12 +526,10 @@ class ResourceHandlers:
                     call, result, current, operation="Apply", manager=manager
                 )
                 return self._object_response(call, stored)
-            except Conflict:
+            except (Conflict, AlreadyExists):
+                # Someone else wrote the object between our read and our write (or created it
+                # first): re-read and apply again, as the API server does.
                 if attempt == PATCH_RETRIES - 1:
-                    raise
-            except ApiError as exc:
-                # Two appliers creating the same object at once: the loser retries as an update.
-                if exc.reason != "AlreadyExists" or attempt == PATCH_RETRIES - 1:
                     raise
         raise Conflict("the object kept changing while it was applied")
 
@@ -598,7 +578,7 @@ class ResourceHandlers:
         info = call.info
         current = await self.store.get(info, namespace, name)
         await admission_plugins.validate_admission(
-            self.store, info, current, current, "DELETE", call.user
+            self.store, info, current, current, "DELETE", call.user, dry_run=opts["dry_run"]
         )
         propagation: Propagation = opts["propagation"]
         obj = await self.store.delete(
