@@ -496,6 +496,7 @@ def test_smp_sent_by_kubectl_client_side_apply() -> None:
         ({"data": {"$retainKeys": "a"}}, BadRequest),
         ({"data": {"$retainKeys": ["a"], "b": "2"}}, Invalid),
         ({"$patch": "delete"}, BadRequest),
+        ({"data": {"$frobnicate": "x"}}, BadRequest),
     ],
 )
 def test_bad_strategic_merge_patch(patch: Any, error: type[ApiError]) -> None:

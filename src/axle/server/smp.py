@@ -77,6 +77,13 @@ def _merge_map(
         if directive != "merge":
             raise BadRequest(f"Unknown patch type: {directive} in map: {_show(patch)}")
 
+    for key in patch:
+        if key.startswith("$") and not (
+            key in (DIRECTIVE, RETAIN_KEYS)
+            or key.startswith((DELETE_FROM_PRIMITIVE_LIST, SET_ELEMENT_ORDER))
+        ):
+            raise BadRequest(f"unknown directive {key!r} in strategic merge patch")
+
     retain = patch.get(RETAIN_KEYS)
     if retain is not None:
         _retain_keys(original, patch, retain, path)
