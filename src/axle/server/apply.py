@@ -177,9 +177,10 @@ def server_side_apply(
     }
     if conflicts and not force:
         raise _conflict_error(managers, conflicts)
+    touched = changed | removed
     for k, entry in managers.items():
         if k != key:
-            entry.fields -= changed | removed
+            entry.fields -= touched
 
     # Like Kubernetes, the time says when the applier last changed the object: an apply that
     # changes nothing keeps the old time, or has none if this applier is new (it only took
