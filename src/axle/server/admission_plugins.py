@@ -22,6 +22,9 @@ Tenant
 Settings
     The Secret named by `spec.palette.secretRef` backs at most one Settings (PaletteAI's rule:
     two Settings on one Palette account would race over its compute).
+Role, ClusterRole, RoleBinding, ClusterRoleBinding
+    Nobody outside `system:masters` grants a permission they do not hold
+    (`rbac_escalation`), as Kubernetes' RBAC storage enforces.
 
 Why shaped so: the rules read the store directly (a get or a selector-filtered list), because
 they run only on writes, and a cache could be stale just after the write they must see. They
@@ -43,6 +46,8 @@ from axle.api.spoke import SPOKE_NAMESPACE_PREFIX
 from axle.api.tenant import TENANT_NAMESPACE_PREFIX
 from axle.errors import AlreadyExists, Cause, Forbidden, Invalid, NotFound
 from axle.server.auth import MASTERS_GROUP, UserInfo
+from axle.server.rbac import RBAC_GROUP, RBACAuthorizer
+from axle.server.rbac_escalation import check_escalation
 from axle.store.base import Obj, Store
 
 Operation = Literal["CREATE", "UPDATE", "DELETE"]
@@ -176,13 +181,22 @@ async def validate_admission(
     user: UserInfo,
     *,
     dry_run: bool = False,
+    authorizer: RBACAuthorizer | None = None,
 ) -> None:
-    """Refuse a write that breaks a cross-object rule (Invalid, Forbidden or NotFound)."""
+    """Refuse a write that breaks a cross-object rule (Invalid, Forbidden or NotFound).
+
+    `authorizer` is needed to let a user outside `system:masters` write Roles and bindings
+    (the escalation check asks it what the user holds); without it such writes are refused.
+    """
     if operation == "DELETE":
         _validate_delete(info, obj if obj is not None else old or {})
         return
     await _namespace_lifecycle(store, info, obj, operation, dry_run=dry_run)
     group_kind = info.group_kind
+    if info.group == RBAC_GROUP and not _is_admin(user):
+        if authorizer is None:
+            raise _forbidden(info, obj, "RBAC writes need the authorizer to check escalation")
+        await check_escalation(authorizer, store, info, obj, user)
     if group_kind == _PROJECT:
         await _validate_project(store, info, obj, old, operation, user)
     elif group_kind == _TENANT and operation == "UPDATE":

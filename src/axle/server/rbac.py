@@ -89,6 +89,8 @@ class PolicyRule:
     # Derived once so that matching is set lookups only.
     star_subresources: frozenset[str] = field(default=frozenset())
     url_prefixes: tuple[str, ...] = ()
+    # The rule as written (for escalation checks and messages); not part of its identity.
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> PolicyRule:
@@ -106,6 +108,7 @@ class PolicyRule:
             non_resource_urls=urls,
             star_subresources=frozenset(r[2:] for r in resources if r.startswith("*/")),
             url_prefixes=tuple(sorted(u[:-1] for u in urls if u.endswith("*"))),
+            raw=dict(raw),
         )
 
     def allows(self, attrs: Attributes) -> bool:
@@ -585,6 +588,11 @@ class RBACAuthorizer:
     def _allowed(binding: _Binding, key: SubjectKey) -> str:
         subject = next(s for s in binding.subjects if s.key == key)
         return f"RBAC: allowed by {binding.describe(subject)}"
+
+    def cluster_role_rules(self, name: str) -> list[Mapping[str, Any]] | None:
+        """A ClusterRole's effective rules as written (aggregation applied); None if absent."""
+        rules = self._cluster_roles.get(name)
+        return None if rules is None else [r.raw for r in rules]
 
     def forbidden_error(self, attrs: Attributes, reason: str = "") -> Forbidden:
         return forbidden_error(attrs, reason)
