@@ -158,3 +158,19 @@ def test_version_login_and_yaml(
     assert axle("get", "cm", "-n", ns, "-l", "app=y").stderr.strip() == (
         f"No resources found in {ns} namespace."
     )
+
+
+def test_forbidden_is_the_servers_message(real: HubThread, axle: Axle) -> None:
+    from axle.server.auth import add_user
+
+    token = add_user(real.settings.data_dir, "nobody", ["no-such-group"])
+    # The hub picks up the tokens file on its own schedule: 401 until it has read it.
+    r = poll(
+        lambda: "Forbidden" in (g := axle("get", "tenants", "--token", token)).stderr and g,
+        "the new user to be known (403 instead of 401)",
+    )
+    assert r.exit_code == 1
+    assert r.stderr.startswith("Error from server (Forbidden): ")
+    assert "nobody" in r.stderr and "tenants" in r.stderr
+    r = axle("delete", "tenant", "whatever", "--token", token)
+    assert r.exit_code == 1 and r.stderr.startswith("Error from server (Forbidden): ")
