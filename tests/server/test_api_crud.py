@@ -172,3 +172,42 @@ async def test_namespace_mismatch_and_kind_mismatch(client: httpx.AsyncClient) -
     r = await client.post(CM, json={**cm("x"), "kind": "Secret"})
     assert r.status_code == 400, r.text
     assert (await client.get(f"{CM}/x")).status_code == 404
+
+
+async def test_list_pagination_with_limit_and_continue(client: httpx.AsyncClient) -> None:
+    await _ns(client)
+    for i in range(5):
+        assert (await client.post(CM, json=cm(f"page-{i}"))).status_code == 201
+    names: list[str] = []
+    url = f"{CM}?limit=2"
+    pages = 0
+    while True:
+        body = (await client.get(url)).json()
+        pages += 1
+        names += [i["metadata"]["name"] for i in body["items"]]
+        token = body["metadata"].get("continue")
+        if not token:
+            break
+        url = f"{CM}?limit=2&continue={token}"
+    assert names == [f"page-{i}" for i in range(5)] and pages == 3
+
+
+async def test_apply_field_conflict_is_409_and_force_takes_over(
+    client: httpx.AsyncClient,
+) -> None:
+    headers = {"Content-Type": "application/apply-patch+yaml"}
+    body = (
+        b"apiVersion: axle.dev/v1alpha1\nkind: Tenant\nmetadata:\n  name: own\n"
+        b"spec:\n  displayName: A\n"
+    )
+    r = await client.patch(f"{TENANTS}/own?fieldManager=alice", content=body, headers=headers)
+    assert r.status_code == 201, r.text
+    other = body.replace(b"displayName: A", b"displayName: B")
+    r = await client.patch(f"{TENANTS}/own?fieldManager=bob", content=other, headers=headers)
+    assert r.status_code == 409 and r.json()["reason"] == "Conflict", r.text
+    assert "spec.displayName" in r.json()["message"]
+    r = await client.patch(
+        f"{TENANTS}/own?fieldManager=bob&force=true", content=other, headers=headers
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["spec"]["displayName"] == "B"

@@ -97,3 +97,23 @@ async def test_table_for_list_get_and_include_object(client: httpx.AsyncClient) 
         "/apis/axle.dev/v1alpha1/tenants?includeObject=None", headers={"Accept": TABLE}
     )
     assert "object" not in r.json()["rows"][0]
+
+
+def test_no_extra_age_when_the_kind_shows_a_time() -> None:
+    info = KindInfo(
+        group="example.com",
+        version="v1",
+        kind="Ev",
+        plural="evs",
+        singular="ev",
+        namespaced=True,
+        columns=(
+            PrinterColumn("Last Seen", ".lastTimestamp", type="date"),
+            PrinterColumn("Reason", ".reason"),
+        ),
+    )
+    assert [c["name"] for c in TableConverter(info).column_definitions] == [
+        "Name",
+        "Last Seen",
+        "Reason",
+    ]

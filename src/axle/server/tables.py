@@ -156,9 +156,12 @@ class TableConverter:
 
     def __init__(self, info: KindInfo) -> None:
         # NAME is always first; AGE stays where the kind puts it (before the `-o wide`
-        # columns, as kubectl prints pods) or, if the kind has none, goes last.
+        # columns, as kubectl prints pods) or goes last when the kind shows no time at all
+        # (a kind with its own time column, like an Event's LAST SEEN, gets no extra AGE).
         cols: list[PrinterColumn] = [c for c in info.columns if c.name.lower() != "name"]
-        if not any(c.name.lower() == "age" for c in cols):
+        if not any(
+            c.type == "date" or c.json_path.strip() == ".metadata.creationTimestamp" for c in cols
+        ):
             cols.append(
                 PrinterColumn(
                     name="Age",
