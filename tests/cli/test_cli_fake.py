@@ -347,3 +347,11 @@ def test_colour_only_on_a_terminal() -> None:
     coloured = tty.getvalue()
     assert "\x1b[32mReady" in coloured and "\x1b[31mFailed" in coloured
     assert re.sub(r"\x1b\[[0-9;]*m", "", coloured) == plain.getvalue()
+
+
+def test_show_labels(fake: FakeHub, axle: Axle) -> None:
+    seed(fake)
+    lines = axle("get", "tenants", "--show-labels").stdout.splitlines()
+    assert columns(lines[0]) == ["NAME", "STATUS", "AGE", "LABELS"]
+    assert columns(lines[1])[-1] == "<none>"
+    assert columns(lines[2])[-1] == "tier=silver"

@@ -31,6 +31,8 @@ from axle.client.errors import ManifestError
 from axle.errors import NotFound
 
 OUTPUTS = ("table", "wide", "yaml", "json", "name")
+# A watch whose hub went away gives up after this many failed reconnects (about 30 s).
+WATCH_RECONNECTS = 8
 # No name given: one fetch of the whole (selected) listing.
 _ALL: list[str | None] = [None]
 
@@ -44,6 +46,19 @@ class Query:
     label_selector: str | None
     field_selector: str | None
     output: str
+    show_labels: bool = False
+
+    def layout(
+        self, res: Resource, table: dict[str, Any], *, qualified_names: bool = False
+    ) -> printers.Layout:
+        return printers.Layout(
+            res,
+            table.get("columnDefinitions") or [],
+            wide=self.output == "wide",
+            with_namespace=self.all_namespaces,
+            qualified_names=qualified_names,
+            show_labels=self.show_labels,
+        )
 
 
 def parse_targets(args: tuple[str, ...]) -> list[tuple[str, list[str]]]:
@@ -143,14 +158,7 @@ async def _print_tables(
             rows += part.get("rows") or []
         if table is None or not rows:
             continue
-        table["rows"] = rows
-        view = printers.table_view(
-            res,
-            table,
-            wide=q.output == "wide",
-            with_namespace=q.all_namespaces,
-            qualified_names=len(resolved) > 1,
-        )
+        view = q.layout(res, table, qualified_names=len(resolved) > 1).view(rows)
         if not first:
             out.echo()
         first = False
@@ -178,18 +186,18 @@ async def watch(c: Client, kind: str, names: list[str], q: Query, out: Out) -> N
     if not tabular:
         # -o yaml|json|name: the watch's own initial list prints the objects as they are now.
         async for event in c.watch(
-            res, q.namespace, q.all_namespaces, q.label_selector, fsel or None
+            res,
+            q.namespace,
+            q.all_namespaces,
+            q.label_selector,
+            fsel or None,
+            max_reconnects=WATCH_RECONNECTS,
         ):
             _print_object(res, event["object"], q.output, out)
         return
     table = await c.table(res, None, q.namespace, q.all_namespaces, q.label_selector, fsel or None)
-    columns: list[dict[str, Any]] = table.get("columnDefinitions") or []
-    shown_idx = [
-        i
-        for i, col in enumerate(columns)
-        if q.output == "wide" or int(col.get("priority") or 0) == 0
-    ]
-    view = printers.table_view(res, table, wide=q.output == "wide", with_namespace=q.all_namespaces)
+    layout = q.layout(res, table)
+    view = layout.view(table.get("rows") or [])
     last_rows = {_row_key(row): row for row in table.get("rows") or []}
     rv: str | None = (table.get("metadata") or {}).get("resourceVersion") or None
     if rv is None:
@@ -199,7 +207,14 @@ async def watch(c: Client, kind: str, names: list[str], q: Query, out: Out) -> N
         out.table(view)
     header_shown = bool(view.rows)
     async for event in c.watch(
-        res, q.namespace, q.all_namespaces, q.label_selector, fsel or None, rv, as_table=True
+        res,
+        q.namespace,
+        q.all_namespaces,
+        q.label_selector,
+        fsel or None,
+        rv,
+        as_table=True,
+        max_reconnects=WATCH_RECONNECTS,
     ):
         obj = event["object"]
         if obj.get("kind") == "Table" and obj.get("rows"):
@@ -219,9 +234,7 @@ async def watch(c: Client, kind: str, names: list[str], q: Query, out: Out) -> N
         if row is None:
             row = {"cells": [key[1]], "object": obj}
         last_rows[key] = row
-        cells = printers.row_cells(
-            res, columns, shown_idx, row, with_namespace=q.all_namespaces, qualified_names=False
-        )
+        cells = layout.cells(row)
         if not header_shown:
             view.rows = [cells]
             view.fit()
@@ -262,6 +275,7 @@ def _row_key(row: dict[str, Any]) -> tuple[str, str]:
     show_default=True,
     help="Output format.",
 )
+@click.option("--show-labels", is_flag=True, help="Add a LABELS column to tables.")
 @click.option(
     "-w", "--watch", "watch_", is_flag=True, help="After listing, print a row for every change."
 )
@@ -282,6 +296,7 @@ def get_cmd(
     label_selector: str | None,
     field_selector: str | None,
     output: str,
+    show_labels: bool,
     watch_: bool,
     timeout: float,
 ) -> None:
@@ -309,6 +324,7 @@ def get_cmd(
         label_selector=label_selector,
         field_selector=field_selector,
         output=output,
+        show_labels=show_labels,
     )
     out = Out()
 

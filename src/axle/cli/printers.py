@@ -92,56 +92,55 @@ class TableView:
         return [self.line(self.headers), *(self.line(r) for r in self.rows)]
 
 
-def table_view(
-    res: Resource,
-    table: dict[str, Any],
-    *,
-    wide: bool = False,
-    with_namespace: bool = False,
-    qualified_names: bool = False,
-) -> TableView:
-    """Pick the columns of a server Table and render its rows' cells as text."""
-    columns = table.get("columnDefinitions") or []
-    shown = [i for i, c in enumerate(columns) if wide or int(c.get("priority") or 0) == 0]
-    headers = [str(columns[i].get("name", "")).upper() for i in shown]
-    if with_namespace and res.namespaced:
-        headers.insert(0, "NAMESPACE")
-    view = TableView(headers)
-    for row in table.get("rows") or []:
-        view.rows.append(
-            row_cells(
-                res,
-                columns,
-                shown,
-                row,
-                with_namespace=with_namespace,
-                qualified_names=qualified_names,
-            )
-        )
-    return view
+@dataclass(frozen=True)
+class Layout:
+    """Which of a server Table's columns to show for one kind, and how to render a row."""
 
+    res: Resource
+    columns: list[dict[str, Any]]
+    wide: bool = False  # -o wide: priority > 0 columns too
+    with_namespace: bool = False  # -A: a NAMESPACE column first (namespaced kinds only)
+    qualified_names: bool = False  # several kinds: `kind.group/name`
+    show_labels: bool = False  # --show-labels: a LABELS column last
 
-def row_cells(
-    res: Resource,
-    columns: list[dict[str, Any]],
-    shown: list[int],
-    row: dict[str, Any],
-    *,
-    with_namespace: bool,
-    qualified_names: bool,
-) -> list[str]:
-    cells = row.get("cells") or []
-    meta = (row.get("object") or {}).get("metadata") or {}
-    out = []
-    for i in shown:
-        value = cells[i] if i < len(cells) else None
-        text = cell_text(value, columns[i])
-        if qualified_names and columns[i].get("format") == "name":
-            text = f"{res.qualified_kind}/{text}"
-        out.append(text)
-    if with_namespace and res.namespaced:
-        out.insert(0, str(meta.get("namespace") or ""))
-    return out
+    @property
+    def shown(self) -> list[int]:
+        return [
+            i
+            for i, col in enumerate(self.columns)
+            if self.wide or int(col.get("priority") or 0) == 0
+        ]
+
+    @property
+    def namespace_column(self) -> bool:
+        return self.with_namespace and self.res.namespaced
+
+    def headers(self) -> list[str]:
+        names = [str(self.columns[i].get("name", "")).upper() for i in self.shown]
+        if self.namespace_column:
+            names.insert(0, "NAMESPACE")
+        if self.show_labels:
+            names.append("LABELS")
+        return names
+
+    def cells(self, row: dict[str, Any]) -> list[str]:
+        values = row.get("cells") or []
+        meta = (row.get("object") or {}).get("metadata") or {}
+        out = []
+        for i in self.shown:
+            text = cell_text(values[i] if i < len(values) else None, self.columns[i])
+            if self.qualified_names and self.columns[i].get("format") == "name":
+                text = f"{self.res.qualified_kind}/{text}"
+            out.append(text)
+        if self.namespace_column:
+            out.insert(0, str(meta.get("namespace") or ""))
+        if self.show_labels:
+            labels = meta.get("labels") or {}
+            out.append(",".join(f"{k}={v}" for k, v in sorted(labels.items())) or "<none>")
+        return out
+
+    def view(self, rows: list[dict[str, Any]]) -> TableView:
+        return TableView(self.headers(), [self.cells(r) for r in rows])
 
 
 def clean(obj: dict[str, Any]) -> dict[str, Any]:
