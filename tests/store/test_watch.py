@@ -256,6 +256,11 @@ async def test_changes_compacted_by_another_process_end_watches_with_gone(tmp_pa
     try:
         await one.create(GADGET, gadget("seed"))
         w = one.watch(GADGET, resource_version="1")
+
+        async def live() -> None:
+            assert not w.replaying  # type: ignore[attr-defined]
+
+        await eventually(live)
         for i in range(5):
             await two.create(GADGET, gadget(f"g{i}"))
         await two.compact(0)

@@ -529,17 +529,17 @@ class SqliteStore:
         self, changes: builtins.list[Change], hints: builtins.list[str], gap: bool
     ) -> None:
         """On the event loop, in commit order: fan events out, queue garbage collection."""
-        if changes:
-            self._dispatched_rev = changes[-1].revision
-            self._hub.dispatch(changes)
         if gap:
-            oldest = self._last_rev
+            # Some changes are lost to this process: no watcher may see the events after them.
             self._hub.fail_all(
                 lambda: Gone(
                     "watch closed: changes from another process were compacted before this "
-                    f"process saw them (oldest now {oldest}); list again"
+                    "process saw them; list again"
                 )
             )
+        if changes:
+            self._dispatched_rev = changes[-1].revision
+            self._hub.dispatch(changes)
         for uid in hints:
             self._queue_gc(uid)
 

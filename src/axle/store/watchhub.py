@@ -247,6 +247,10 @@ class Watcher:
         for fut in (self._waiter, self._space):
             if fut is not None and not fut.done():
                 fut.set_result(None)
+        # The replay task only feeds this watcher: cancelling it is enough, nobody awaits it.
+        task = self._task
+        if task is not None and not task.done() and task is not asyncio.current_task():
+            task.cancel()
 
     # -- consumer side -------------------------------------------------------------------
 
@@ -277,10 +281,6 @@ class Watcher:
             self._shutdown()
         self.items.clear()
         self.error = None
-        # The replay task only feeds this watcher: cancelling it is enough, nobody awaits it.
-        task = self._task
-        if task is not None and not task.done():
-            task.cancel()
 
 
 class _Group:
