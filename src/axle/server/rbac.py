@@ -24,8 +24,9 @@ answers `authorize(attrs)` without I/O. Semantics follow Kubernetes' RBAC author
 
 Why shaped so: authorization runs on every request, so bindings are indexed by subject (and,
 for RoleBindings, by namespace); a decision looks only at the bindings naming the user or one
-of its groups, and compares against rules pre-compiled into frozensets. The indexes are
-replaced, never mutated in place, so a reader on another thread always sees a consistent view.
+of its groups, and compares against rules pre-compiled into frozensets; decisions are
+remembered until the next RBAC change. The indexes are replaced, never mutated in place, so a
+reader on another thread always sees a consistent view.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ RBAC_GROUP = "rbac.authorization.k8s.io"
 RBAC_KINDS = ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding")
 _LIST_PAGE = 500
 _MAX_BACKOFF = 5.0
+_DECISION_CACHE_SIZE = 10_000
 
 SubjectKey = tuple[str, str]  # ("User", name) or ("Group", name)
 
@@ -328,6 +330,10 @@ class RBACAuthorizer:
         # subject -> ClusterRoleBinding names; subject -> namespace -> RoleBinding names.
         self._crb_index: dict[SubjectKey, frozenset[str]] = {}
         self._rb_index: dict[SubjectKey, dict[str, frozenset[str]]] = {}
+        # Decisions since the last change of any RBAC object: requests repeat, and a dict
+        # lookup is cheaper than walking the bindings. Any change empties it.
+        self._decisions: dict[Attributes, tuple[bool, str]] = {}
+        self._generation = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._watches: dict[str, Watch] = {}
 
@@ -407,6 +413,7 @@ class RBACAuthorizer:
     def _replace(self, kind: str, items: Iterable[Obj]) -> None:
         """Make the index of one kind exactly `items` (after a (re)list)."""
         items = list(items)
+        self._changed()
         if kind == "Role":
             self._roles = {}
         elif kind == "ClusterRole":
@@ -419,7 +426,12 @@ class RBACAuthorizer:
         if kind == "ClusterRole":
             self._aggregate()
 
+    def _changed(self) -> None:
+        self._generation += 1
+        self._decisions = {}
+
     def _apply(self, kind: str, type_: str, obj: Obj, *, reaggregate: bool = True) -> None:
+        self._changed()
         meta = obj.get("metadata") or {}
         name = str(meta.get("name") or "")
         namespace = str(meta.get("namespace") or "")
@@ -523,6 +535,20 @@ class RBACAuthorizer:
 
     def authorize(self, attrs: Attributes) -> tuple[bool, str]:
         """(allowed, reason) for one request, from memory only."""
+        decision = self._decisions.get(attrs)
+        if decision is not None:
+            return decision
+        generation = self._generation
+        decision = self._decide(attrs)
+        # Remember it only if no RBAC object changed meanwhile (another thread may be
+        # applying a change while this one decides).
+        if generation == self._generation:
+            if len(self._decisions) >= _DECISION_CACHE_SIZE:
+                self._decisions = {}
+            self._decisions[attrs] = decision
+        return decision
+
+    def _decide(self, attrs: Attributes) -> tuple[bool, str]:
         user = attrs.user
         if MASTERS_GROUP in user.groups:
             return True, f"allowed: member of group {_q(MASTERS_GROUP)}"
