@@ -161,8 +161,7 @@ class Client:
         """Every resource type the server lists (cached for this client's lifetime)."""
         if self._resources is not None and not refresh:
             return self._resources
-        core = await self._json("GET", "/api")
-        groups = await self._json("GET", "/apis")
+        core, groups = await asyncio.gather(self._json("GET", "/api"), self._json("GET", "/apis"))
         paths = [f"/api/{v}" for v in core.get("versions") or ["v1"]]
         for group in groups.get("groups") or []:
             preferred = (group.get("preferredVersion") or {}).get("groupVersion")
@@ -193,9 +192,12 @@ class Client:
     async def resolve_object(self, obj: Mapping[str, Any]) -> Resource:
         """The resource type of a manifest, from its `apiVersion` and `kind`."""
         api_version, kind = str(obj.get("apiVersion", "")), str(obj.get("kind", ""))
+        fresh = self._resources is None
         try:
             return (await self.discover()).for_manifest(api_version, kind)
         except UnknownResource:
+            if fresh:
+                raise
             return (await self.discover(refresh=True)).for_manifest(api_version, kind)
 
     def _namespace(
