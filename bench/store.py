@@ -1,6 +1,7 @@
 """Micro-benchmark of the SQLite store on its own (no HTTP): what the hub's floor is.
 
-Prints creates/s (one client and many concurrent clients), get latency p50/p99 under
+Prints creates/s (one client and many concurrent clients), get+update (compare-and-swap)
+pairs/s, get latency p50/p99 under
 concurrency, list throughput, and how long one event takes to reach 1,000 in-process
 watchers of one kind (p50/p99 over all event x watcher deliveries). No assertions: the
 figures go into docs/benchmarks.md.
@@ -54,6 +55,21 @@ async def bench_creates(store: SqliteStore, n: int, concurrency: int, prefix: st
     start = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(concurrency)))
     return n / (time.perf_counter() - start)
+
+
+async def bench_updates(store: SqliteStore, names: list[str], concurrency: int) -> float:
+    """Compare-and-swap updates (read, change spec, write with its resourceVersion)."""
+    it = iter(names)
+
+    async def client() -> None:
+        for name in it:
+            current = await store.get(KIND, "bench", name)
+            current["spec"]["replicas"] = 5
+            await store.update(KIND, current)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    return len(names) / (time.perf_counter() - start)
 
 
 async def bench_gets(store: SqliteStore, names: list[str], n: int, concurrency: int) -> list[float]:
@@ -116,6 +132,8 @@ async def main() -> None:
             print(f"creates/s, 1 client:            {seq:8.0f}")
             print(f"creates/s, {args.concurrency} clients:          {conc:8.0f}")
             names = [f"seq-{i:06}" for i in range(args.creates)]
+            upd = await bench_updates(store, names, args.concurrency)
+            print(f"get+update/s, {args.concurrency} clients:       {upd:8.0f}")
             lat = await bench_gets(store, names, args.gets, args.concurrency)
             print(
                 f"get latency, {args.concurrency} clients:       "
