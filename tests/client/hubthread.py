@@ -15,8 +15,8 @@ from axle.settings import HubSettings
 
 
 class HubThread:
-    def __init__(self, data_dir: Path, *, controllers: bool = True) -> None:
-        self.settings = HubSettings(data_dir=data_dir, port=0, controllers=controllers)
+    def __init__(self, data_dir: Path, *, controllers: bool = True, port: int = 0) -> None:
+        self.settings = HubSettings(data_dir=data_dir, port=port, controllers=controllers)
         self.url = ""
         self._ready: Future[str] = Future()
         self._loop: asyncio.AbstractEventLoop | None = None

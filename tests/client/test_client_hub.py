@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -172,3 +173,27 @@ async def test_bad_token(hub: HubThread) -> None:
     async with Client(hub.url, "not-a-token") as c:
         with pytest.raises(Unauthorized):
             await c.list("tenants")
+
+
+async def test_watch_resumes_across_a_hub_restart(tmp_path: Path) -> None:
+    first = HubThread(tmp_path / "data", controllers=False).start()
+    port = int(first.url.rsplit(":", 1)[1])
+    async with Client(first.url, first.token) as c:
+        ns = uniq("ns")
+        await c.create(namespace(ns))
+        await c.create(configmap("before", ns))
+        events = c.watch("configmaps", ns)
+        assert (await anext(events))["object"]["metadata"]["name"] == "before"
+        # The hub goes away with the stream open, and comes back on the same port and data.
+        await asyncio.to_thread(first.stop)
+        second = await asyncio.to_thread(
+            HubThread(tmp_path / "data", controllers=False, port=port).start
+        )
+        try:
+            await c.create(configmap("after", ns))
+            async with asyncio.timeout(30):
+                ev = await anext(events)
+            assert (ev["type"], ev["object"]["metadata"]["name"]) == ("ADDED", "after")
+        finally:
+            await events.aclose()
+            await asyncio.to_thread(second.stop)
