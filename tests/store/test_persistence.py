@@ -141,6 +141,29 @@ async def test_secrets_are_encrypted_at_rest(tmp_path: Path) -> None:
         await wrong.close()
 
 
+async def test_paginated_secrets_rebuild_old_versions_from_encrypted_history(
+    tmp_path: Path,
+) -> None:
+    s = SqliteStore(tmp_path / "axle.db", encryption_key=os.urandom(32))
+    await s.start()
+    try:
+        made = [
+            await s.create(
+                SECRET,
+                {"metadata": {"name": f"s{i}", "namespace": "ns"}, "stringData": {"v": str(i)}},
+            )
+            for i in range(4)
+        ]
+        page = await s.list(SECRET, "ns", limit=2)
+        changed = await s.update(SECRET, {**made[3], "stringData": {"v": "new"}})
+        await s.delete(SECRET, "ns", "s2")
+        rest = await s.list(SECRET, "ns", limit=2, continue_token=page.continue_token)
+        assert rest.items == made[2:]
+        assert (await s.get(SECRET, "ns", "s3")) == changed
+    finally:
+        await s.close()
+
+
 def test_key_file_is_created_once_with_mode_0600(tmp_path: Path) -> None:
     key = load_or_create_key(tmp_path, None)
     assert len(key) == 32

@@ -81,6 +81,27 @@ async def test_watch_label_selector_transitions(store: SqliteStore) -> None:
     await w.close()
 
 
+async def test_replayed_selector_watch_reports_the_same_transitions(store: SqliteStore) -> None:
+    await store.create(GADGET, gadget("seed"))
+    obj = await store.create(WIDGET, widget("x", labels={"app": "db"}))
+    joined = await store.update(
+        WIDGET, {**obj, "metadata": {**obj["metadata"], "labels": {"app": "web"}}}
+    )
+    left = await store.update(WIDGET, {**joined, "metadata": {**joined["metadata"], "labels": {}}})
+    await store.update(WIDGET, {**left, "spec": {"v": 1}})
+    # Everything above happened before the watch: it comes from the change log.
+    w = store.watch(WIDGET, label_selector="app=web", resource_version="1")
+    first, second = await next_event(w), await next_event(w)
+    assert (first.type, first.object) == ("ADDED", joined)
+    assert second.type == "DELETED"
+    assert second.object["metadata"]["labels"] == {"app": "web"}
+    assert second.resource_version == int(left["metadata"]["resourceVersion"])
+    later = await store.create(WIDGET, widget("y", labels={"app": "web"}))
+    third = await next_event(w)
+    assert (third.type, third.object) == ("ADDED", later)
+    await w.close()
+
+
 async def test_watch_field_selector(store: SqliteStore) -> None:
     w = store.watch(GADGET, field_selector="metadata.name=wanted", resource_version="0")
     await store.create(GADGET, gadget("unwanted"))
