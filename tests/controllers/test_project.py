@@ -191,6 +191,9 @@ async def test_project_of_a_deleting_tenant_is_not_ready(
     await eventually(lambda: _phase_is(store, "team-a", "Ready"))
     await store.delete(K.tenant, None, "acme")
     await eventually(lambda: has_reason(store, "team-a", "TenantReady", "TenantNotReady"))
+    assert await phase(store, "team-a", "team-a") == "NotReady"
+    roles = await cond_of(store, "team-a", "team-a", "RolesReady")
+    assert roles and roles["status"] == "True"  # rendered roles are still there
     events = await eventually(lambda: _events_for(store, "team-a"))
     assert any(e["type"] == "Warning" and e["reason"] == "TenantNotReady" for e in events)
 

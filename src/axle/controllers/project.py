@@ -158,7 +158,9 @@ class ProjectReconciler(Reconciler):
             reason, msg = problem or ("TenantNotFound", f"tenant {tenant_name} does not exist")
             set_condition(conds, "TenantReady", "False", reason, msg, gen)
             for cond in ("RolesReady", "QuotaValid"):
-                set_condition(conds, cond, "Unknown", reason, "waiting for the tenant", gen)
+                # What was rendered stays rendered: report Unknown only before a first verdict.
+                if get_condition({"status": status}, cond) is None:
+                    set_condition(conds, cond, "Unknown", reason, "waiting for the tenant", gen)
             set_condition(conds, "Ready", "False", reason, msg, gen)
             status["phase"] = "NotReady"
             await self._write(project, status)
