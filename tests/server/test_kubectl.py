@@ -320,3 +320,17 @@ def test_plain_http_still_serves_the_sdk(hub: Hub) -> None:
     ctx = ssl.create_default_context(cafile=str(hub.data_dir / "ca.crt"))
     r = httpx.get(f"{hub.https}/healthz", verify=ctx)
     assert r.text == "ok"
+
+
+def test_create_generators_send_protobuf(hub: Hub) -> None:
+    # `kubectl create <kind>` uses typed clients, which send protobuf bodies.
+    assert "namespace/gen created" in kubectl(hub, "create", "namespace", "gen")
+    kubectl(hub, "create", "secret", "generic", "s1", "-n", "gen", "--from-literal=a=b")
+    kubectl(hub, "create", "configmap", "c1", "-n", "gen", "--from-literal=x=y")
+    kubectl(hub, "create", "role", "r1", "-n", "gen", "--verb=get", "--resource=configmaps")
+    kubectl(hub, "create", "rolebinding", "rb1", "-n", "gen", "--role=r1", "--group=g1")
+    secret = yaml.safe_load(kubectl(hub, "get", "secret", "s1", "-n", "gen", "-o", "yaml"))
+    assert secret["data"] == {"a": "Yg=="} and "generateName" not in secret["metadata"]
+    binding = yaml.safe_load(kubectl(hub, "get", "rolebinding", "rb1", "-n", "gen", "-o", "yaml"))
+    assert binding["roleRef"]["name"] == "r1"
+    assert binding["subjects"][0]["name"] == "g1"

@@ -16,6 +16,7 @@ import orjson
 import yaml
 
 from axle.errors import BadRequest, RequestEntityTooLarge, UnsupportedMediaType
+from axle.server.protobuf import PROTOBUF, decode_protobuf
 
 try:
     _YamlLoader: Any = yaml.CSafeLoader
@@ -69,6 +70,8 @@ def decode(body: bytes, content_type: str | None, *, what: str = "request body")
         raise BadRequest(f"the {what} is empty")
     if mtype in YAML_TYPES or mtype == "application/apply-patch+yaml":
         return _decode_yaml(body, what)
+    if mtype == PROTOBUF:
+        return decode_protobuf(body)
     if mtype and mtype != JSON and not mtype.endswith("+json"):
         raise UnsupportedMediaType(
             f"the body media type {mtype!r} is not supported; use application/json or "
