@@ -355,3 +355,29 @@ def test_show_labels(fake: FakeHub, axle: Axle) -> None:
     assert columns(lines[0]) == ["NAME", "STATUS", "AGE", "LABELS"]
     assert columns(lines[1])[-1] == "<none>"
     assert columns(lines[2])[-1] == "tier=silver"
+
+
+def test_up_flags_override_env(axle: Axle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from axle.server import hub
+    from axle.settings import HubSettings
+
+    seen: list[HubSettings] = []
+
+    def fake_run(settings: HubSettings, *, on_ready: object = None) -> None:
+        seen.append(settings)
+        assert callable(on_ready)
+        on_ready("http://127.0.0.1:4321")
+
+    monkeypatch.setattr(hub, "run", fake_run)
+    monkeypatch.setenv("AXLE_PORT", "9999")
+    monkeypatch.setenv("AXLE_HOST", "0.0.0.0")
+    monkeypatch.setenv("AXLE_CONTROLLERS", "false")
+    r = axle("up", "--data-dir", str(tmp_path / "d"), "--port", "0")
+    assert r.exit_code == 0, r.output
+    s = seen[0]
+    assert (s.data_dir, s.port, s.host, s.controllers) == (tmp_path / "d", 0, "0.0.0.0", False)
+    assert r.stdout.startswith("axle hub serving on http://127.0.0.1:4321\n")
+    assert f"admin token: {(tmp_path / 'd' / 'admin-token').resolve()}" in r.stdout
+    monkeypatch.setenv("AXLE_PORT", "not-a-port")
+    r = axle("up")
+    assert r.exit_code == 1 and "invalid hub settings" in r.stderr

@@ -18,7 +18,8 @@ from tests.integration.hubproc import HubProcess, wait_for
 pytestmark = pytest.mark.integration
 
 
-def test_up_prints_how_to_connect_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_up_prints_how_to_connect_and_stops_cleanly(tmp_path: Path, sig: signal.Signals) -> None:
     data = tmp_path / "data"
     hub = HubProcess(data).start()
     try:
@@ -31,8 +32,11 @@ def test_up_prints_how_to_connect_and_stops_cleanly_on_sigterm(tmp_path: Path) -
         with hub.client() as http:
             assert http.get("/version").status_code == 200
     finally:
-        code = hub.stop()
+        assert hub.proc is not None
+        hub.proc.send_signal(sig)
+        code = hub.proc.wait(timeout=20)
     assert code == 0, hub.output()
+    wait_for(lambda: "axle hub stopped" in hub.output(), what="the goodbye line")
 
 
 def test_get_watch_streams_rows(tmp_path: Path) -> None:
