@@ -16,6 +16,13 @@ from axle.store.schema import metadata
 config = context.config
 
 
+def _url() -> str:
+    """`-x url=...` on the command line wins over the ini file's `sqlalchemy.url`."""
+    return context.get_x_argument(as_dictionary=True).get("url") or (
+        config.get_main_option("sqlalchemy.url") or ""
+    )
+
+
 def run() -> None:
     connection = config.attributes.get("connection")
     if connection is not None:
@@ -23,7 +30,7 @@ def run() -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
-    engine = create_engine(config.get_main_option("sqlalchemy.url") or "")
+    engine = create_engine(_url())
     with engine.connect() as conn:
         context.configure(connection=conn, target_metadata=metadata, render_as_batch=True)
         with context.begin_transaction():
@@ -31,7 +38,7 @@ def run() -> None:
 
 
 if context.is_offline_mode():
-    context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=metadata)
+    context.configure(url=_url(), target_metadata=metadata)
     with context.begin_transaction():
         context.run_migrations()
 else:
