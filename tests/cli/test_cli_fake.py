@@ -381,3 +381,19 @@ def test_up_flags_override_env(axle: Axle, tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setenv("AXLE_PORT", "not-a-port")
     r = axle("up")
     assert r.exit_code == 1 and "invalid hub settings" in r.stderr
+
+
+def test_api_resources(fake: FakeHub, axle: Axle) -> None:
+    lines = axle("api-resources").stdout.splitlines()
+    assert columns(lines[0]) == ["NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"]
+    rows = {columns(x)[0]: columns(x) for x in lines[1:]}
+    assert rows["computepools"] == [
+        "computepools",
+        "cp",
+        "axle.dev/v1alpha1",
+        "true",
+        "ComputePool",
+    ]
+    assert "tenants/status" not in rows
+    cluster = axle("api-resources", "--namespaced", "false", "--api-group", "axle.dev").stdout
+    assert [columns(x)[0] for x in cluster.splitlines()[1:]] == ["tenants"]

@@ -65,7 +65,8 @@ def parse_targets(args: tuple[str, ...]) -> list[tuple[str, list[str]]]:
     """`KIND[,KIND] [NAME...]` or `KIND/NAME...` into (kind, names) pairs, in order."""
     if not args:
         raise click.UsageError(
-            "You must specify the type of resource to get, e.g. `axle get tenants`."
+            "You must specify the type of resource to get, e.g. `axle get tenants`"
+            " (`axle api-resources` lists them)."
         )
     if all("/" in a for a in args):
         pairs: dict[str, list[str]] = {}

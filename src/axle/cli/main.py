@@ -241,6 +241,43 @@ def current_context_cmd() -> None:
     Out().echo(cfg.current_context)
 
 
+# ---- api-resources -----------------------------------------------------------------------------
+
+
+@cli.command("api-resources")
+@click.option(
+    "--namespaced", type=bool, default=None, help="Only namespaced (true) or cluster (false) kinds."
+)
+@click.option("--api-group", default=None, help="Only kinds of this group ('' for core).")
+@connection_options
+@click.pass_context
+def api_resources_cmd(ctx: click.Context, namespaced: bool | None, api_group: str | None) -> None:
+    """List the kinds the hub serves, with the names `axle get` accepts for them."""
+    out = Out()
+
+    async def body() -> None:
+        async with open_client(ctx) as c:
+            resources = (await c.discover()).resources
+        view = TableView(["NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"])
+        for res in sorted(resources, key=lambda r: (r.group, r.plural)):
+            if namespaced is not None and res.namespaced != namespaced:
+                continue
+            if api_group is not None and res.group != api_group:
+                continue
+            view.rows.append(
+                [
+                    res.plural,
+                    ",".join(res.short_names),
+                    res.api_version,
+                    "true" if res.namespaced else "false",
+                    res.kind,
+                ]
+            )
+        out.table(view)
+
+    run(body())
+
+
 # ---- version -----------------------------------------------------------------------------------
 
 
