@@ -65,15 +65,6 @@ def owner_uids(obj: Obj) -> list[str]:
     return [r["uid"] for r in (obj.get("metadata") or {}).get("ownerReferences") or []]
 
 
-def is_owned_by(obj: Obj, owner: Obj) -> bool:
-    return owner["metadata"]["uid"] in owner_uids(obj)
-
-
-def owners_of_kind(obj: Obj, kind: str) -> list[dict[str, Any]]:
-    refs = (obj.get("metadata") or {}).get("ownerReferences") or []
-    return [r for r in refs if r.get("kind") == kind]
-
-
 async def get_or_none(store: Store, info: KindInfo, namespace: str | None, name: str) -> Obj | None:
     try:
         return await store.get(info, namespace if info.namespaced else None, name)

@@ -185,6 +185,8 @@ class TenantReconciler(Reconciler):
         labels = {TENANT_LABEL: name, **MANAGED_BY}
         defaults = default_templates()
         for role in ROLE_NAMES:
+            if await get_or_none(self.store, k.config_map, ns_name, template_name(role)):
+                continue  # the tenant's copy is the tenant's: never overwritten
             source = await get_or_none(
                 self.store, k.config_map, SYSTEM_NAMESPACE, template_name(role)
             )
