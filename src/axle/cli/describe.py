@@ -180,7 +180,7 @@ def describe(obj: dict[str, Any], events: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-@click.command("describe")
+@click.command("describe", short_help="Show objects in detail, with their Events.")
 @click.argument("kind", metavar="KIND")
 @click.argument("names", nargs=-1, metavar="[NAME...]")
 @click.option(

@@ -79,7 +79,7 @@ def _ready_message(url: str, settings: HubSettings) -> str:
     )
 
 
-@cli.command("up")
+@cli.command("up", short_help="Run an embedded hub in the foreground.")
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -147,7 +147,7 @@ async def _check_server(server: str, token: str | None, ca_file: str | None) -> 
     return str(version.get("gitVersion") or "unknown")
 
 
-@cli.command("login")
+@cli.command("login", short_help="Save a server and token as a context.")
 @click.option("--server", required=True, envvar="AXLE_SERVER", help="Hub URL [env AXLE_SERVER].")
 @click.option("--token", required=True, envvar="AXLE_TOKEN", help="Bearer token [env AXLE_TOKEN].")
 @click.option(
@@ -193,7 +193,7 @@ def login_cmd(
     out.echo(f'Logged in to {server}{answered} as context "{name}"; saved to {cfg.path}')
 
 
-@cli.group("config")
+@cli.group("config", short_help="Show and switch contexts.")
 def config_grp() -> None:
     """Show and switch contexts of the contexts file (~/.axle/config or $AXLE_CONFIG)."""
 
@@ -244,7 +244,7 @@ def current_context_cmd() -> None:
 # ---- api-resources -----------------------------------------------------------------------------
 
 
-@cli.command("api-resources")
+@cli.command("api-resources", short_help="List the kinds the hub serves.")
 @click.option(
     "--namespaced", type=bool, default=None, help="Only namespaced (true) or cluster (false) kinds."
 )
@@ -281,7 +281,7 @@ def api_resources_cmd(ctx: click.Context, namespaced: bool | None, api_group: st
 # ---- version -----------------------------------------------------------------------------------
 
 
-@cli.command("version")
+@cli.command("version", short_help="Print the client and server versions.")
 @connection_options
 @click.pass_context
 def version_cmd(ctx: click.Context) -> None:
