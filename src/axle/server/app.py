@@ -155,9 +155,7 @@ class ApiServer:
             user = self.authenticator.authenticate(request.headers.get("authorization"))
             response = await self._dispatch(request, ri, user)
             code = response.status_code
-            if scope["method"] == "HEAD":
-                response.body = b""
-            return response
+            return response  # for HEAD, uvicorn sends the headers only
         except ApiError as err:
             code = err.code
             return status_response(err)

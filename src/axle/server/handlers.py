@@ -669,7 +669,11 @@ def _warning_headers(warnings: list[str]) -> dict[str, str] | None:
     if not warnings:
         return None
     # RFC 7234 warn-code 299, as the API server sends field-validation warnings.
-    return {"Warning": ", ".join(f'299 - "{w}"' for w in warnings)}
+    return {"Warning": ", ".join(f'299 - "{_quote(w)}"' for w in warnings)}
+
+
+def _quote(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
 def _is_unknown_field(cause: Cause) -> bool:
