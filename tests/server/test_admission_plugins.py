@@ -388,3 +388,23 @@ async def test_settings_without_palette_are_not_constrained(store: Store) -> Non
                 "spec": {"huggingFace": {"secretRef": {"name": "hf"}}},
             },
         )
+
+
+async def test_project_namespace_must_be_the_tenants(store: Store) -> None:
+    await create(store, tenant())
+    await create(store, tenant("beta", ("beta-admins",)))
+    await create(store, namespace("beta-shared", labels={"axle.dev/tenant": "beta"}))
+    with pytest.raises(Invalid) as err:
+        await create(store, project("grab", "beta-shared"))  # not even an admin
+    assert fields(err.value) == ["metadata.namespace"]
+    assert 'belongs to tenant "beta"' in err.value.message
+
+    # A tenant admin may not adopt an unlabelled namespace (its contents would become theirs).
+    await create(store, namespace("loose"))
+    with pytest.raises(Forbidden) as ferr:
+        await create(store, project("adopt", "loose"), PLATFORM)
+    assert "existing namespace loose" in ferr.value.message
+    # One labelled for the tenant is fine, as is a new one.
+    await create(store, namespace("acme-team", labels={"axle.dev/tenant": "acme"}))
+    await create(store, project("team", "acme-team"), PLATFORM)
+    await create(store, project("fresh"), PLATFORM)

@@ -12,7 +12,8 @@ NamespaceLifecycle
     namespace, labelled `axle.dev/project` and `axle.dev/tenant` (not under dry-run).
 Project
     `spec.tenantRef.name` names an existing Tenant that is not being deleted; at most one
-    Project per namespace; not in `axle-system`, `tenant-*` or `spoke-*`; each
+    Project per namespace; not in `axle-system`, `tenant-*` or `spoke-*`, nor in an existing
+    namespace labelled for another tenant (or, for non-admins, not labelled for this one); each
     `spec.gpuLimits[f]` at most the tenant's limit for `f` when the tenant limits `f`; a user
     outside `system:masters` may create a Project only when in the tenant's
     `tenantRoleMapping.groups`; `spec.tenantRef` is immutable.
@@ -353,9 +354,36 @@ async def _validate_project(
                     f'"{_meta(taken[0]).get("name")}" (one project per namespace)',
                 )
             )
+        errors += await _namespace_owner_errors(store, info, obj, namespace, tenant_name, user)
 
     if errors:
         raise _invalid(info, obj, [_cause(e) for e in errors])
+
+
+async def _namespace_owner_errors(
+    store: Store, info: KindInfo, obj: Obj, namespace: str, tenant_name: str, user: UserInfo
+) -> list[v.FieldError]:
+    """A project's roles are granted in its namespace, so the namespace must be the tenant's:
+    one labelled for another tenant is refused, and only an admin may adopt an unlabelled one
+    (otherwise a tenant admin could gain access to any namespace by creating a project there)."""
+    found = await _get(store, _NAMESPACE, None, namespace)
+    if found is None:
+        return []
+    owner = (_meta(found).get("labels") or {}).get(TENANT_LABEL)
+    if owner and owner != tenant_name:
+        return [
+            v.forbidden(
+                "metadata.namespace", f'namespace "{namespace}" belongs to tenant "{owner}"'
+            )
+        ]
+    if not owner and not _is_admin(user):
+        raise _forbidden(
+            info,
+            obj,
+            f'User "{user.name}" cannot create a project in existing namespace {namespace}: '
+            f"it is not labelled {TENANT_LABEL}={tenant_name}",
+        )
+    return []
 
 
 # --- Tenant ------------------------------------------------------------------------------
