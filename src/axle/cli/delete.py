@@ -147,7 +147,7 @@ def delete_cmd(
       axle delete project ml-prod -n ml-prod
       axle delete tenant/acme --wait
       axle delete -f examples/quickstart/
-      axle delete projects -l axle.dev/tenant=acme -n tenant-acme
+      axle delete configmaps -l app=demo -n ml-prod
     """
     if files and args:
         raise click.UsageError("give either -f FILE or KIND NAME..., not both")

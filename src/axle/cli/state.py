@@ -117,7 +117,7 @@ def all_namespaces_option(f: F) -> F:
         is_flag=True,
         expose_value=False,
         callback=_store,
-        help="List across all namespaces (adds a NAMESPACE column).",
+        help="Across all namespaces (tables get a NAMESPACE column).",
     )(f)
 
 
