@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sys
 import tempfile
 from pathlib import Path
 
@@ -328,3 +329,39 @@ async def test_watch_from_another_event_loop_is_refused(store: SqliteStore) -> N
 
     with pytest.raises(RuntimeError, match="event loop that started it"):
         await asyncio.to_thread(other_loop)
+
+
+@pytest.mark.integration
+async def test_writes_of_another_process_reach_watchers(tmp_path: Path) -> None:
+    path = tmp_path / "shared.db"
+    s = SqliteStore(path, poll_interval=0.02)
+    await s.start()
+    try:
+        await s.create(WIDGET, widget("seed"))
+        w = s.watch(GADGET, resource_version="1")
+        script = (
+            "import asyncio, sys\n"
+            "from axle.api.registry import KindInfo\n"
+            "from axle.store.sqlite import SqliteStore\n"
+            "G = KindInfo(group='axle.dev', version='v1alpha1', kind='Gadget', plural='gadgets',"
+            " singular='gadget', namespaced=False, has_status=False)\n"
+            "async def main():\n"
+            "    s = SqliteStore(sys.argv[1])\n"
+            "    await s.start()\n"
+            "    for i in range(3):\n"
+            "        await s.create(G, {'metadata': {'name': f'p{i}'}})\n"
+            "    await s.close()\n"
+            "asyncio.run(main())\n"
+        )
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-c", script, str(path))
+        assert await asyncio.wait_for(proc.wait(), 60) == 0
+        got = [await next_event(w) for _ in range(3)]
+        assert [(e.type, e.object["metadata"]["name"]) for e in got] == [
+            ("ADDED", "p0"),
+            ("ADDED", "p1"),
+            ("ADDED", "p2"),
+        ]
+        assert [e.resource_version for e in got] == [2, 3, 4]
+        await w.close()
+    finally:
+        await s.close()
