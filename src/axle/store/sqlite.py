@@ -5,7 +5,9 @@ thread with its own connection: writes are serialized without locks in Python, e
 `BEGIN IMMEDIATE` transaction (which also serializes against other processes on the file),
 and the event loop never blocks on SQL. Reads (get, list, watch replay) run on a separate
 reader thread and connection; WAL lets them proceed while a write is in flight, and each
-read is one transaction, so it sees one consistent snapshot.
+read is one transaction, so it sees one consistent snapshot. Writes and gets run SQL that
+`statements` compiled once from the Core tables, on the DB-API connection: per-call Core
+statement building cost more than SQLite itself. Lists, whose SQL varies, use Core directly.
 
 Revisions. One counter in `meta` hands out revisions; every revision is exactly one
 change-log row written in the same transaction as the object row, so the change log is a
