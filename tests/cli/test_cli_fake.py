@@ -397,3 +397,18 @@ def test_api_resources(fake: FakeHub, axle: Axle) -> None:
     assert "tenants/status" not in rows
     cluster = axle("api-resources", "--namespaced", "false", "--api-group", "axle.dev").stdout
     assert [columns(x)[0] for x in cluster.splitlines()[1:]] == ["tenants"]
+
+
+def test_delete_by_selector_and_all(fake: FakeHub, axle: Axle) -> None:
+    seed(fake)
+    r = axle("delete", "tenants", "-l", "tier=silver")
+    assert r.exit_code == 0 and r.stdout.strip() == 'tenant.axle.dev "beta" deleted'
+    r = axle("delete", "projects", "--all", "-n", "team-a", "--dry-run")
+    assert r.stdout.strip() == 'project.axle.dev "ml" deleted (server dry run)'
+    assert ("axle.dev", "projects", "team-a", "ml") in fake.objects
+    r = axle("delete", "projects", "--all", "-n", "team-a")
+    assert r.stdout.strip() == 'project.axle.dev "ml" deleted'
+    r = axle("delete", "projects", "--all", "-n", "team-a")
+    assert r.exit_code == 0 and r.stderr.strip() == "No resources found"
+    r = axle("delete", "tenant", "acme", "-l", "x=y")
+    assert r.exit_code == 2 and "names cannot be given with --selector" in r.stderr
