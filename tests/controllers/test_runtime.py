@@ -24,6 +24,7 @@ from axle.controllers.informer import Informer, InformerSet
 from axle.controllers.kinds import Kinds
 from axle.controllers.queue import WorkQueue
 from axle.errors import Gone, PermanentError, TemporaryError
+from axle.store.base import Store
 from tests.controllers.fakestore import FakeStore
 from tests.controllers.helpers import GADGET, WIDGET, eventually, private_registry, widget
 
@@ -355,5 +356,41 @@ async def test_gone_on_first_watch_relists(exc: Exception) -> None:
     try:
         await eventually(lambda: inf.relists == 2)
         assert inf.cached_keys() == ["default/a"]
+    finally:
+        task.cancel()
+
+
+async def test_informer_resumes_or_relists_on_either_store(store: Store) -> None:
+    """The same informer loop against the fake and the real SQLite store."""
+    kinds = Kinds.from_registry()
+    cm = kinds.config_map
+
+    def config_map(name: str) -> dict[str, Any]:
+        return {"metadata": {"name": name, "namespace": "default"}, "data": {}}
+
+    await store.create(cm, config_map("a"))
+    inf = Informer(store, cm, retry_base=0.001)
+    task = asyncio.create_task(inf.run())
+    await asyncio.wait_for(inf.synced.wait(), 5)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+    # Stopped, then restarted from the same revision: it resumes by watching.
+    await store.create(cm, config_map("b"))
+    task = asyncio.create_task(inf.run())
+    await eventually(lambda: inf.get("default/b"), what="resumed watch")
+    assert inf.relists == 1
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+    # Stopped again while the log moves on and is compacted: it must re-list.
+    await store.delete(cm, "default", "a")
+    for i in range(3):
+        await store.create(cm, config_map(f"c{i}"))
+    await store.compact(1)
+    task = asyncio.create_task(inf.run())
+    try:
+        await eventually(lambda: inf.relists == 2, what="re-list after Gone")
+        assert sorted(inf.cached_keys()) == ["default/b", "default/c0", "default/c1", "default/c2"]
     finally:
         task.cancel()
