@@ -9,7 +9,7 @@ therefore stays derived from the one schema definition the migrations are checke
 
 from __future__ import annotations
 
-from sqlalchemy import Table, and_, bindparam, delete, func, insert, literal_column, select, update
+from sqlalchemy import Table, and_, bindparam, delete, insert, literal_column, select, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.sql import ClauseElement, ColumnElement
 
@@ -135,7 +135,6 @@ KIND_NS_CHANGES = compile_sql(
     .offset(literal_column("0"))
 )
 COMPACT = compile_sql(delete(change_log).where(change_log.c.revision <= bindparam("cutoff")))
-LOG_BOUNDS = compile_sql(select(func.min(change_log.c.revision), func.max(change_log.c.revision)))
 
 INSERT_OWNER_REF = compile_sql(
     insert(owner_refs).values(

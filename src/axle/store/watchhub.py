@@ -136,9 +136,6 @@ class WatchFilter:
         return ch.stopped_matching_event() if before else None
 
 
-_CLOSED = object()
-
-
 class Watcher:
     """One open watch: an async iterator of `StoreEvent`s (implements `base.Watch`)."""
 
@@ -316,9 +313,6 @@ class WatchHub:
             del groups[w.filter.key]
             if not groups:
                 del self._kinds[(w.group, w.kind)]
-
-    def watching(self, group: str, kind: str) -> bool:
-        return (group, kind) in self._kinds
 
     def dispatch(self, changes: list[Change]) -> None:
         kinds = self._kinds
