@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 import orjson
 
-from axle.errors import ApiError, Gone
+from axle.errors import ApiError, Gone, InternalError
 from axle.store.base import EventType, Obj, StoreEvent
 from axle.store.selectors import FieldSelector, LabelSelector
 
@@ -178,8 +178,6 @@ class Watcher:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # surface unexpected failures to the reader, not the log only
-            from axle.errors import InternalError
-
             self.fail(InternalError(f"watch failed: {exc}"))
             return
         self.go_live()
