@@ -614,18 +614,24 @@ async def test_follows_live_changes(store: Store) -> None:
 async def test_relists_after_gone() -> None:
     store = FakeStore()
     kinds = rbac_kinds()
+    await store.create(kinds["ClusterRole"], cluster_role("cr", GET_PODS))
+    await store.create(kinds["ClusterRoleBinding"], cluster_binding("old", "cr", [("User", "ann")]))
     a = RBACAuthorizer(store, kinds=kinds)
     await a.start()
     try:
         kim = res(user("kim"), "get", "pods", "ns-a", "p")
+        ann = res(user("ann"), "get", "pods", "ns-a", "p")
+        assert a.authorize(ann)[0] and not a.authorize(kim)[0]
         # Changes the watch never delivers (lost to compaction): only a relist can find them.
-        store.rev += 2
+        store.rev += 3
         store.objects[("Role", "ns-a", "r")] = role("ns-a", "r", GET_PODS)
         store.objects[("RoleBinding", "ns-a", "b")] = binding(
             "ns-a", "b", "Role", "r", [("User", "kim")]
         )
+        del store.objects[("ClusterRoleBinding", "", "old")]
         await store.compact_all()
         await wait_until(lambda: a.authorize(kim)[0], "relist after 410 Gone")
+        await wait_until(lambda: not a.authorize(ann)[0], "relist drops what was deleted")
         # And the watch carries on after the relist.
         await store.delete(kinds["RoleBinding"], "ns-a", "b")
         await wait_until(lambda: not a.authorize(kim)[0], "watch resumed after relist")

@@ -38,6 +38,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import axle.api.kinds  # noqa: F401  (registers the RBAC kinds)
 from axle.api.registry import REGISTRY, KindInfo
 from axle.errors import Forbidden, Gone
 from axle.server.auth import AUTHENTICATED_GROUP, MASTERS_GROUP, UserInfo
@@ -316,6 +317,14 @@ def _selector_matches(selector: Any, labels: Mapping[str, str]) -> bool:
     return True
 
 
+def _name(obj: Obj) -> str:
+    return str((obj.get("metadata") or {}).get("name") or "")
+
+
+def _ns(obj: Obj) -> str:
+    return str((obj.get("metadata") or {}).get("namespace") or "")
+
+
 class RBACAuthorizer:
     """Decides requests from in-memory copies of the RBAC objects, kept current by watches."""
 
@@ -341,8 +350,6 @@ class RBACAuthorizer:
 
     def _resolve_kinds(self) -> dict[str, KindInfo]:
         if self._kinds is None:
-            import axle.api.kinds  # noqa: F401  (registers the RBAC kinds)
-
             self._kinds = {k: REGISTRY.by_group_kind(RBAC_GROUP, k) for k in RBAC_KINDS}
         return self._kinds
 
@@ -411,30 +418,41 @@ class RBACAuthorizer:
     # --- index maintenance ----------------------------------------------------------------
 
     def _replace(self, kind: str, items: Iterable[Obj]) -> None:
-        """Make the index of one kind exactly `items` (after a (re)list)."""
-        items = list(items)
+        """Make the index of one kind exactly `items` (after a (re)list), in one pass: the
+        new maps are built aside and swapped in, so a relist of many bindings stays linear."""
         self._changed()
         if kind == "Role":
-            self._roles = {}
+            self._roles = {(_ns(obj), _name(obj)): compile_rules(obj.get("rules")) for obj in items}
         elif kind == "ClusterRole":
-            self._cluster_role_objs = {}
-        else:
-            for key in [k for k in self._bindings if k[0] == kind]:
-                self._remove_binding(key)
-        for obj in items:
-            self._apply(kind, "ADDED", obj, reaggregate=False)
-        if kind == "ClusterRole":
+            self._cluster_role_objs = {_name(obj): obj for obj in items}
             self._aggregate()
+        else:
+            bindings = {k: b for k, b in self._bindings.items() if k[0] != kind}
+            for obj in items:
+                key = (kind, _ns(obj) if kind == "RoleBinding" else "", _name(obj))
+                bindings[key] = _Binding.from_object(kind, obj)
+            crb: dict[SubjectKey, set[str]] = {}
+            rb: dict[SubjectKey, dict[str, set[str]]] = {}
+            for (b_kind, b_ns, b_name), binding in bindings.items():
+                for subject in {s.key for s in binding.subjects}:
+                    if b_kind == "ClusterRoleBinding":
+                        crb.setdefault(subject, set()).add(b_name)
+                    else:
+                        rb.setdefault(subject, {}).setdefault(b_ns, set()).add(b_name)
+            self._bindings = bindings
+            self._crb_index = {k: frozenset(v) for k, v in crb.items()}
+            self._rb_index = {
+                k: {ns: frozenset(names) for ns, names in per_ns.items()}
+                for k, per_ns in rb.items()
+            }
 
     def _changed(self) -> None:
         self._generation += 1
         self._decisions = {}
 
-    def _apply(self, kind: str, type_: str, obj: Obj, *, reaggregate: bool = True) -> None:
+    def _apply(self, kind: str, type_: str, obj: Obj) -> None:
         self._changed()
-        meta = obj.get("metadata") or {}
-        name = str(meta.get("name") or "")
-        namespace = str(meta.get("namespace") or "")
+        name, namespace = _name(obj), _ns(obj)
         deleted = type_ == "DELETED"
         if kind == "Role":
             roles = dict(self._roles)
@@ -450,8 +468,7 @@ class RBACAuthorizer:
             else:
                 objs[name] = obj
             self._cluster_role_objs = objs
-            if reaggregate:
-                self._aggregate()
+            self._aggregate()
         else:
             key = (kind, namespace if kind == "RoleBinding" else "", name)
             self._remove_binding(key)
@@ -566,7 +583,9 @@ class RBACAuthorizer:
         namespace = attrs.namespace or ""
         for key in keys:
             for name in crb_index.get(key, ()):
-                binding = bindings[("ClusterRoleBinding", "", name)]
+                binding = bindings.get(("ClusterRoleBinding", "", name))
+                if binding is None:  # removed while this request was being decided
+                    continue
                 if binding.role_kind != "ClusterRole":
                     errors.append(f"unsupported role reference kind: {_q(binding.role_kind)}")
                     continue
@@ -585,7 +604,9 @@ class RBACAuthorizer:
             if not per_ns:
                 continue
             for name in per_ns.get(namespace, ()):
-                binding = bindings[("RoleBinding", namespace, name)]
+                binding = bindings.get(("RoleBinding", namespace, name))
+                if binding is None:
+                    continue
                 if binding.role_kind == "Role":
                     rrules = roles.get((namespace, binding.role_name))
                     missing = f"role.rbac.authorization.k8s.io {_q(binding.role_name)} not found"
