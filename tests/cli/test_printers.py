@@ -75,3 +75,18 @@ def test_held_because() -> None:
         "finalizers: axle.dev/tenant; Ready=False ProjectsRemain: projects remain: a, b"
     )
     assert held_because({"metadata": {}, "status": {"phase": "Deleting"}}) == "phase Deleting"
+
+
+def test_describe_never_prints_secret_values() -> None:
+    from axle.cli.describe import describe
+
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "s", "namespace": "n"},
+        "type": "Opaque",
+        "data": {"token": "c3VwZXItc2VjcmV0"},  # "super-secret"
+    }
+    text = describe(secret, [])
+    assert "Data:\n  token:  12 bytes" in text  # data keys are shown as written
+    assert "c3VwZXItc2VjcmV0" not in text and "super-secret" not in text

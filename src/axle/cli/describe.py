@@ -8,6 +8,8 @@ table (what a user reads first when something is stuck) and the object's Events 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from typing import Any
 
@@ -27,6 +29,17 @@ from axle.cli.state import (
 INDENT = "  "
 _WORD = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 # Metadata shown in the identity section, or not worth showing (managedFields).
+# Maps whose keys are the user's data, not field names: never re-cased.
+_USER_KEYED = {
+    "data",
+    "stringData",
+    "binaryData",
+    "labels",
+    "annotations",
+    "matchLabels",
+    "nodeSelector",
+    "variables",
+}
 _ACRONYMS = {"uid": "UID", "url": "URL", "ip": "IP"}
 _SHOWN_META = {"name", "namespace", "labels", "annotations", "managedFields"}
 
@@ -49,18 +62,26 @@ def _scalar(value: Any) -> str:
     return str(value)
 
 
-def _block(value: Any, level: int) -> list[str]:
-    """Nested mappings and lists as indented lines, values aligned within one mapping."""
+def _block(value: Any, level: int, *, verbatim: bool = False) -> list[str]:
+    """Nested mappings and lists as indented lines, values aligned within one mapping.
+
+    Field names are titled (`gpuLimits` -> `Gpu Limits`); keys of user-keyed maps (`verbatim`:
+    data, labels, ...) are shown exactly as written.
+    """
     pad = INDENT * level
     lines: list[str] = []
+
+    def name(key: Any) -> str:
+        return str(key) if verbatim else title(str(key))
+
     if isinstance(value, dict):
         scalars = [k for k, v in value.items() if not isinstance(v, (dict, list)) or not v]
-        width = max((len(title(k)) for k in scalars), default=0)
+        width = max((len(name(k)) for k in scalars), default=0)
         for key, item in value.items():
-            label = title(str(key)) + ":"
+            label = name(key) + ":"
             if isinstance(item, (dict, list)) and item:
                 lines.append(pad + label)
-                lines += _block(item, level + 1)
+                lines += _block(item, level + 1, verbatim=key in _USER_KEYED)
             else:
                 shown = "<none>" if isinstance(item, (dict, list)) else _scalar(item)
                 text = shown.splitlines() or [""]
@@ -142,7 +163,21 @@ def events_table(events: list[dict[str, Any]]) -> list[str]:
     return ["Events:", *_grid(rows, 1)]
 
 
+def _secret_sizes(obj: dict[str, Any]) -> dict[str, Any]:
+    """A Secret with its values replaced by their sizes: describe never prints secrets."""
+    data = obj.get("data") or {}
+    sizes = {}
+    for key, value in data.items():
+        try:
+            sizes[key] = f"{len(base64.b64decode(str(value)))} bytes"
+        except (ValueError, binascii.Error):
+            sizes[key] = "<not base64>"
+    return {k: v for k, v in obj.items() if k != "stringData"} | {"data": sizes}
+
+
 def describe(obj: dict[str, Any], events: list[dict[str, Any]]) -> str:
+    if obj.get("kind") == "Secret" and obj.get("apiVersion") == "v1":
+        obj = _secret_sizes(obj)
     meta = obj.get("metadata") or {}
     lines = [
         _label("Name") + str(meta.get("name", "")),
@@ -161,7 +196,7 @@ def describe(obj: dict[str, Any], events: list[dict[str, Any]]) -> str:
             continue
         if isinstance(value, (dict, list)) and value:
             lines.append(f"{title(key)}:")
-            lines += _block(value, 1)
+            lines += _block(value, 1, verbatim=key in _USER_KEYED)
         else:
             lines.append(
                 f"{title(key) + ':'}  {_scalar(value) if value not in ({}, []) else '<none>'}"
