@@ -207,3 +207,31 @@ def test_reload_now(tmp_path: Path) -> None:
         auth.authenticate(f"Bearer {token}")  # within the check interval
     auth.reload()
     assert auth.authenticate(f"Bearer {token}").name == "late"
+
+
+def test_token_may_be_given_as_its_sha256(tmp_path: Path) -> None:
+    import hashlib
+
+    digest = hashlib.sha256(b"tok-bob").hexdigest()
+    write_tokens(tmp_path, [{"name": "bob", "tokenSha256": digest, "groups": ["g"]}])
+    auth = TokenAuthenticator.from_data_dir(tmp_path)
+    assert auth.authenticate("Bearer tok-bob").name == "bob"
+    with pytest.raises(Unauthorized):
+        auth.authenticate(f"Bearer {digest}")  # the digest itself is not a token
+    with pytest.raises(ValueError):  # add_user will not hand out bob's token to another user
+        add_user(tmp_path, "mallory", [], token="tok-bob")
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"name": "a", "token": "t", "tokenSha256": "0" * 64},
+        {"name": "a"},
+        {"name": "a", "tokenSha256": "xyz"},
+    ],
+)
+def test_exactly_one_token_form(tmp_path: Path, entry: dict[str, object]) -> None:
+    write_tokens(tmp_path, [entry])
+    auth = TokenAuthenticator.from_data_dir(tmp_path)
+    with pytest.raises(Unauthorized):
+        auth.authenticate("Bearer t")

@@ -9,6 +9,9 @@ The hub's users are the entries of `DATA_DIR/tokens.yaml` (mode 0600)::
       - name: alice
         token: Zr9...
         groups: [team-a-viewers]
+      - name: bob                   # or only the token's SHA-256 (hex), so that the file
+        tokenSha256: 9f86d08...     # does not hold the secret itself
+        groups: [team-a-editors]
 
 `axle up` creates it with the `admin` user (group `system:masters`, which RBAC allows
 everything) whose token it also writes to `DATA_DIR/admin-token` (mode 0600) so that the
@@ -43,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from axle.errors import Unauthorized
 
@@ -70,15 +73,28 @@ class _UserEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1)
-    token: str = Field(min_length=1)
+    token: str | None = Field(default=None, min_length=1)
+    tokenSha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
     groups: list[str] = Field(default_factory=list)
 
     @field_validator("token")
     @classmethod
-    def _no_whitespace(cls, value: str) -> str:
-        if value != value.strip() or any(c.isspace() for c in value):
+    def _no_whitespace(cls, value: str | None) -> str | None:
+        if value is not None and any(c.isspace() for c in value):
             raise ValueError("a token may not contain whitespace")
         return value
+
+    @model_validator(mode="after")
+    def _one_token(self) -> _UserEntry:
+        if (self.token is None) == (self.tokenSha256 is None):
+            raise ValueError(f"user {self.name!r} needs exactly one of token, tokenSha256")
+        return self
+
+    def digest(self) -> bytes:
+        if self.token is not None:
+            return _digest(self.token)
+        assert self.tokenSha256 is not None
+        return bytes.fromhex(self.tokenSha256)
 
 
 class _TokensFile(BaseModel):
@@ -102,7 +118,7 @@ def _parse_tokens(text: str, source: Path) -> dict[bytes, UserInfo]:
         raise ValueError(f"{source}: {exc}") from exc
     users: dict[bytes, UserInfo] = {}
     for entry in parsed.users:
-        digest = _digest(entry.token)
+        digest = entry.digest()
         if digest in users:
             raise ValueError(
                 f"{source}: users {users[digest].name!r} and {entry.name!r} share a token"
@@ -244,6 +260,7 @@ def _write_users(path: Path, users: list[dict[str, Any]]) -> None:
 def _upsert(users: list[dict[str, Any]], name: str, token: str, groups: list[str]) -> None:
     for entry in users:
         if entry.get("name") == name:
+            entry.pop("tokenSha256", None)
             entry["token"] = token
             entry["groups"] = groups
             return
@@ -293,7 +310,12 @@ def add_user(
     with _locked(data_dir):
         tokens_path = data_dir / TOKENS_FILE
         users = _read_users(tokens_path)
-        if any(u.get("token") == token and u.get("name") != name for u in users):
+        digest = _digest(token).hex()
+        if any(
+            (u.get("token") == token or str(u.get("tokenSha256") or "").lower() == digest)
+            and u.get("name") != name
+            for u in users
+        ):
             raise ValueError("that token is already another user's")
         _upsert(users, name, token, list(dict.fromkeys(groups)))
         _write_users(tokens_path, users)
