@@ -110,7 +110,7 @@ class PolicyRule:
             resource_names=_strings(raw.get("resourceNames")),
             non_resource_urls=urls,
             star_subresources=frozenset(r[2:] for r in resources if r.startswith("*/")),
-            url_prefixes=tuple(sorted(u[:-1] for u in urls if u.endswith("*"))),
+            url_prefixes=tuple(sorted(u.rstrip("*") for u in urls if u.endswith("*"))),
             raw=dict(raw),
         )
 
