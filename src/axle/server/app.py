@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import platform
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
@@ -29,7 +30,7 @@ from axle.server.bodies import parse_accept
 from axle.server.discovery import Discovery
 from axle.server.handlers import Call, JSONResponse, ResourceHandlers, json_response
 from axle.server.openapi import OpenAPIDocs
-from axle.server.rbac import Attributes
+from axle.server.rbac import Attributes, forbidden_error
 from axle.server.requestinfo import RequestInfo, parse_query, parse_request
 from axle.server.resources import RouteTable
 from axle.server.watch import WatchStreams
@@ -76,8 +77,6 @@ class NotAcceptable(ApiError):
 
 def version_info() -> dict[str, str]:
     """`/version`, shaped like Kubernetes' version.Info (kubectl prints gitVersion)."""
-    import platform
-
     return {
         "major": KUBE_MAJOR,
         "minor": KUBE_MINOR,
@@ -227,8 +226,6 @@ class ApiServer:
         return await self.handlers.handle(call)
 
     def _authorize(self, attrs: Attributes) -> None:
-        from axle.server.rbac import forbidden_error
-
         allowed, reason = self.authorizer.authorize(attrs)
         if not allowed:
             raise forbidden_error(attrs, reason)

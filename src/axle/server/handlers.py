@@ -32,6 +32,7 @@ from axle.errors import (
 )
 from axle.server import admission_plugins
 from axle.server.apply import server_side_apply, track_update
+from axle.server.auth import UserInfo
 from axle.server.bodies import (
     PATCH_TYPES,
     Accept,
@@ -39,7 +40,6 @@ from axle.server.bodies import (
     decode_object,
     dumps,
     media_type,
-    parse_accept,
     read_body,
 )
 from axle.server.patch import apply_patch
@@ -74,7 +74,7 @@ class Call:
     request: Request
     ri: RequestInfo
     served: Served
-    user: Any
+    user: UserInfo
     body_limit: int
     accept: Accept = field(default_factory=Accept)
     warnings: list[str] = field(default_factory=list)
@@ -699,6 +699,3 @@ def _drop_path(obj: Obj, path: str) -> None:
     last = parts[-1] if parts else None
     if isinstance(node, dict) and isinstance(last, str):
         node.pop(last, None)
-
-
-__all__ = ["Call", "ResourceHandlers", "json_response", "parse_accept"]
