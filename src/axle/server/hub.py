@@ -21,6 +21,7 @@ import contextlib
 import gc
 import logging
 import os
+import resource
 import signal
 import socket
 import ssl
@@ -99,6 +100,7 @@ def _ssl_context(settings: HubSettings) -> tuple[ssl.SSLContext, Path]:
 
 async def serve(settings: HubSettings, *, on_ready: Callable[[str], None] | None = None) -> None:
     """Run the hub until SIGINT/SIGTERM or cancellation; `on_ready(url)` once it accepts."""
+    _raise_fd_limit()
     data_dir = settings.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     key = load_or_create_key(data_dir, settings.encryption_key)
@@ -148,6 +150,18 @@ async def serve(settings: HubSettings, *, on_ready: Callable[[str], None] | None
         await _quietly(store.close(), "store")
         if sock is not None:
             sock.close()
+
+
+def _raise_fd_limit() -> None:
+    """Lift the soft open-files limit to the hard one: each watch holds a connection, and a
+    hub must keep a thousand of them open where many systems default to 1,024 descriptors."""
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard == resource.RLIM_INFINITY or hard > soft:
+            target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (ValueError, OSError) as exc:  # not permitted here: serve with what there is
+        log.warning("could not raise the open-files limit: %s", exc)
 
 
 def _tune_gc() -> None:
