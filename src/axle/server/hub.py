@@ -257,7 +257,8 @@ def main(argv: list[str] | None = None) -> None:
         overrides["port"] = args.port
     if args.no_controllers:
         overrides["controllers"] = False
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    logging.getLogger("axle").setLevel(logging.INFO)
     run(HubSettings(**overrides))
 
 
