@@ -182,3 +182,14 @@ async def test_audit_records_denied_and_failed_requests(hub: Hub) -> None:
     lines = (hub.tmp_path / "audit.log").read_text().splitlines()
     assert any('"code":401' in line for line in lines)
     assert any('"code":404' in line and '"name":"missing"' in line for line in lines)
+
+
+async def test_unexpected_error_is_a_500_status(
+    hub: Hub, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(hub.store, "get", broken)
+    body = _status(await client.get(f"{TENANTS}/x"), 500, "InternalError")
+    assert "disk on fire" in str(body["message"])

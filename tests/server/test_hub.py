@@ -5,10 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import re
+import signal
 import ssl
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
+import pytest
 import yaml
 
 from axle.server.hub import serve
@@ -85,3 +91,42 @@ async def test_serve_on_port_zero_http_and_https_and_clean_stop(tmp_path: Path) 
     finally:
         task.cancel()
         await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), 30)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_process_stops_cleanly_on_signal_with_a_watch_open(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "axle.server.hub", "--data-dir", str(tmp_path), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert proc.stdout is not None
+        url = ""
+        for line in proc.stdout:
+            m = re.search(r"http://[0-9.]+:[0-9]+", line)
+            if m:
+                url = m.group(0)
+                break
+        assert url, "hub did not report its URL"
+        token = (tmp_path / "admin-token").read_text().strip()
+        headers = {"Authorization": f"Bearer {token}"}
+        with (
+            httpx.Client(base_url=url, headers=headers, timeout=30) as c,
+            c.stream("GET", "/api/v1/namespaces?watch=1") as resp,
+        ):
+            lines = resp.iter_lines()
+            assert json.loads(next(lines))["type"] == "ADDED"  # the stream is open
+            proc.send_signal(sig)
+            rest = list(lines)  # ends when the hub closes the stream
+        assert all(json.loads(line)["type"] == "ADDED" for line in rest if line)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
