@@ -14,9 +14,9 @@ For each Project (which lives in the namespace it governs) it:
   of the tenant (a secondary watch), so editing a tenant copy takes effect everywhere;
 - renders the tenant admins' Role + RoleBinding `prj-<project>-tnt-adm`;
 - checks `gpuLimits` against the tenant's: each family the project names must be within the
-  tenant's limit for it (a family the tenant does not list has limit 0). Admission refuses
-  more at write time; this condition (`QuotaValid`) catches a tenant lowering its limits
-  later;
+  tenant's limit for it (a family the tenant does not list is not limited: `api.quota`).
+  Admission refuses more at write time; this condition (`QuotaValid`) catches a tenant
+  lowering its limits later;
 - resolves `computeConfigRef` (`ComputeConfigResolved`). Decision: this condition does not
   gate `Ready`. ComputeConfig arrives in a later issue, and what needs it (creating a compute
   pool) checks it there; a project without one is still a usable workspace for its roles,
@@ -34,6 +34,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from axle.api.meta import get_condition, set_condition
+from axle.api.quota import gpu_limit_excess
 from axle.api.registry import KindInfo
 from axle.controllers.controller import Mapper, Reconciler, owned_by
 from axle.controllers.informer import NAMESPACE_INDEX, IndexFunc
@@ -77,11 +78,9 @@ RBAC_GROUP = "rbac.authorization.k8s.io"
 
 
 def quota_violations(project_limits: dict[str, int], tenant_limits: dict[str, int]) -> list[str]:
-    """`NVIDIA-H100: 40 > 32` for each family the project asks more of than the tenant has."""
+    """`NVIDIA-H100: 40 > 32` for each family the project asks more of than the tenant allows."""
     return [
-        f"{family}: {count} > {tenant_limits.get(family, 0)}"
-        for family, count in sorted(project_limits.items())
-        if count > tenant_limits.get(family, 0)
+        f"{f}: {mine} > {cap}" for f, mine, cap in gpu_limit_excess(project_limits, tenant_limits)
     ]
 
 

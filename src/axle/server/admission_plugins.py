@@ -42,6 +42,7 @@ import axle.api.kinds  # noqa: F401  (registers the kinds looked up below)
 from axle.api import validation as v
 from axle.api.admission import admit, qualified_kind
 from axle.api.meta import GROUP, SYSTEM_NAMESPACE
+from axle.api.quota import gpu_limit_excess
 from axle.api.registry import REGISTRY, KindInfo
 from axle.api.spoke import SPOKE_NAMESPACE_PREFIX
 from axle.api.tenant import TENANT_NAMESPACE_PREFIX
@@ -326,22 +327,19 @@ async def _validate_project(
             )
 
     if tenant is not None:
-        tenant_limits = _limits(tenant)
         old_limits = _limits(old)
-        for family, count in sorted(_limits(obj).items()):
+        for family, count, cap in gpu_limit_excess(_limits(obj), _limits(tenant)):
             # On update only what changes is checked, so an unrelated edit (or a status
             # write) of a project is never refused for a limit it already had.
             if not creating and old_limits.get(family) == count:
                 continue
-            cap = tenant_limits.get(family)
-            if cap is not None and count > cap:
-                errors.append(
-                    v.invalid(
-                        f"spec.gpuLimits.{family}",
-                        count,
-                        f'exceeds tenant "{tenant_name}" limit of {cap}',
-                    )
+            errors.append(
+                v.invalid(
+                    f"spec.gpuLimits.{family}",
+                    count,
+                    f'exceeds tenant "{tenant_name}" limit of {cap}',
                 )
+            )
 
     if creating and namespace:
         others = await store.list(info, namespace)
