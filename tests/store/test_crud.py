@@ -192,6 +192,14 @@ async def test_status_subresource_rules(store: SqliteStore) -> None:
     assert st["status"] == {"phase": "Ready"}
     assert st["spec"] == {"size": 2}
     assert "labels" not in st["metadata"]
+    # ... except the managedFields bookkeeping of who wrote it, which the server keeps.
+    fields = [{"manager": "ctl", "operation": "Update", "subresource": "status"}]
+    tracked = await store.update(
+        WIDGET,
+        {**st, "metadata": {**st["metadata"], "managedFields": fields}, "status": {"phase": "X"}},
+        subresource="status",
+    )
+    assert tracked["metadata"]["managedFields"] == fields
     # Stale status writes conflict too.
     with pytest.raises(Conflict):
         await store.update(WIDGET, {**out, "status": {"phase": "Old"}}, subresource="status")

@@ -801,6 +801,10 @@ class SqliteStore:
                 new["status"] = obj["status"]
             else:
                 new.pop("status", None)
+            # The server records who wrote the status in managedFields (an entry with
+            # `subresource: status`); keep that bookkeeping, and nothing else of metadata.
+            if "managedFields" in md:
+                new["metadata"]["managedFields"] = md["managedFields"]
         else:
             new = _typed(info, obj)
             for kept in (
