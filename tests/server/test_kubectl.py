@@ -24,6 +24,8 @@ import httpx
 import pytest
 import yaml
 
+from axle.server.auth import add_user
+
 pytestmark = pytest.mark.integration
 
 KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
@@ -334,3 +336,31 @@ def test_create_generators_send_protobuf(hub: Hub) -> None:
     binding = yaml.safe_load(kubectl(hub, "get", "rolebinding", "rb1", "-n", "gen", "-o", "yaml"))
     assert binding["roleRef"]["name"] == "r1"
     assert binding["subjects"][0]["name"] == "g1"
+
+
+def test_auth_can_i_and_whoami(hub: Hub) -> None:
+    assert kubectl(hub, "auth", "can-i", "create", "tenants").strip().startswith("yes")
+    token = add_user(hub.data_dir, "vera", ["outsiders"])
+    cmd = [
+        KUBECTL,
+        "--server",
+        hub.https,
+        "--token",
+        token,
+        "--certificate-authority",
+        str(hub.data_dir / "ca.crt"),
+        "auth",
+        "can-i",
+        "create",
+        "tenants",
+    ]
+    env = {**os.environ, "KUBECONFIG": "/dev/null", "HOME": str(hub.data_dir)}
+    # The hub re-reads its tokens file within a second of a change: poll until it knows vera.
+    deadline = time.monotonic() + 20
+    while True:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env)
+        if "Unauthorized" not in out.stderr or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert out.stdout.strip() == "no", out.stdout + out.stderr
+    assert "admin" in kubectl(hub, "auth", "whoami")

@@ -25,8 +25,9 @@ from starlette.routing import Route
 import axle
 from axle.api.registry import REGISTRY, KindInfo, Registry
 from axle.errors import ApiError, InternalError, MethodNotAllowed, NotFound
+from axle.server import reviews
 from axle.server.auth import MASTERS_GROUP, UserInfo
-from axle.server.bodies import parse_accept
+from axle.server.bodies import decode_object, parse_accept, read_body
 from axle.server.discovery import Discovery
 from axle.server.handlers import Call, JSONResponse, ResourceHandlers, json_response
 from axle.server.openapi import OpenAPIDocs
@@ -117,7 +118,9 @@ class ApiServer:
         self.registry = registry if registry is not None else REGISTRY
         kinds: list[KindInfo] = list(self.registry)
         self.routes = RouteTable(kinds)
-        self.discovery = Discovery(self.routes, f"{settings.host}:{settings.port}")
+        self.discovery = Discovery(
+            self.routes, f"{settings.host}:{settings.port}", virtual=reviews.DISCOVERY
+        )
         self.version = version_info()
         self.version_bytes = json_response(self.version).body
         self._openapi: OpenAPIDocs | None = None
@@ -205,6 +208,8 @@ class ApiServer:
                     name=ri.name or None,
                 )
             )
+        if reviews.is_review(ri.group, ri.version, ri.resource) and not ri.name:
+            return await self._review(request, ri, user)
         served = self.routes.resolve(ri.group, ri.version, ri.resource)
         if served is None:
             raise NotFound(
@@ -224,6 +229,16 @@ class ApiServer:
             accept=parse_accept(request.headers.get("accept")),
         )
         return await self.handlers.handle(call)
+
+    async def _review(self, request: Request, ri: RequestInfo, user: UserInfo) -> Response:
+        body: dict[str, Any] = {}
+        if ri.method == "POST":
+            raw = await read_body(
+                request.stream(), request.headers.get("content-length"), self.body_limit
+            )
+            body = decode_object(raw, request.headers.get("content-type"))
+        answer = reviews.review(ri.resource, ri.method, body, user, self.authorizer, self.registry)
+        return json_response(answer, 201)
 
     def _authorize(self, attrs: Attributes) -> None:
         allowed, reason = self.authorizer.authorize(attrs)

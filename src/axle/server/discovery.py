@@ -50,7 +50,15 @@ def _status_entry(served: Served) -> dict[str, Any]:
 class Discovery:
     """All discovery documents, pre-rendered to JSON bytes."""
 
-    def __init__(self, routes: RouteTable, server_address: str = "") -> None:
+    def __init__(
+        self,
+        routes: RouteTable,
+        server_address: str = "",
+        virtual: dict[tuple[str, str], list[dict[str, Any]]] | None = None,
+    ) -> None:
+        """`virtual`: resources served outside the registry (the self reviews), by group and
+        version, as their discovery entries."""
+        virtual = virtual or {}
         self.api_versions = orjson.dumps(
             {
                 "kind": "APIVersions",
@@ -62,7 +70,12 @@ class Discovery:
         )
         groups: list[dict[str, Any]] = []
         self.group_docs: dict[str, bytes] = {}
-        for group, versions in routes.group_versions.items():
+        group_versions = {g: list(v) for g, v in routes.group_versions.items()}
+        for group, version in virtual:
+            group_versions.setdefault(group, [])
+            if version not in group_versions[group]:
+                group_versions[group].append(version)
+        for group, versions in group_versions.items():
             if group == "":
                 continue
             entry = _api_group(group, versions)
@@ -83,9 +96,19 @@ class Discovery:
                     "kind": "APIResourceList",
                     "apiVersion": "v1",
                     "groupVersion": f"{group}/{version}" if group else version,
-                    "resources": resources,
+                    "resources": resources + virtual.get((group, version), []),
                 }
             )
+        for (group, version), entries in virtual.items():
+            if (group, version) not in routes.by_gv:
+                self.resource_lists[(group, version)] = orjson.dumps(
+                    {
+                        "kind": "APIResourceList",
+                        "apiVersion": "v1",
+                        "groupVersion": f"{group}/{version}",
+                        "resources": entries,
+                    }
+                )
 
 
 def _api_group(group: str, versions: list[str]) -> dict[str, Any]:
