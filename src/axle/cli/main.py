@@ -32,6 +32,7 @@ from axle.cli.state import (
     open_client,
     run,
 )
+from axle.cli.token import token_grp
 from axle.client import Client
 from axle.client.config import ConfigFile, Context, config_path
 from axle.client.errors import ConfigError
@@ -57,6 +58,7 @@ cli.add_command(get_cmd)
 cli.add_command(apply_cmd)
 cli.add_command(describe_cmd)
 cli.add_command(delete_cmd)
+cli.add_command(token_grp)
 
 
 # ---- up ------------------------------------------------------------------------------------
