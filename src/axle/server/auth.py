@@ -166,6 +166,12 @@ class TokenAuthenticator:
         # its timing cannot be used to guess a token byte by byte.
         user = self._users.get(_digest(token))
         if user is None:
+            # A token just added (`axle token create`) must work at once: on a miss, look at
+            # the file now rather than at the next periodic check. Only a changed file is
+            # re-read, so a stream of bad tokens costs one stat() each.
+            self._maybe_reload(check_now=True)
+            user = self._users.get(_digest(token))
+        if user is None:
             raise Unauthorized("Unauthorized")
         return user
 
@@ -173,12 +179,12 @@ class TokenAuthenticator:
         """Re-read the tokens file now (tests, and a CLI that just added a user)."""
         self._maybe_reload(force=True)
 
-    def _maybe_reload(self, *, force: bool = False) -> None:
+    def _maybe_reload(self, *, force: bool = False, check_now: bool = False) -> None:
         now = self._clock()
-        if not force and now < self._next_check:
+        if not (force or check_now) and now < self._next_check:
             return
         with self._lock:
-            if not force and now < self._next_check:
+            if not (force or check_now) and now < self._next_check:
                 return
             self._next_check = now + self._check_interval
             try:
