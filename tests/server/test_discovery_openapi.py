@@ -17,10 +17,10 @@ AGGREGATED_ACCEPT = (
 
 
 async def test_api_versions_and_group_list(client: httpx.AsyncClient) -> None:
-    r = await client.get("/api", headers={"Accept": AGGREGATED_ACCEPT})
+    r = await client.get("/api", headers={"Accept": "application/json, */*"})
     assert r.status_code == 200 and r.headers["content-type"] == "application/json"
     assert r.json()["kind"] == "APIVersions" and r.json()["versions"] == ["v1"]
-    groups = (await client.get("/apis", headers={"Accept": AGGREGATED_ACCEPT})).json()
+    groups = (await client.get("/apis")).json()
     assert groups["kind"] == "APIGroupList"
     by_name = {g["name"]: g for g in groups["groups"]}
     assert by_name["axle.dev"]["preferredVersion"]["groupVersion"] == "axle.dev/v1alpha1"
@@ -136,3 +136,36 @@ async def test_openapi_carries_list_merge_extensions(client: httpx.AsyncClient) 
     ).json()
     tenant_patch = axle_doc["paths"]["/apis/axle.dev/v1alpha1/tenants/{name}"]["patch"]
     assert "application/strategic-merge-patch+json" not in tenant_patch["requestBody"]["content"]
+
+
+async def test_aggregated_discovery(client: httpx.AsyncClient) -> None:
+    r = await client.get("/apis", headers={"Accept": AGGREGATED_ACCEPT})
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith(
+        "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+    )
+    doc = r.json()
+    assert doc["kind"] == "APIGroupDiscoveryList"
+    groups = {g["metadata"]["name"]: g for g in doc["items"]}
+    assert "" not in groups and "axle.dev" in groups
+    tenants = next(
+        res
+        for res in groups["axle.dev"]["versions"][0]["resources"]
+        if res["resource"] == "tenants"
+    )
+    assert tenants["scope"] == "Cluster" and tenants["singularResource"] == "tenant"
+    assert tenants["responseKind"] == {"group": "axle.dev", "version": "v1alpha1", "kind": "Tenant"}
+    assert tenants["subresources"][0]["subresource"] == "status"
+    core = (await client.get("/api", headers={"Accept": AGGREGATED_ACCEPT})).json()
+    assert [g["metadata"]["name"] for g in core["items"]] == [""]
+    names = {res["resource"] for res in core["items"][0]["versions"][0]["resources"]}
+    assert {"namespaces", "configmaps", "secrets", "events"} <= names
+    # Only v2beta1 asked for: the legacy document.
+    legacy = await client.get(
+        "/apis",
+        headers={
+            "Accept": "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList"
+            ",application/json"
+        },
+    )
+    assert legacy.json()["kind"] == "APIGroupList"

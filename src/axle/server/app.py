@@ -28,7 +28,7 @@ from axle.errors import ApiError, InternalError, MethodNotAllowed, NotFound
 from axle.server import reviews
 from axle.server.auth import MASTERS_GROUP, UserInfo
 from axle.server.bodies import decode_object, parse_accept, read_body
-from axle.server.discovery import Discovery
+from axle.server.discovery import AGGREGATED_MEDIA_TYPE, Discovery, wants_aggregated
 from axle.server.handlers import Call, JSONResponse, ResourceHandlers, json_response
 from axle.server.openapi import OpenAPIDocs
 from axle.server.rbac import Attributes, forbidden_error
@@ -252,10 +252,12 @@ class ApiServer:
             raise MethodNotAllowed(f"{ri.method} is not supported on {ri.path}")
         path = ri.path.rstrip("/") or "/"
         d = self.discovery
-        if path == "/api":
-            return JSONResponse(d.api_versions)
-        if path == "/apis":
-            return JSONResponse(d.api_group_list)
+        if path in ("/api", "/apis"):
+            if wants_aggregated(request.headers.get("accept")):
+                agg = d.aggregated_api if path == "/api" else d.aggregated_apis
+                return Response(agg, media_type=AGGREGATED_MEDIA_TYPE, headers={"Vary": "Accept"})
+            legacy = d.api_versions if path == "/api" else d.api_group_list
+            return JSONResponse(legacy, headers={"Vary": "Accept"})
         if path == "/version":
             return JSONResponse(self.version_bytes)
         parts = path.strip("/").split("/")

@@ -84,31 +84,98 @@ class Discovery:
         self.api_group_list = orjson.dumps(
             {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
         )
-        self.resource_lists: dict[tuple[str, str], bytes] = {}
+        entries_by_gv: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for (group, version), table in routes.by_gv.items():
             resources: list[dict[str, Any]] = []
             for served in table.values():
                 resources.append(_resource_entry(served))
                 if served.info.has_status:
                     resources.append(_status_entry(served))
-            self.resource_lists[(group, version)] = orjson.dumps(
+            entries_by_gv[(group, version)] = resources
+        for gv, entries in virtual.items():
+            entries_by_gv.setdefault(gv, []).extend(entries)
+        self.resource_lists: dict[tuple[str, str], bytes] = {
+            (group, version): orjson.dumps(
                 {
                     "kind": "APIResourceList",
                     "apiVersion": "v1",
                     "groupVersion": f"{group}/{version}" if group else version,
-                    "resources": resources + virtual.get((group, version), []),
+                    "resources": entries,
                 }
             )
-        for (group, version), entries in virtual.items():
-            if (group, version) not in routes.by_gv:
-                self.resource_lists[(group, version)] = orjson.dumps(
-                    {
-                        "kind": "APIResourceList",
-                        "apiVersion": "v1",
-                        "groupVersion": f"{group}/{version}",
-                        "resources": entries,
-                    }
-                )
+            for (group, version), entries in entries_by_gv.items()
+        }
+        self.aggregated_api = _aggregated(
+            [("", ["v1"])] if ("", "v1") in entries_by_gv else [], entries_by_gv
+        )
+        self.aggregated_apis = _aggregated(
+            [(g, v) for g, v in group_versions.items() if g], entries_by_gv
+        )
+
+
+AGGREGATED_MEDIA_TYPE = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+
+
+def wants_aggregated(accept: str | None) -> bool:
+    """Whether the Accept header's first usable choice is aggregated discovery (v2)."""
+    for clause in (accept or "").split(","):
+        parts = [p.strip() for p in clause.split(";")]
+        params = dict(p.partition("=")[::2] for p in parts[1:])
+        if params.get("as") == "APIGroupDiscoveryList":
+            if params.get("g") == "apidiscovery.k8s.io" and params.get("v") == "v2":
+                return True
+            continue  # v2beta1: not served; look at the next choice
+        if parts[0] in ("application/json", "*/*", "application/*"):
+            return False
+    return False
+
+
+def _aggregated(
+    groups: list[tuple[str, list[str]]],
+    entries_by_gv: dict[tuple[str, str], list[dict[str, Any]]],
+) -> bytes:
+    """An `apidiscovery.k8s.io/v2` APIGroupDiscoveryList: every group, version and resource
+    in one document, so kubectl discovers the whole server in one request per root."""
+    items: list[dict[str, Any]] = []
+    for group, versions in groups:
+        out_versions = []
+        for version in versions:
+            resources: dict[str, dict[str, Any]] = {}
+            for entry in entries_by_gv.get((group, version), []):
+                kind = {"group": group, "version": version, "kind": entry["kind"]}
+                name, _, sub = entry["name"].partition("/")
+                if sub:
+                    parent = resources.get(name)
+                    if parent is not None:
+                        parent.setdefault("subresources", []).append(
+                            {"subresource": sub, "responseKind": kind, "verbs": entry["verbs"]}
+                        )
+                    continue
+                res: dict[str, Any] = {
+                    "resource": name,
+                    "responseKind": kind,
+                    "scope": "Namespaced" if entry["namespaced"] else "Cluster",
+                    "singularResource": entry["singularName"],
+                    "verbs": entry["verbs"],
+                }
+                for key in ("shortNames", "categories"):
+                    if entry.get(key):
+                        res[key] = entry[key]
+                resources[name] = res
+            out_versions.append(
+                {"version": version, "resources": list(resources.values()), "freshness": "Current"}
+            )
+        items.append(
+            {"metadata": {"name": group, "creationTimestamp": None}, "versions": out_versions}
+        )
+    return orjson.dumps(
+        {
+            "kind": "APIGroupDiscoveryList",
+            "apiVersion": "apidiscovery.k8s.io/v2",
+            "metadata": {},
+            "items": items,
+        }
+    )
 
 
 def _api_group(group: str, versions: list[str]) -> dict[str, Any]:
