@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -21,6 +20,7 @@ from axle.cli.apply import apply_cmd
 from axle.cli.delete import delete_cmd
 from axle.cli.describe import describe_cmd
 from axle.cli.get import get_cmd
+from axle.cli.hubflags import hub_setting_options, settings_from_flags
 from axle.cli.printers import Out, TableView
 from axle.cli.state import (
     all_namespaces_option,
@@ -82,47 +82,18 @@ def _ready_message(url: str, settings: HubSettings) -> str:
 
 
 @cli.command("up", short_help="Run an embedded hub in the foreground.")
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Where the hub keeps state, token and certificates [env AXLE_DATA_DIR; default .axle].",
-)
-@click.option("--host", default=None, help="Address to bind [env AXLE_HOST; default 127.0.0.1].")
-@click.option(
-    "--port",
-    type=click.IntRange(0, 65535),
-    default=None,
-    help="Port to bind, 0 for any free one [env AXLE_PORT; default 8080].",
-)
-@click.option(
-    "--controllers/--no-controllers",
-    default=None,
-    help="Run the controllers in this process [env AXLE_CONTROLLERS; default on].",
-)
-def up_cmd(
-    data_dir: Path | None, host: str | None, port: int | None, controllers: bool | None
-) -> None:
+@hub_setting_options
+def up_cmd(**flags: Any) -> None:
     """Run an embedded hub in the foreground (SQLite in the data dir) until Ctrl-C/SIGTERM.
 
-    Every other hub setting is read from its AXLE_* environment variable (see
-    `axle.settings.HubSettings`). The admin token is written to DATA_DIR/admin-token (mode
-    0600) and a kubeconfig for kubectl to DATA_DIR/kubeconfig.
+    Every hub setting is a flag here and an AXLE_* environment variable; a flag wins over the
+    variable. The admin token is written to DATA_DIR/admin-token (mode 0600) and a kubeconfig
+    for kubectl to DATA_DIR/kubeconfig.
     """
     from axle.server import hub  # the server stack loads only for `axle up`
 
-    overrides: dict[str, Any] = {
-        key: value
-        for key, value in (
-            ("data_dir", data_dir),
-            ("host", host),
-            ("port", port),
-            ("controllers", controllers),
-        )
-        if value is not None
-    }
     try:
-        settings = HubSettings(**overrides)
+        settings = settings_from_flags(flags)
     except ValueError as exc:
         fail(f"error: invalid hub settings: {exc}")
     out = Out()
