@@ -115,10 +115,13 @@ def decode_object(body: bytes, content_type: str | None) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Accept:
-    """What a client accepts: a Table (and its apiVersion) or plain JSON."""
+    """What a client accepts: a Table (and its apiVersion), or else JSON.
+
+    JSON is served to every client that does not ask for a Table, also to those that list
+    protobuf first: client-go decodes a response by its Content-Type.
+    """
 
     table_version: str | None = None  # "meta.k8s.io/v1" when a Table is wanted
-    wants_json: bool = True
 
 
 def parse_accept(header: str | None) -> Accept:
@@ -129,7 +132,6 @@ def parse_accept(header: str | None) -> Accept:
     """
     if not header:
         return Accept()
-    wants_json = False
     for clause in header.split(","):
         parts = [p.strip() for p in clause.split(";")]
         mtype = parts[0].lower()
@@ -141,14 +143,14 @@ def parse_accept(header: str | None) -> Accept:
             if params.get("as") == "Table":
                 group, version = params.get("g", ""), params.get("v", "")
                 if group == "meta.k8s.io" and version in ("v1", "v1beta1"):
-                    return Accept(table_version=f"meta.k8s.io/{version}", wants_json=True)
+                    return Accept(table_version=f"meta.k8s.io/{version}")
                 continue
             if "as" in params:
-                # Aggregated discovery, PartialObjectMetadata lists, ...: not served; the
-                # client falls back to a later clause.
+                # PartialObjectMetadata lists and the like are not served: the client falls
+                # back to a later clause.
                 continue
-            wants_json = True
-    return Accept(wants_json=wants_json)
+            return Accept()
+    return Accept()
 
 
 def dumps(value: Any) -> bytes:

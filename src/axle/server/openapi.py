@@ -476,7 +476,3 @@ class OpenAPIDocs:
             }
         )
 
-
-def kind_schema_names(info: KindInfo) -> str:
-    """The definition name of a kind at its canonical group/version (used by tests)."""
-    return schema_name(info.group, info.version, info.kind)

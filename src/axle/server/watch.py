@@ -1,12 +1,13 @@
 """Watch streams: chunked JSON lines of `{"type", "object"}`, as the Kubernetes API server sends.
 
-Each stream has a small pump task that moves store events into a queue, so that the response
-generator can also wake up for bookmarks, for `timeoutSeconds` and for server shutdown without
-cancelling the store iterator mid-step. Events are encoded once and shared: the encoding of a
-(revision, object, format) is cached, so an event fanned out to a thousand watchers is
-serialized once rather than a thousand times. A resourceVersion older than the change log ends
-the stream with an ERROR event carrying a 410 `Status`, which is what client-go's reflectors
-expect before they relist.
+A stream is a raw ASGI response with one task that iterates the store's watch and writes each
+event straight to the connection: one task wake-up per watcher per event, which is what lets a
+thousand watchers on one process see an event within tens of milliseconds. Client disconnect,
+`timeoutSeconds` and server shutdown cancel that task; bookmarks are written by a helper task
+beside it. Events are encoded once and shared: the encoding of a (revision, object, format)
+is cached, so an event fanned out to a thousand watchers is serialized once, not a thousand
+times. A resourceVersion older than the change log ends the stream with an ERROR event
+carrying a 410 `Status`, which is what client-go's reflectors expect before they relist.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ class WatchStreams:
     def __init__(self, bookmark_seconds: float = 60.0) -> None:
         self.bookmark_seconds = bookmark_seconds
         self.encoded = EncodedEvents()
+        # The writer task of each open stream; cancelling one ends its stream cleanly.
         self._open: set[asyncio.Task[None]] = set()
         self.closed = False
 
