@@ -104,7 +104,11 @@ async def serve(settings: HubSettings, *, on_ready: Callable[[str], None] | None
     data_dir = settings.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     key = load_or_create_key(data_dir, settings.encryption_key)
-    store = open_store(settings.store_url, encryption_key=key)
+    store = open_store(
+        settings.store_url,
+        encryption_key=key,
+        watch_log_revisions=settings.watch_log_revisions,
+    )
     await store.start()
     authorizer: RBACAuthorizer | None = None
     audit: AuditLog | None = None
