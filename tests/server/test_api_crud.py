@@ -211,3 +211,16 @@ async def test_apply_field_conflict_is_409_and_force_takes_over(
     )
     assert r.status_code == 200, r.text
     assert r.json()["spec"]["displayName"] == "B"
+
+
+async def test_dry_run_update_keeps_the_live_resource_version(client: httpx.AsyncClient) -> None:
+    created = (await client.post(TENANTS, json=tenant("drv", displayName="a"))).json()
+    r = await client.patch(
+        f"{TENANTS}/drv?dryRun=All",
+        content=b'{"spec":{"displayName":"b"}}',
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["spec"]["displayName"] == "b"
+    assert r.json()["metadata"]["resourceVersion"] == created["metadata"]["resourceVersion"]
+    assert (await client.get(f"{TENANTS}/drv")).json()["spec"]["displayName"] == "a"

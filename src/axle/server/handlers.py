@@ -438,7 +438,13 @@ class ResourceHandlers:
             new = track_update(
                 info, current, new, manager=manager, operation="Update", subresource=sub
             )
-        return await self.store.update(info, new, subresource=sub, dry_run=call.dry_run)
+        stored = await self.store.update(info, new, subresource=sub, dry_run=call.dry_run)
+        if call.dry_run:
+            # Nothing was written, so the object is still at the live resourceVersion, as the
+            # API server answers (`kubectl diff` compares it with the live object).
+            live_rv = (current.get("metadata") or {}).get("resourceVersion")
+            stored = {**stored, "metadata": {**stored["metadata"], "resourceVersion": live_rv}}
+        return stored
 
     async def update(self, call: Call) -> Response:
         call.check_params()
