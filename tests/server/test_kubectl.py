@@ -364,3 +364,19 @@ def test_auth_can_i_and_whoami(hub: Hub) -> None:
         time.sleep(0.2)
     assert out.stdout.strip() == "no", out.stdout + out.stderr
     assert "admin" in kubectl(hub, "auth", "whoami")
+
+
+def test_diff_dry_run_and_wait(hub: Hub, tmp_path: Path) -> None:
+    manifest = tmp_path / "d.yaml"
+    manifest.write_text(TENANT.format(display="Before").replace("acme", "dif"))
+    kubectl(hub, "apply", "-f", str(manifest))
+    kubectl(hub, "wait", "--for=condition=Ready", "tenant/dif", "--timeout=30s")
+    manifest.write_text(TENANT.format(display="After").replace("acme", "dif"))
+    out = kubectl(hub, "diff", "-f", str(manifest), check=False)
+    assert "-  displayName: Before" in out and "+  displayName: After" in out
+    changed = [line for line in out.splitlines() if line.startswith(("+ ", "- ", "+  ", "-  "))]
+    assert not any("resourceVersion:" in line for line in changed), out
+    assert "(server dry run)" in kubectl(hub, "apply", "--dry-run=server", "-f", str(manifest))
+    doc = yaml.safe_load(kubectl(hub, "get", "tenant", "dif", "-o", "yaml"))
+    assert doc["spec"]["displayName"] == "Before"
+    kubectl(hub, "delete", "tenant", "dif", "--wait=false")
