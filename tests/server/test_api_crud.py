@@ -224,3 +224,30 @@ async def test_dry_run_update_keeps_the_live_resource_version(client: httpx.Asyn
     assert r.json()["spec"]["displayName"] == "b"
     assert r.json()["metadata"]["resourceVersion"] == created["metadata"]["resourceVersion"]
     assert (await client.get(f"{TENANTS}/drv")).json()["spec"]["displayName"] == "a"
+
+
+async def test_alias_group_patch_and_put(client: httpx.AsyncClient) -> None:
+    alias = "/apis/spectrocloud.com/v1alpha1/tenants"
+    await client.post(TENANTS, json=tenant("al", displayName="a"))
+    r = await client.patch(
+        f"{alias}/al",
+        content=b'{"spec":{"displayName":"b"}}',
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["apiVersion"] == "spectrocloud.com/v1alpha1"
+    obj = r.json()
+    obj["spec"]["displayName"] = "c"
+    r = await client.put(f"{alias}/al", json=obj)
+    assert r.status_code == 200, r.text
+    stored = (await client.get(f"{TENANTS}/al")).json()
+    assert stored["apiVersion"] == "axle.dev/v1alpha1" and stored["spec"]["displayName"] == "c"
+
+
+async def test_deletecollection_dry_run_deletes_nothing(client: httpx.AsyncClient) -> None:
+    await _ns(client)
+    await client.post(CM, json=cm("keep-me"))
+    r = await client.request("DELETE", f"{CM}?dryRun=All")
+    assert r.status_code == 200, r.text
+    assert [i["metadata"]["name"] for i in r.json()["items"]] == ["keep-me"]
+    assert (await client.get(f"{CM}/keep-me")).status_code == 200

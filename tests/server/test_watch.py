@@ -186,3 +186,23 @@ async def test_client_disconnect_closes_the_stream(hub: Hub, served: str) -> Non
     while len(hub.api.watches):
         assert loop.time() < deadline, "the stream outlived its client"
         await asyncio.sleep(0.01)
+
+
+async def test_legacy_watch_prefix(hub: Hub, served: str, client: httpx.AsyncClient) -> None:
+    await client.post(TENANTS, json=tenant("legacy"))
+    events = await asyncio.wait_for(
+        _collect(served, hub.admin_token, "/apis/axle.dev/v1alpha1/watch/tenants", 1), 10
+    )
+    assert events[0]["type"] == "ADDED"
+    assert events[0]["object"]["metadata"]["name"] == "legacy"
+
+
+async def test_alias_group_watch_carries_the_alias_api_version(
+    hub: Hub, served: str, client: httpx.AsyncClient
+) -> None:
+    await client.post(TENANTS, json=tenant("aliased"))
+    events = await asyncio.wait_for(
+        _collect(served, hub.admin_token, "/apis/spectrocloud.com/v1beta1/tenants?watch=1", 1),
+        10,
+    )
+    assert events[0]["object"]["apiVersion"] == "spectrocloud.com/v1beta1"
