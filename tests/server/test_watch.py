@@ -206,3 +206,25 @@ async def test_alias_group_watch_carries_the_alias_api_version(
         10,
     )
     assert events[0]["object"]["apiVersion"] == "spectrocloud.com/v1beta1"
+
+
+def test_encoded_event_cache_is_bounded_by_entries_and_bytes() -> None:
+    from axle.server.watch import EncodedEvents
+
+    cache = EncodedEvents(size=3, max_bytes=100)
+    calls: list[int] = []
+
+    def enc(i: int, n: int) -> bytes:
+        calls.append(i)
+        return b"x" * n
+
+    assert cache.get(1, lambda: enc(1, 10)) == b"x" * 10
+    cache.get(1, lambda: enc(1, 10))
+    assert calls == [1]  # encoded once
+    for i in range(2, 6):
+        cache.get(i, lambda i=i: enc(i, 10))  # type: ignore[misc]
+    cache.get(1, lambda: enc(1, 10))
+    assert calls.count(1) == 2  # evicted by the entry bound
+    cache.get(99, lambda: enc(99, 95))
+    cache.get(2, lambda: enc(2, 10))
+    assert calls.count(2) == 2  # evicted by the byte bound

@@ -35,10 +35,16 @@ DEFAULT_MIN_TIMEOUT = 1800.0
 
 
 class EncodedEvents:
-    """A bounded cache of encoded watch events shared by all streams."""
+    """A bounded cache of encoded watch events shared by all streams.
 
-    def __init__(self, size: int = 4096) -> None:
+    Bounded by entries and by bytes, so that a burst of large objects (a body may be megabytes)
+    cannot pin much memory: an event only needs to stay here while its fan-out is under way.
+    """
+
+    def __init__(self, size: int = 4096, max_bytes: int = 32 * 1024 * 1024) -> None:
         self._size = size
+        self._max_bytes = max_bytes
+        self._bytes = 0
         self._cache: OrderedDict[Hashable, bytes] = OrderedDict()
 
     def get(self, key: Hashable, encode: Callable[[], bytes]) -> bytes:
@@ -47,8 +53,10 @@ class EncodedEvents:
             return hit
         data = encode()
         self._cache[key] = data
-        if len(self._cache) > self._size:
-            self._cache.popitem(last=False)
+        self._bytes += len(data)
+        while self._cache and (len(self._cache) > self._size or self._bytes > self._max_bytes):
+            _, old = self._cache.popitem(last=False)
+            self._bytes -= len(old)
         return data
 
 
