@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
@@ -161,12 +161,17 @@ class ApiServer:
         except ApiError as err:
             code = err.code
             return status_response(err)
+        except ClientDisconnect:
+            code = 499  # the client left mid-request (nginx's code): nothing to answer
+            return Response(status_code=400)
         except Exception as exc:
             log.exception("internal error serving %s %s", scope["method"], scope["path"])
             internal = InternalError(f"an internal error occurred: {type(exc).__name__}: {exc}")
             return status_response(internal)
         finally:
-            if ri.is_resource or user is None:
+            # Discovery and /version are read by every client invocation: audit those only
+            # when they fail.
+            if ri.is_resource or user is None or code >= 400:
                 self._audit(ri, user, code)
 
     def _audit(self, ri: RequestInfo, user: UserInfo | None, code: int) -> None:
