@@ -2,10 +2,11 @@
 
 `build_app` wires the request pipeline around the generic handlers: parse the request the way
 the API server does -> authenticate -> authorize (RBAC; `system:masters` bypasses it) ->
-dispatch (non-resource documents, or a resource verb) -> audit, with every error rendered as a
-Kubernetes `Status`. There is one catch-all route rather than a route per kind: the route
-table, discovery and OpenAPI documents are built once from the registry, so a request costs a
-couple of dict lookups and nothing is generated per kind at request time.
+dispatch (non-resource documents: discovery, `/version`, OpenAPI; the self reviews; or a
+resource verb) -> audit, with every error rendered as a Kubernetes `Status`. There is one
+catch-all route rather than a route per kind: the route table, discovery and OpenAPI documents
+are built once from the registry, so a request costs a couple of dict lookups and nothing is
+generated per kind at request time. `/healthz`, `/readyz` and `/livez` need no token.
 """
 
 from __future__ import annotations

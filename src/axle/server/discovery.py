@@ -1,9 +1,12 @@
-"""Discovery documents in Kubernetes' legacy JSON format (`/api`, `/apis`, `/apis/{g}/{v}`).
+"""Discovery documents: Kubernetes' legacy JSON (`/api`, `/apis`, `/apis/{g}`, `/apis/{g}/{v}`)
+and aggregated discovery (`apidiscovery.k8s.io/v2`).
 
-kubectl first asks for aggregated discovery (`apidiscovery.k8s.io/v2`) through its Accept
-header and falls back to these documents when the response is plain `application/json`, so
-the legacy format is all a client needs. Every document is rendered to bytes once, when the
-app is built: discovery is hit by every kubectl invocation and never changes at run time.
+kubectl asks `/api` and `/apis` for aggregated discovery first (through its Accept header)
+and, when it gets it, learns every group, version and resource in those two requests instead
+of one per group/version; clients that ask for plain JSON get the legacy documents. Both are
+built from the same entries, so they cannot disagree. Every document is rendered to bytes
+once, when the app is built: discovery is hit by every kubectl invocation and never changes
+at run time.
 """
 
 from __future__ import annotations
