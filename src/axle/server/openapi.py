@@ -475,4 +475,3 @@ class OpenAPIDocs:
                 "security": [{"BearerToken": []}],
             }
         )
-
