@@ -251,3 +251,15 @@ async def test_deletecollection_dry_run_deletes_nothing(client: httpx.AsyncClien
     assert r.status_code == 200, r.text
     assert [i["metadata"]["name"] for i in r.json()["items"]] == ["keep-me"]
     assert (await client.get(f"{CM}/keep-me")).status_code == 200
+
+
+async def test_immediate_delete_of_an_axle_kind_returns_the_object(
+    client: httpx.AsyncClient,
+) -> None:
+    # Served like a custom resource. (A Tenant keeps a finalizer only when its controller
+    # runs; none runs here, so the delete is immediate.)
+    await client.post(TENANTS, json=tenant("gone"))
+    r = await client.delete(f"{TENANTS}/gone")
+    assert r.status_code == 200, r.text
+    assert r.json()["kind"] == "Tenant" and r.json()["metadata"]["name"] == "gone"
+    assert (await client.get(f"{TENANTS}/gone")).status_code == 404

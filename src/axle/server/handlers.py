@@ -42,6 +42,7 @@ from axle.server.bodies import (
     media_type,
     read_body,
 )
+from axle.server.listtypes import is_builtin
 from axle.server.patch import apply_patch
 from axle.server.requestinfo import RequestInfo
 from axle.server.resources import RouteTable, Served
@@ -603,8 +604,11 @@ class ResourceHandlers:
     async def delete(self, call: Call) -> Response:
         opts = await self._delete_options(call)
         obj, gone = await self._delete_one(call, call.namespace, call.ri.name, opts)
-        if not gone:
+        if not gone or not is_builtin(call.info):
+            # Still held by finalizers: the object as it now is. axle's own kinds are served
+            # like custom resources, which answer an immediate delete with the object too.
             return self._object_response(call, obj, 200)
+        # Kubernetes' own kinds answer an immediate delete with a Status naming the object.
         meta = obj.get("metadata") or {}
         return json_response(
             {
