@@ -48,7 +48,7 @@ from axle.api.spoke import SPOKE_NAMESPACE_PREFIX
 from axle.api.tenant import TENANT_NAMESPACE_PREFIX
 from axle.errors import AlreadyExists, Cause, Forbidden, Invalid, NotFound
 from axle.server.auth import MASTERS_GROUP, UserInfo
-from axle.server.rbac import RBAC_GROUP, RBACAuthorizer
+from axle.server.rbac import RBAC_GROUP, Authorizer
 from axle.server.rbac_escalation import check_escalation
 from axle.store.base import Obj, Store
 
@@ -183,7 +183,7 @@ async def validate_admission(
     user: UserInfo,
     *,
     dry_run: bool = False,
-    authorizer: RBACAuthorizer | None = None,
+    authorizer: Authorizer | None = None,
 ) -> None:
     """Refuse a write that breaks a cross-object rule (Invalid, Forbidden or NotFound).
 

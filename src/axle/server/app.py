@@ -32,7 +32,7 @@ from axle.server.bodies import decode_object, parse_accept, read_body
 from axle.server.discovery import AGGREGATED_MEDIA_TYPE, Discovery, wants_aggregated
 from axle.server.handlers import Call, JSONResponse, ResourceHandlers, json_response
 from axle.server.openapi import OpenAPIDocs
-from axle.server.rbac import Attributes, forbidden_error
+from axle.server.rbac import Attributes, Authorizer, forbidden_error
 from axle.server.requestinfo import RequestInfo, parse_query, parse_request
 from axle.server.resources import RouteTable
 from axle.server.watch import WatchStreams
@@ -49,10 +49,6 @@ _HEALTH_PATHS = ("/healthz", "/readyz", "/livez")
 
 class Authenticator(Protocol):
     def authenticate(self, authorization_header: str | None) -> UserInfo: ...
-
-
-class Authorizer(Protocol):
-    def authorize(self, attrs: Attributes) -> tuple[bool, str]: ...
 
 
 class Auditor(Protocol):
@@ -126,7 +122,7 @@ class ApiServer:
         self.version_bytes = json_response(self.version).body
         self._openapi: OpenAPIDocs | None = None
         self.watches = WatchStreams(bookmark_seconds)
-        self.handlers = ResourceHandlers(store, self.routes, self.watches)
+        self.handlers = ResourceHandlers(store, self.routes, self.watches, authorizer)
         self.body_limit = settings.max_body_bytes
 
     @property

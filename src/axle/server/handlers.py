@@ -44,6 +44,7 @@ from axle.server.bodies import (
 )
 from axle.server.listtypes import is_builtin
 from axle.server.patch import apply_patch
+from axle.server.rbac import Authorizer
 from axle.server.requestinfo import RequestInfo
 from axle.server.resources import RouteTable, Served
 from axle.server.tables import TableConverter
@@ -139,10 +140,18 @@ class Call:
 class ResourceHandlers:
     """The verbs over the store, shared by all kinds."""
 
-    def __init__(self, store: Store, routes: RouteTable, watches: WatchStreams) -> None:
+    def __init__(
+        self,
+        store: Store,
+        routes: RouteTable,
+        watches: WatchStreams,
+        authorizer: Authorizer | None = None,
+    ) -> None:
         self.store = store
         self.routes = routes
         self.watches = watches
+        # Admission asks it whether a writer of Roles and bindings holds what they grant.
+        self.authorizer = authorizer
         self._tables: dict[tuple[str, str], TableConverter] = {}
 
     def table_converter(self, info: KindInfo) -> TableConverter:
@@ -389,7 +398,14 @@ class ResourceHandlers:
             self.store, info, obj, None, "CREATE", call.user, dry_run=dry_run
         )
         await admission_plugins.validate_admission(
-            self.store, info, obj, None, "CREATE", call.user, dry_run=dry_run
+            self.store,
+            info,
+            obj,
+            None,
+            "CREATE",
+            call.user,
+            dry_run=dry_run,
+            authorizer=self.authorizer,
         )
         return obj
 
@@ -433,7 +449,14 @@ class ResourceHandlers:
             self.store, info, new, current, "UPDATE", call.user, dry_run=call.dry_run
         )
         await admission_plugins.validate_admission(
-            self.store, info, new, current, "UPDATE", call.user, dry_run=call.dry_run
+            self.store,
+            info,
+            new,
+            current,
+            "UPDATE",
+            call.user,
+            dry_run=call.dry_run,
+            authorizer=self.authorizer,
         )
         if operation != "Apply":
             new = track_update(
@@ -585,7 +608,14 @@ class ResourceHandlers:
         info = call.info
         current = await self.store.get(info, namespace, name)
         await admission_plugins.validate_admission(
-            self.store, info, current, current, "DELETE", call.user, dry_run=opts["dry_run"]
+            self.store,
+            info,
+            current,
+            current,
+            "DELETE",
+            call.user,
+            dry_run=opts["dry_run"],
+            authorizer=self.authorizer,
         )
         propagation: Propagation = opts["propagation"]
         obj = await self.store.delete(

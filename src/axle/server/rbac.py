@@ -36,7 +36,7 @@ import json
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import axle.api.kinds  # noqa: F401  (registers the RBAC kinds)
 from axle.api.registry import REGISTRY, KindInfo
@@ -72,6 +72,18 @@ class Attributes:
     @property
     def is_resource_request(self) -> bool:
         return self.path is None
+
+
+class Authorizer(Protocol):
+    """What the rest of the server needs of an authorizer: one decision per request.
+
+    `RBACAuthorizer` is the implementation; the request pipeline, the self reviews and the
+    escalation check (which also needs an aggregated ClusterRole's effective rules) depend
+    only on this, so tests can hand them a stand-in."""
+
+    def authorize(self, attrs: Attributes) -> tuple[bool, str]: ...
+
+    def cluster_role_rules(self, name: str) -> list[Mapping[str, Any]] | None: ...
 
 
 def _strings(value: Any) -> frozenset[str]:

@@ -23,7 +23,7 @@ from typing import Any
 from axle.api.registry import REGISTRY, KindInfo
 from axle.errors import Forbidden, NotFound
 from axle.server.auth import UserInfo
-from axle.server.rbac import RBAC_GROUP, Attributes, RBACAuthorizer
+from axle.server.rbac import RBAC_GROUP, Attributes, Authorizer
 from axle.store.base import Obj, Store
 
 _PLURALS = {
@@ -55,7 +55,7 @@ def _describe(rule: Mapping[str, Any]) -> str:
 
 
 def uncovered_rules(
-    authorizer: RBACAuthorizer,
+    authorizer: Authorizer,
     user: UserInfo,
     namespace: str | None,
     rules: Iterable[Mapping[str, Any]],
@@ -70,7 +70,7 @@ def uncovered_rules(
 
 
 def _rule_covered(
-    authorizer: RBACAuthorizer, user: UserInfo, namespace: str | None, rule: Mapping[str, Any]
+    authorizer: Authorizer, user: UserInfo, namespace: str | None, rule: Mapping[str, Any]
 ) -> bool:
     verbs = _strings(rule.get("verbs"))
     for url in _strings(rule.get("nonResourceURLs")):
@@ -99,7 +99,7 @@ def _rule_covered(
 
 
 def _may(
-    authorizer: RBACAuthorizer,
+    authorizer: Authorizer,
     user: UserInfo,
     verb: str,
     plural: str,
@@ -132,7 +132,7 @@ def _who(user: UserInfo) -> str:
 
 
 async def check_escalation(
-    authorizer: RBACAuthorizer, store: Store, info: KindInfo, obj: Obj, user: UserInfo
+    authorizer: Authorizer, store: Store, info: KindInfo, obj: Obj, user: UserInfo
 ) -> None:
     """Refuse (Forbidden) a Role/ClusterRole/binding write that grants more than `user` has."""
     if info.group != RBAC_GROUP or info.kind not in _PLURALS:

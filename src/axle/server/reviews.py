@@ -9,12 +9,12 @@ store keeps). The access review asks the same RBAC authorizer that guards every 
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
 from axle.api.registry import Registry
 from axle.errors import BadRequest, MethodNotAllowed
 from axle.server.auth import UserInfo
-from axle.server.rbac import Attributes
+from axle.server.rbac import Attributes, Authorizer
 
 AUTHZ = ("authorization.k8s.io", "v1")
 AUTHN = ("authentication.k8s.io", "v1")
@@ -49,12 +49,6 @@ _RESOURCES = {
 
 def is_review(group: str, version: str, resource: str) -> bool:
     return (group, version, resource) in _RESOURCES
-
-
-class Authorizer(Protocol):
-    """What a review needs of the RBAC authorizer (see `axle.server.rbac.RBACAuthorizer`)."""
-
-    def authorize(self, attrs: Attributes) -> tuple[bool, str]: ...
 
 
 def review(
