@@ -263,3 +263,26 @@ async def test_immediate_delete_of_an_axle_kind_returns_the_object(
     assert r.status_code == 200, r.text
     assert r.json()["kind"] == "Tenant" and r.json()["metadata"]["name"] == "gone"
     assert (await client.get(f"{TENANTS}/gone")).status_code == 404
+
+
+async def test_applying_secret_string_data_again_is_a_no_op_for_any_manager(
+    client: httpx.AsyncClient,
+) -> None:
+    await _ns(client)
+    body = b"apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\nstringData:\n  pw: hunter2\n"
+    headers = {"Content-Type": "application/apply-patch+yaml"}
+    url = "/api/v1/namespaces/default/secrets/creds"
+    first = await client.patch(f"{url}?fieldManager=axle", content=body, headers=headers)
+    assert first.status_code == 201, first.text
+    assert first.json()["data"] == {"pw": "aHVudGVyMg=="}
+    again = await client.patch(f"{url}?fieldManager=axle", content=body, headers=headers)
+    assert again.status_code == 200, again.text
+    rv = first.json()["metadata"]["resourceVersion"]
+    assert again.json()["metadata"]["resourceVersion"] == rv  # nothing changed, nothing written
+    # Another manager applying the same value shares ownership instead of conflicting.
+    other = await client.patch(f"{url}?fieldManager=kubectl", content=body, headers=headers)
+    assert other.status_code == 200, other.text
+    changed = body.replace(b"hunter2", b"hunter3")
+    clash = await client.patch(f"{url}?fieldManager=kubectl", content=changed, headers=headers)
+    assert clash.status_code == 409
+    assert ".data.pw" in clash.json()["message"]

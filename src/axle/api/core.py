@@ -98,8 +98,13 @@ _REQUIRED_SECRET_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _default_secret(obj: dict[str, Any]) -> None:
-    obj.setdefault("type", "Opaque")
+def fold_string_data(obj: dict[str, Any]) -> None:
+    """Move a Secret's write-only `stringData` into `data` (base64), in place.
+
+    Kubernetes never stores `stringData`. Server-side apply folds it before computing field
+    ownership too, so that re-applying the same `stringData` is a no-op, not a conflict
+    with the live object's (absent) `stringData`.
+    """
     string_data = obj.pop("stringData", None)
     if isinstance(string_data, dict) and string_data:
         data = obj.get("data")
@@ -109,6 +114,11 @@ def _default_secret(obj: dict[str, Any]) -> None:
         for key, value in string_data.items():
             data[key] = base64.b64encode(str(value).encode()).decode()
         obj["data"] = data
+
+
+def _default_secret(obj: dict[str, Any]) -> None:
+    obj.setdefault("type", "Opaque")
+    fold_string_data(obj)
 
 
 def _data_size(values: dict[str, str], encoded: bool) -> int:

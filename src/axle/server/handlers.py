@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from axle.api.admission import admit, normalize_api_version
+from axle.api.core import fold_string_data
 from axle.api.registry import KindInfo
 from axle.errors import (
     AlreadyExists,
@@ -524,6 +525,8 @@ class ResourceHandlers:
         if not isinstance(applied, dict):
             raise BadRequest("an applied configuration must be an object")
         applied = self._prepare(call, applied)
+        if call.info.group_kind == ("", "Secret"):
+            fold_string_data(applied)
         for attempt in range(PATCH_RETRIES):
             try:
                 current: Obj | None = await self.store.get(call.info, call.namespace, call.ri.name)
