@@ -40,7 +40,9 @@ class HubSettings(BaseSettings):
     )
     controller_concurrency: dict[str, int] = Field(
         default_factory=dict,
-        description='per-controller worker counts overriding controller_workers, e.g. {"project": 4}',
+        description=(
+            'per-controller worker counts overriding controller_workers, e.g. {"project": 4}'
+        ),
     )
     controller_backoff_base: float = Field(
         default=0.5, gt=0, description="first retry delay after a failed reconcile (doubles)"

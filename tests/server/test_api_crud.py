@@ -286,3 +286,20 @@ async def test_applying_secret_string_data_again_is_a_no_op_for_any_manager(
     clash = await client.patch(f"{url}?fieldManager=kubectl", content=changed, headers=headers)
     assert clash.status_code == 409
     assert ".data.pw" in clash.json()["message"]
+
+
+async def test_a_new_namespace_holds_the_lifecycle_finalizer_from_creation(
+    client: httpx.AsyncClient,
+) -> None:
+    from axle.api.core import NAMESPACE_FINALIZER
+
+    r = await client.post("/api/v1/namespaces", json=ns_obj("fresh"))
+    assert r.status_code == 201, r.text
+    assert NAMESPACE_FINALIZER in r.json()["metadata"]["finalizers"]
+    # Deleting it before any controller ran still leaves it Terminating, not gone with its
+    # contents left behind.
+    await client.post("/api/v1/namespaces/fresh/configmaps", json=cm("left", "fresh"))
+    r = await client.delete("/api/v1/namespaces/fresh")
+    assert r.status_code == 200
+    got = (await client.get("/api/v1/namespaces/fresh")).json()
+    assert got["metadata"]["deletionTimestamp"]

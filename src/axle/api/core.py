@@ -98,6 +98,11 @@ _REQUIRED_SECRET_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
+# Held by every Namespace from its creation until the Namespace controller has deleted what
+# the namespace contains (Kubernetes keeps `kubernetes` in spec.finalizers for the same job).
+NAMESPACE_FINALIZER = "axle.dev/namespace-lifecycle"
+
+
 def fold_string_data(obj: dict[str, Any]) -> None:
     """Move a Secret's write-only `stringData` into `data` (base64), in place.
 

@@ -21,14 +21,13 @@ from __future__ import annotations
 import contextlib
 import copy
 
+from axle.api.core import NAMESPACE_FINALIZER
 from axle.api.meta import set_condition
 from axle.api.registry import KindInfo
 from axle.controllers.controller import Reconciler
 from axle.controllers.objects import is_deleting, write_status
 from axle.controllers.tenancy import status_copy
 from axle.errors import NotFound
-
-NAMESPACE_FINALIZER = "axle.dev/namespace-lifecycle"
 
 
 class NamespaceReconciler(Reconciler):

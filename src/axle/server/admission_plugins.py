@@ -41,6 +41,7 @@ from typing import Any, Literal
 import axle.api.kinds  # noqa: F401  (registers the kinds looked up below)
 from axle.api import validation as v
 from axle.api.admission import admit, qualified_kind
+from axle.api.core import NAMESPACE_FINALIZER
 from axle.api.meta import GROUP, SYSTEM_NAMESPACE
 from axle.api.quota import gpu_limit_excess
 from axle.api.registry import REGISTRY, KindInfo
@@ -162,9 +163,13 @@ async def mutate_admission(
 ) -> dict[str, Any]:
     """Changes admission makes before validation; returns the object to validate and store.
 
-    Today: a Project created in a namespace that does not exist gets that namespace, after the
-    Project's own rules pass (so a refused Project leaves no namespace behind).
+    A new Namespace gets the lifecycle finalizer at once, so that its contents are deleted
+    with it even if it is deleted before the Namespace controller first sees it. A Project
+    created in a namespace that does not exist gets that namespace, after the Project's own
+    rules pass (so a refused Project leaves no namespace behind).
     """
+    if operation == "CREATE" and info.group_kind == _NAMESPACE:
+        obj = _with_namespace_finalizer(obj)
     if operation == "CREATE" and info.group_kind == _PROJECT:
         namespace = str(_meta(obj).get("namespace") or "")
         if namespace and await _get(store, _NAMESPACE, None, namespace) is None:
@@ -245,6 +250,13 @@ async def _namespace_lifecycle(
         raise err
 
 
+def _with_namespace_finalizer(ns: Obj) -> Obj:
+    finalizers = list(_meta(ns).get("finalizers") or [])
+    if NAMESPACE_FINALIZER in finalizers:
+        return ns
+    return {**ns, "metadata": {**_meta(ns), "finalizers": [*finalizers, NAMESPACE_FINALIZER]}}
+
+
 async def _create_project_namespace(store: Store, namespace: str, project: Obj) -> None:
     ns_info = _kind(_NAMESPACE)
     labels = {PROJECT_LABEL: str(_meta(project).get("name") or "")}
@@ -259,6 +271,7 @@ async def _create_project_namespace(store: Store, namespace: str, project: Obj) 
             "metadata": {"name": namespace, "labels": labels},
         },
     )
+    ns = _with_namespace_finalizer(ns)
     # Created meanwhile by another request: the lifecycle check then looks at that one.
     with contextlib.suppress(AlreadyExists):
         await store.create(ns_info, ns)

@@ -1,1 +1,1 @@
-"""Simulators (Palette API, spoke clusters): product code that the embedded default and tests run."""
+"""Simulators (Palette API, spoke clusters): product code run by the embedded default and tests."""
