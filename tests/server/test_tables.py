@@ -117,3 +117,19 @@ def test_no_extra_age_when_the_kind_shows_a_time() -> None:
         "Last Seen",
         "Reason",
     ]
+
+
+def test_label_keys_with_dots_escaped_or_bracketed() -> None:
+    obj = {"metadata": {"labels": {"axle.dev/aiworkload-type": "model"}}}
+    assert evaluate(obj, r".metadata.labels.axle\.dev/aiworkload-type") == ["model"]
+    assert evaluate(obj, ".metadata.labels['axle.dev/aiworkload-type']") == ["model"]
+
+
+def test_every_registered_column_path_compiles() -> None:
+    import axle.api.kinds  # noqa: F401
+    from axle.api.registry import REGISTRY
+    from axle.server.tables import compile_path
+
+    for info in REGISTRY:
+        for column in info.columns:
+            compile_path(column.json_path)  # raises on a path tables would show as <invalid>

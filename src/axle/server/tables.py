@@ -33,7 +33,8 @@ _AGE_DESCRIPTION = "CreationTimestamp is the time the object was created."
 
 # One step of a column path: `.field`, `[3]`, `[*]` or `[?(@.path=="value")]` (also != ).
 _STEP = re.compile(
-    r"""\.(?P<field>[A-Za-z0-9_$\-/]+)
+    r"""\.(?P<field>(?:[A-Za-z0-9_$\-/]|\\\.)+)
+      | \[(?P<kq>["'])(?P<key>.*?)(?P=kq)\]
       | \[(?P<index>-?\d+)\]
       | \[(?P<star>\*)\]
       | \[\?\(@\.(?P<fpath>[A-Za-z0-9_.\-/]+)\s*(?P<op>==|!=)\s*(?P<q>["'])(?P<value>.*?)(?P=q)\)\]
@@ -61,7 +62,10 @@ def compile_path(path: str) -> tuple[Step, ...]:
         if m is None:
             raise ValueError(f"unsupported JSONPath {path!r} at {text[pos:]!r}")
         if m.group("field") is not None:
-            steps.append(("field", m.group("field")))
+            # `.metadata.labels.axle\.dev/tier`: an escaped dot belongs to the key.
+            steps.append(("field", m.group("field").replace("\\.", ".")))
+        elif m.group("key") is not None:
+            steps.append(("field", m.group("key")))  # `.metadata.labels['axle.dev/tier']`
         elif m.group("index") is not None:
             steps.append(("index", int(m.group("index"))))
         elif m.group("star") is not None:
