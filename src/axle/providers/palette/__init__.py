@@ -1,0 +1,1 @@
+"""The Palette provider: an async REST client for the Palette API subset axle uses."""
