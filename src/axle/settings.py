@@ -51,6 +51,17 @@ class HubSettings(BaseSettings):
         default=300.0, gt=0, description="longest retry delay after repeated failures"
     )
 
+    compute_sync_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="how often each Compute re-reads its inventory from Palette",
+    )
+    palette_check_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="how often Settings re-check that Palette answers (sooner after a failure)",
+    )
+
     @property
     def store_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'axle.db'}"

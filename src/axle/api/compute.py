@@ -5,6 +5,19 @@ hosts tagged for axle every 30 seconds and writes them to status, grouped by har
 split into control-plane candidates (typically CPU-only) and worker candidates (typically GPU
 machines), each machine `available`, `in-use` or `unhealthy`. The spec only says where to look;
 the status is server-written and kept open to new host details.
+
+Status, as the controller writes it (`controllers/compute.py` has the rules):
+
+- `controlPlaneCompute[]` / `workerCompute[]`: one group per hardware profile (architecture,
+  cpuCount, memoryMiB, GPU family/model/count/memory, resource groups) with `instances`,
+  `availableInstances`, `available` (any machine free) and `machines[]` (`id`, `name`,
+  `state`, `usedBy`, `message`, `edgeHostDetails`);
+- totals: `totalMachines`, `availableMachines`, `inUseMachines`, `unhealthyMachines`, and
+  `gpus` per family (`{available, inUse, unhealthy, total}` GPUs, not machines);
+- `gpuSummary`: "32/32 H100, 24/32 A100" (available/total per family), computed here once so
+  that `kubectl get computes` shows the same column as `axle get`;
+- `lastSyncTime`: when Palette last confirmed the inventory (see the controller on staleness);
+- conditions `Synced` and `Ready`.
 """
 
 from __future__ import annotations
@@ -24,8 +37,12 @@ MachineState = Literal["available", "in-use", "unhealthy"]
 class ComputeSpec(Model):
     # Settings whose Palette integration is used; absent means the project's settings.
     settingsRef: NameRef | None = None
-    # Edge-host tags a machine must carry to be part of this inventory.
+    # Edge-host tags a machine must carry to be part of this inventory; absent means
+    # {"palette.ai": "true"}, PaletteAI's tag.
     tagSelector: Labels | None = None
+    # Which host tags are resource groups: those whose key starts with this prefix; absent
+    # means every tag (so a pool's `workerResourceGroups` can match any of them).
+    resourceGroupPrefix: str | None = Field(default=None, min_length=1, max_length=253)
 
 
 class Machine(OpenModel):
@@ -55,8 +72,27 @@ class ComputeGroup(OpenModel):
     gpu: GpuInfo | None = None
     resourceGroups: dict[str, str] | None = None
     instances: NonNegInt = 0
+    availableInstances: NonNegInt | None = None
     available: bool | None = None
+    # A host with GPUs of more than one model: the others (`gpu` is the most numerous).
+    additionalGpus: list[GpuInfo] | None = None
     machines: list[Machine] = Field(default_factory=list)
+
+
+class GpuTotals(OpenModel):
+    """GPUs (not machines) of one family, by the state of the machine holding them."""
+
+    available: NonNegInt = 0
+    inUse: NonNegInt = 0
+    unhealthy: NonNegInt = 0
+    total: NonNegInt = 0
+
+
+class InventorySource(OpenModel):
+    """The Settings (and through it the Secret) the inventory was read with."""
+
+    namespace: str
+    name: str
 
 
 class ComputeStatus(StatusBase):
@@ -65,6 +101,11 @@ class ComputeStatus(StatusBase):
     lastSyncTime: str | None = None
     availableMachines: NonNegInt | None = None
     totalMachines: NonNegInt | None = None
+    inUseMachines: NonNegInt | None = None
+    unhealthyMachines: NonNegInt | None = None
+    gpus: dict[str, GpuTotals] | None = None
+    gpuSummary: str | None = None
+    settings: InventorySource | None = None
 
 
 class Compute(Model):
@@ -89,7 +130,11 @@ COMPUTE = register(
         columns=(
             PrinterColumn("Available", ".status.availableMachines", "integer"),
             PrinterColumn("Total", ".status.totalMachines", "integer"),
+            PrinterColumn("GPUs", ".status.gpuSummary"),
+            PrinterColumn("Synced", '.status.conditions[?(@.type=="Synced")].status'),
             PrinterColumn("Age", ".metadata.creationTimestamp", "date"),
+            PrinterColumn("In Use", ".status.inUseMachines", "integer", priority=1),
+            PrinterColumn("Unhealthy", ".status.unhealthyMachines", "integer", priority=1),
             PrinterColumn("Last Sync", ".status.lastSyncTime", "date", priority=1),
         ),
         name_rule=v.dns1123_label,
