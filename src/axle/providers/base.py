@@ -17,7 +17,14 @@ Errors (all `ProviderError`, each with a `reason` a condition can carry as is):
     ├── RateLimited                RateLimited         (429 after retries; `retry_after` seconds)
     ├── ServerError                ServerError         (5xx after retries)
     ├── NotFound                   NotFound            (404)
-    └── BadResponse                BadResponse         (a body that does not match the contract)
+    ├── InvalidRequest             InvalidRequest      (other 4xx: the request was refused)
+    ├── BadResponse                BadResponse         (a body that does not match the contract)
+    └── InvalidConfiguration       InvalidConfiguration (Secret or credentials malformed)
+
+Clusters are optional (`Capability.CLUSTERS`): a provider that declares it also satisfies
+`ClusterProvider`, and reports clusters as `ClusterInfo`. Creating a cluster takes a
+provider-specific request (the machine-pool shapes differ too much between providers to share),
+so `create` is not part of the neutral protocol.
 """
 
 from __future__ import annotations
@@ -113,6 +120,58 @@ class BadResponse(ProviderError):
     reason = "BadResponse"
 
 
+class InvalidRequest(ProviderError):
+    """The provider refused the request itself (400, 409, 422, ...); retrying will not help."""
+
+    reason = "InvalidRequest"
+
+
+class InvalidConfiguration(ProviderError):
+    """The provider cannot even be built: a Secret key or credential field is missing or bad.
+
+    `fields` names what is wrong (`palette`, `palette.hostUrl`), for a condition message.
+    """
+
+    reason = "InvalidConfiguration"
+
+    def __init__(self, message: str, *, fields: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.fields = fields
+
+
+@dataclass(frozen=True)
+class ClusterCondition:
+    """One condition a provider reports on a cluster (Kubernetes-like: type and status)."""
+
+    type: str
+    status: str
+    reason: str = ""
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    """A workload cluster as a provider reports it.
+
+    `state` is the provider's lifecycle word (Palette: Pending, Provisioning, Running,
+    Deleting, Deleted, Error, Importing) passed through as is: the spec types it as a plain
+    string, so an unknown value must not break the caller.
+    """
+
+    uid: str
+    name: str
+    state: str
+    health: str | None = None  # provider's health word ("healthy", ...); None when unreported
+    health_message: str = ""
+    conditions: tuple[ClusterCondition, ...] = ()
+    api_endpoints: tuple[str, ...] = ()  # "host:port"
+    host_uids: tuple[str, ...] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)
+    cloud_config_uid: str | None = None  # where the machine pools live
+    kubeconfig_ready: bool = False
+    kubernetes_version: str | None = None
+
+
 @runtime_checkable
 class Provider(Protocol):
     """An infrastructure provider. Inventory is required; other capabilities are declared."""
@@ -129,3 +188,17 @@ class Provider(Protocol):
     async def get_host(self, uid: str) -> Host: ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class ClusterProvider(Provider, Protocol):
+    """A provider declaring `Capability.CLUSTERS` (and usually KUBECONFIG)."""
+
+    async def get_cluster(self, uid: str) -> ClusterInfo: ...
+
+    async def get_cluster_status(self, uid: str) -> str:
+        """Only the lifecycle state: the cheapest poll while a cluster provisions."""
+
+    async def delete_cluster(self, uid: str, force: bool = False) -> None: ...
+
+    async def download_kubeconfig(self, uid: str, admin: bool = False) -> str: ...
