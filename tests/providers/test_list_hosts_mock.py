@@ -12,12 +12,25 @@ from axle.providers.base import BadResponse, Capability, Provider
 from axle.providers.palette import PAGE_LIMIT
 from tests.providers.helpers import body, edge_host, mock_client
 
+SCHEMA = {
+    "schema": {
+        "properties": [
+            {"name": "state", "type": "string", "enum": ["ready", "unpaired", "in-use"]},
+            {"name": "tags", "type": "keyValue"},
+        ]
+    }
+}
 
-def paged(hosts: list[dict[str, Any]], seen: list[httpx.Request]) -> Any:
+
+def paged(hosts: list[dict[str, Any]], seen: list[httpx.Request], schema: Any = SCHEMA) -> Any:
     """A search handler serving `hosts` PAGE_LIMIT at a time with opaque continue tokens."""
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
+        if request.url.path.endswith("/search/schema"):
+            if schema is None:
+                return httpx.Response(404, json={"code": "NotFound", "message": "no schema"})
+            return httpx.Response(200, json=schema)
         assert request.url.path == "/v1/dashboard/edgehosts/search"
         limit = int(request.url.params["limit"])
         start = int(request.url.params.get("continue", "tok-0").removeprefix("tok-"))
@@ -54,7 +67,9 @@ async def test_headers_and_filter_body() -> None:
     client, _ = mock_client(paged([], seen))
     async with client:
         await client.list_hosts({"palette.ai": "true", "zone": "a"})
-    req = seen[0]
+        await client.list_hosts({"palette.ai": "true"})
+    assert [r.url.path.rsplit("/", 1)[-1] for r in seen] == ["schema", "search", "search"]
+    req = seen[1]
     assert req.method == "POST"
     assert req.headers["ApiKey"] == "k-123"
     assert req.headers["ProjectUid"] == "proj-1"
@@ -62,6 +77,48 @@ async def test_headers_and_filter_body() -> None:
     assert [f["condition"]["keyValue"]["key"] for f in filters] == ["palette.ai", "zone"]
     assert filters[0]["type"] == "keyValue"
     assert filters[0]["condition"]["keyValue"]["match"]["values"] == ["true"]
+
+
+@pytest.mark.parametrize(
+    ("schema", "expected"),
+    [
+        ({"schema": {"properties": [{"name": "labels", "type": "keyValue"}]}}, "labels"),
+        ({"schema": {"properties": [{"name": "hostTags", "type": "keyValue"}]}}, "hostTags"),
+        (
+            {
+                "schema": {
+                    "properties": [
+                        {"name": "tags", "type": "keyValue", "isDeprecated": True},
+                        {"name": "edgeTags", "type": "keyValue"},
+                    ]
+                }
+            },
+            "edgeTags",
+        ),
+        ({"schema": {"properties": [{"name": "state", "type": "string"}]}}, None),
+        (None, None),
+    ],
+)
+async def test_tag_property_is_learned_from_the_schema(schema: Any, expected: str | None) -> None:
+    seen: list[httpx.Request] = []
+    hosts = [edge_host("a", labels={"k": "v"}), edge_host("b")]
+    client, _ = mock_client(paged(hosts, seen, schema))
+    async with client:
+        assert [h.uid for h in await client.list_hosts({"k": "v"})] == ["a"]
+    groups = body(seen[-1])["filter"]["filterGroups"]
+    if expected is None:
+        assert groups == []  # filtered client-side only
+    else:
+        assert groups[0]["filters"][0]["property"] == expected
+
+
+async def test_an_explicit_tag_property_skips_the_schema() -> None:
+    seen: list[httpx.Request] = []
+    client, _ = mock_client(paged([], seen), tag_property="labels")
+    async with client:
+        await client.list_hosts({"k": "v"})
+    assert len(seen) == 1
+    assert body(seen[0])["filter"]["filterGroups"][0]["filters"][0]["property"] == "labels"
 
 
 async def test_no_tags_sends_an_empty_filter() -> None:

@@ -56,8 +56,10 @@ class PaletteClient:
     """Async client for one Palette tenant/project; implements `Provider` and `ClusterProvider`.
 
     `transport` replaces the network (httpx.MockTransport in unit tests); `sleep` and `rng`
-    make the retry loop testable. `tag_property` is the search property tags are filtered on
-    (`GET /v1/dashboard/edgehosts/search/schema` lists the real names).
+    make the retry loop testable. `tag_property` is the search property tags are filtered on;
+    by default it is learned once from `GET /v1/dashboard/edgehosts/search/schema` (the spec
+    does not name the filterable properties, only that call does), and when the server offers
+    no `keyValue` property the tags are filtered here alone.
     """
 
     name = "palette"
@@ -77,10 +79,12 @@ class PaletteClient:
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
         clock: Callable[[], float] | None = None,
-        tag_property: str = "tags",
+        tag_property: str | None = None,
     ) -> None:
         self.creds = creds
-        self.tag_property = tag_property
+        self._tag_property: str | None = tag_property
+        self._tag_property_known = tag_property is not None
+        self._tag_property_lock = asyncio.Lock()
         extra: dict[str, Any] = {} if clock is None else {"clock": clock}
         self.session = PaletteSession(
             creds,
@@ -150,7 +154,8 @@ class PaletteClient:
         shift while paging) is kept once, last record wins.
         """
         wanted = dict(tags or {})
-        body = tag_filter(wanted, property_name=self.tag_property)
+        prop = await self.tag_property() if wanted else None
+        body = tag_filter(wanted if prop else {}, property_name=prop or "")
         hosts: dict[str, Host] = {}
         token: str | None = None
         seen_tokens: set[str] = set()
@@ -180,6 +185,22 @@ class PaletteClient:
                     "the server's pagination loops"
                 )
             seen_tokens.add(token)
+
+    async def tag_property(self) -> str | None:
+        """The search property holding host tags, learned once from the search schema.
+
+        Prefers a `keyValue` property named like tags (`tags`, `labels`, ...), else the only
+        `keyValue` one; None when there is none (or no schema endpoint): filter client-side.
+        """
+        async with self._tag_property_lock:
+            if not self._tag_property_known:
+                try:
+                    schema = await self.search_schema()
+                except NotFound:
+                    schema = None
+                self._tag_property = _pick_tag_property(schema)
+                self._tag_property_known = True
+            return self._tag_property
 
     async def get_host(self, uid: str) -> Host:
         """`GET /v1/edgehosts/{uid}`: one host's full record."""
@@ -332,3 +353,20 @@ class PaletteClient:
         return await self.session.call_json(
             "clusterprofiles.get", "GET", f"/v1/clusterprofiles/{uid}", ClusterProfile
         )
+
+
+_TAG_NAMES = ("tags", "labels", "metadata.labels", "tag")
+
+
+def _pick_tag_property(schema: SearchSchema | None) -> str | None:
+    props = schema.schema_.properties if schema and schema.schema_ else None
+    key_values = [
+        p.name for p in props or [] if p.name and p.type == "keyValue" and not p.isDeprecated
+    ]
+    for name in _TAG_NAMES:
+        if name in key_values:
+            return name
+    for name in key_values:
+        if "tag" in name.lower() or "label" in name.lower():
+            return name
+    return key_values[0] if len(key_values) == 1 else None
