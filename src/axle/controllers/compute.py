@@ -217,6 +217,7 @@ class ComputeReconciler(Reconciler):
         settings = self.ctx.cache(self.kinds.settings).get(settings_key)
         if settings is None:
             raise SyncProblem("SettingsNotFound", f"Settings {settings_key} not found")
+        uses[2] = settings["metadata"].get("resourceVersion")
         status = settings.get("status") or {}
         if "effectiveSettings" not in status:
             raise SyncProblem(
@@ -255,7 +256,8 @@ class ComputeReconciler(Reconciler):
         gen = compute["metadata"].get("generation")
         selector = dict(spec.get("tagSelector") or DEFAULT_TAG_SELECTOR)
         prefix = spec.get("resourceGroupPrefix")
-        uses: list[str | None] = [None, None]
+        # (Settings key, Secret key, Settings resourceVersion) as far as resolution got
+        uses: list[str | None] = [None, None, None]
         # (reason, message, Retry-After) of a failed sync
         failure: tuple[str, str, float | None] | None = None
         source: _Source | None = None
@@ -269,8 +271,7 @@ class ComputeReconciler(Reconciler):
         smeta = (source.secret.get("metadata") or {}) if source else {}
         fingerprint = (
             gen,
-            uses[0],
-            uses[1],
+            *uses,
             smeta.get("uid"),
             smeta.get("resourceVersion"),
             source.secret_field if source else None,
