@@ -32,6 +32,7 @@ from axle.cli.state import (
     open_client,
     run,
 )
+from axle.cli.sim import sim_grp
 from axle.cli.token import token_grp
 from axle.client import Client
 from axle.client.config import ConfigFile, Context, config_path
@@ -59,6 +60,7 @@ cli.add_command(apply_cmd)
 cli.add_command(describe_cmd)
 cli.add_command(delete_cmd)
 cli.add_command(token_grp)
+cli.add_command(sim_grp)
 
 
 # ---- up ------------------------------------------------------------------------------------

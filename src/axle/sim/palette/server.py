@@ -1,0 +1,141 @@
+"""Serving the simulator: `create_app` for in-process use, `serve` and `run` for a process.
+
+`serve(config, on_ready=...)` binds its own socket (port 0 picks a free one) and reports the
+real URL once uvicorn accepts, like the hub does, so tests and `axle up --palette-sim` need no
+fixed ports. Besides the requests, a small ticker advances cluster lifecycles every
+`tick_seconds` so the state file follows the clock even when nobody asks; correctness does
+not depend on it (every request ticks first).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import threading
+from collections.abc import Callable, Iterator
+
+import uvicorn
+from starlette.applications import Starlette
+
+from axle.sim.palette.admin import Admin
+from axle.sim.palette.app import build_app
+from axle.sim.palette.config import SimConfig, base_faults, build_sim, read_inventory
+from axle.sim.palette.inventory import seed_state
+
+log = logging.getLogger(__name__)
+
+
+def create_app(config: SimConfig) -> Starlette:
+    """The simulator as an ASGI app (state loaded or seeded as `config` says)."""
+    sim = build_sim(config)
+    faults = base_faults(config)
+
+    def reseed() -> None:
+        state = seed_state(read_inventory(config), config.clock())
+        if config.admin_key is not None:
+            state.adminKey = config.admin_key
+        sim.load(state)
+        sim.commit()
+
+    admin = Admin(
+        sim,
+        faults,
+        reset_faults=lambda: base_faults(config),
+        reset_timings=config.timings,
+        reseed=reseed,
+    )
+    return build_app(sim, faults, admin.routes(), config.sleep)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: `serve()` owns SIGINT/SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+def _url(host: str, port: int) -> str:
+    if host in ("", "0.0.0.0"):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+async def _ticker(app: Starlette, every: float) -> None:
+    while True:
+        await asyncio.sleep(every)
+        try:
+            app.state.sim.tick()
+        except Exception:  # a failed write must not stop the server; the next tick retries
+            log.exception("advancing cluster lifecycles failed")
+
+
+async def serve(config: SimConfig, *, on_ready: Callable[[str], None] | None = None) -> None:
+    """Run the simulator until SIGINT/SIGTERM or cancellation; `on_ready(url)` once it accepts."""
+    app = create_app(config)
+    sock = _bind(config.host, config.port)
+    url = _url(config.host, sock.getsockname()[1])
+    server = _Server(
+        uvicorn.Config(app, ws="none", lifespan="off", log_level="warning", access_log=False)
+    )
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    handled: list[signal.Signals] = []
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+                handled.append(sig)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    stopper = asyncio.create_task(stop.wait())
+    ticker = (
+        asyncio.create_task(_ticker(app, config.tick_seconds)) if config.tick_seconds > 0 else None
+    )
+    try:
+        while not server.started and not task.done() and not stop.is_set():
+            await asyncio.wait({task, stopper}, timeout=0.01, return_when=asyncio.FIRST_COMPLETED)
+        if server.started and on_ready is not None and not stop.is_set():
+            on_ready(url)
+        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        server.should_exit = True
+        stopper.cancel()
+        if ticker is not None:
+            ticker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.shield(task)
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+        sock.close()
+    if task.done() and not task.cancelled() and task.exception() is not None:
+        raise task.exception()  # type: ignore[misc]
+
+
+def run(config: SimConfig, *, on_ready: Callable[[str], None] | None = None) -> None:
+    """Run the simulator in the foreground until SIGINT/SIGTERM."""
+    if on_ready is None:
+
+        def on_ready(url: str) -> None:
+            print(f"Palette simulator serving on {url}", flush=True)
+
+    asyncio.run(serve(config, on_ready=on_ready))
