@@ -14,7 +14,23 @@ Each referenced Secret is then checked: it must exist (`SecretNotFound`), hold t
 a JSON object with `apiKey`, `hostUrl`, `tenant` and `defaultProjectID` (the missing fields
 are named). Conditions: `SecretsResolved` and `Ready`. Indexes from Settings to the Secrets
 and source Settings their last status used let a change to any of them re-run exactly the
-Settings that depend on it. Reaching Palette is a later issue's job.
+Settings that depend on it.
+
+`PaletteReachable` comes from a real call: a client is built from the effective Palette
+Secret and asked `check_credentials()` (one attempt, no client-side retries: this reconciler's
+own schedule is the retry). True, reason `Reachable`, names the host URL and tenant; False
+carries the provider's reason (`InvalidCredentials`, `Unreachable`, `InvalidConfiguration`,
+`RateLimited`, `ServerError`, `BadResponse`, `NotFound`) and what to do about it; while the
+Secret itself is missing or malformed no call is made and the Secret problem's reason is
+shown. The condition is absent when no Palette integration is in effect. It is checked again
+when the Settings or the Secret change (a fingerprint of generation, Secret uid and
+resourceVersion), every `check_seconds` (5 minutes), and after a transient failure sooner,
+backing off from `retry_base` seconds (doubling, up to `check_seconds`, or the server's
+`Retry-After`). Credentials or configuration Palette refused are not retried early: the fix
+is a Secret change, which re-checks at once. Decision: those two make `Ready` False (the
+integration cannot work as configured), while an unreachable or failing Palette does not (it
+is an outage, not a property of this object; `PaletteReachable` shows it). The status without
+the check is written first, so a slow Palette never delays `effectiveSettings`.
 """
 
 from __future__ import annotations
@@ -22,15 +38,24 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from axle.api.meta import set_condition
 from axle.api.registry import KindInfo
-from axle.controllers.controller import Mapper, Reconciler
+from axle.controllers.controller import Context, Mapper, Reconciler
 from axle.controllers.informer import NAMESPACE_INDEX, IndexFunc
 from axle.controllers.objects import is_deleting, key_of, labels, make_key, write_status
+from axle.controllers.provider_cache import (
+    ProviderFactory,
+    palette_check_provider,
+    palette_summary,
+    secret_data,
+)
 from axle.controllers.tenancy import TENANT_LABEL, project_tenant, status_copy, tenant_namespace
+from axle.providers.base import InvalidConfiguration, InvalidCredentials, ProviderError, RateLimited
 from axle.store.base import Obj
 
 INTEGRATIONS = ("palette", "huggingFace", "ngc")
@@ -39,6 +64,27 @@ DEFAULT_SECRET_KEYS = {"palette": "palette", "huggingFace": "token", "ngc": "api
 PALETTE_FIELDS = ("apiKey", "hostUrl", "tenant", "defaultProjectID")
 SECRET_INDEX = "secret"
 SOURCE_INDEX = "source"
+PALETTE_REACHABLE = "PaletteReachable"
+# Palette refused what the Secret says: only a change of the Secret fixes it.
+REFUSED_REASONS = frozenset({InvalidCredentials.reason, InvalidConfiguration.reason})
+_HINTS = {
+    "InvalidCredentials": "the API key was refused; put a valid apiKey in Secret {secret}",
+    "InvalidConfiguration": "fix the Palette JSON in Secret {secret}",
+    "Unreachable": "check hostUrl in Secret {secret} and that the hub can reach it",
+    "RateLimited": "Palette is rate limiting; checking again later",
+    "ServerError": "Palette failed to answer; checking again later",
+    "BadResponse": "the answer is not Palette's API; is hostUrl the Palette API root?",
+    "NotFound": "hostUrl answers, but not as the Palette API (404); check hostUrl",
+}
+
+
+@dataclass
+class _Check:
+    """The last reachability check of one Settings."""
+
+    fingerprint: tuple[Any, ...]
+    next_at: float
+    failures: int = 0
 
 
 def _effective(settings: Obj) -> dict[str, Any]:
@@ -89,6 +135,22 @@ def secret_value(secret: Obj, key: str) -> str | None:
 
 class SettingsReconciler(Reconciler):
     name = "settings"
+
+    def __init__(
+        self,
+        ctx: Context,
+        *,
+        check_seconds: float = 300.0,
+        retry_base: float = 5.0,
+        provider_factory: ProviderFactory | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(ctx)
+        self.check_seconds = check_seconds
+        self.retry_base = retry_base
+        self.provider_factory = provider_factory or palette_check_provider
+        self.clock = clock
+        self._checks: dict[str, _Check] = {}
 
     @property
     def kind(self) -> KindInfo:
@@ -170,6 +232,7 @@ class SettingsReconciler(Reconciler):
     async def reconcile(self, key: str) -> float | None:
         settings = self.cached(key)
         if settings is None or is_deleting(settings):
+            self._checks.pop(key, None)
             return None
         gen = settings["metadata"].get("generation")
         base, base_problem = self._tenant_settings(settings)
@@ -189,7 +252,8 @@ class SettingsReconciler(Reconciler):
                         },
                     }
                     break
-        problems = [p for integ, value in effective.items() if (p := self._check(integ, value))]
+        checked = {integ: self._check(integ, value) for integ, value in effective.items()}
+        problems = [p for p in checked.values() if p]
         status = status_copy(settings)
         conds = status["conditions"]
         status["effectiveSettings"] = effective
@@ -203,13 +267,98 @@ class SettingsReconciler(Reconciler):
                 conds, "SecretsResolved", "True", "SecretsFound", f"integrations: {names}", gen
             )
         blocking = base_problem or secrets_problem
+
+        palette = effective.get("palette")
+        if palette is None:
+            self._checks.pop(key, None)
+            conds[:] = [c for c in conds if c.get("type") != PALETTE_REACHABLE]
+        elif checked.get("palette"):
+            # No call can be made with this Secret; its problem is the answer.
+            self._checks.pop(key, None)
+            reason, message = checked["palette"] or ("", "")
+            set_condition(
+                conds, PALETTE_REACHABLE, "False", reason, f"cannot call Palette: {message}", gen
+            )
+        else:
+            ref = palette["secretRef"]
+            secret = self.ctx.cache(self.kinds.secret).get(f"{ref['namespace']}/{ref['name']}")
+            assert secret is not None  # _check found it
+            smeta = secret.get("metadata") or {}
+            fingerprint = (gen, key_of(secret), smeta.get("uid"), smeta.get("resourceVersion"))
+            check = self._checks.get(key)
+            now = self.clock()
+            if check is None or check.fingerprint != fingerprint or now >= check.next_at:
+                # Write what is known now, so a slow Palette never delays the rest.
+                self._set_ready(conds, blocking, gen)
+                settings = await write_status(self.store, self.kind, settings, status)
+                status = status_copy(settings)
+                conds = status["conditions"]
+                failures = (
+                    0 if check is None or check.fingerprint != fingerprint else check.failures
+                )
+                delay = await self._check_palette(conds, gen, secret, ref, failures)
+                failures = 0 if delay is None else failures + 1
+                next_in = self.check_seconds if delay is None else delay
+                self._checks[key] = _Check(fingerprint, self.clock() + next_in, failures)
+            self._set_ready(conds, blocking, gen)
+            await write_status(self.store, self.kind, settings, status)
+            return max(0.0, self._checks[key].next_at - self.clock())
+        self._set_ready(conds, blocking, gen)
+        await write_status(self.store, self.kind, settings, status)
+        return None
+
+    @staticmethod
+    def _set_ready(
+        conds: list[dict[str, Any]], blocking: tuple[str, str] | None, gen: int | None
+    ) -> None:
+        if blocking is None:
+            palette = next((c for c in conds if c.get("type") == PALETTE_REACHABLE), None)
+            if palette and palette["status"] == "False" and palette["reason"] in REFUSED_REASONS:
+                blocking = (str(palette["reason"]), str(palette["message"]))
         if blocking:
             set_condition(conds, "Ready", "False", *blocking, gen)
         else:
             set_condition(
                 conds, "Ready", "True", "Ready", "all referenced Secrets hold their keys", gen
             )
-        await write_status(self.store, self.kind, settings, status)
+
+    async def _check_palette(
+        self,
+        conds: list[dict[str, Any]],
+        gen: int | None,
+        secret: Obj,
+        ref: dict[str, Any],
+        failures: int,
+    ) -> float | None:
+        """Call Palette and set `PaletteReachable`; the delay before the next try after a
+        failure, None after a success (the regular interval)."""
+        key = str(ref.get("key") or DEFAULT_SECRET_KEYS["palette"])
+        where = palette_summary(secret, key) or "(no hostUrl)"
+        secret_name = f"{ref['namespace']}/{ref['name']}"
+        try:
+            provider = self.provider_factory(secret_data(secret), key)
+            try:
+                await provider.check_credentials()
+            finally:
+                await provider.close()
+        except ProviderError as exc:
+            hint = _HINTS.get(exc.reason, "").format(secret=secret_name)
+            message = f"Palette {where}: {exc.message}" + (f" ({hint})" if hint else "")
+            set_condition(conds, PALETTE_REACHABLE, "False", exc.reason, message, gen)
+            if exc.reason in REFUSED_REASONS:
+                return self.check_seconds
+            delay: float = min(self.check_seconds, self.retry_base * 2.0**failures)
+            if isinstance(exc, RateLimited) and exc.retry_after:
+                delay = max(delay, exc.retry_after)
+            return delay
+        set_condition(
+            conds,
+            PALETTE_REACHABLE,
+            "True",
+            "Reachable",
+            f"Palette {where} accepted the API key",
+            gen,
+        )
         return None
 
     def _check(self, integ: str, value: dict[str, Any]) -> tuple[str, str] | None:

@@ -36,6 +36,12 @@ def palette_provider(data: Mapping[str, str], key: str) -> Provider:
     return provider_from_secret_data(data, key)
 
 
+def palette_check_provider(data: Mapping[str, str], key: str) -> Provider:
+    """A Palette client for one reachability check: a single attempt, as the Settings
+    reconciler schedules its own re-checks (with backoff) instead of sleeping in retries."""
+    return provider_from_secret_data(data, key, max_retries=0)
+
+
 def secret_data(secret: Obj) -> dict[str, str]:
     """`data` (base64) with `stringData` encoded over it, as the API server would store it."""
     out = {str(k): str(v) for k, v in (secret.get("data") or {}).items()}
