@@ -17,8 +17,10 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
+from functools import partial
 
 from axle.controllers.bootstrap import ensure_system_objects
+from axle.controllers.compute import ComputeReconciler
 from axle.controllers.controller import Context, Controller, ControllerOptions, Reconciler
 from axle.controllers.events import EventRecorder
 from axle.controllers.informer import InformerSet
@@ -39,7 +41,19 @@ DEFAULT_RECONCILERS: tuple[ReconcilerFactory, ...] = (
     ProjectReconciler,
     SettingsReconciler,
     NamespaceReconciler,
+    ComputeReconciler,
 )
+
+
+def default_reconcilers(settings: HubSettings) -> tuple[ReconcilerFactory, ...]:
+    """DEFAULT_RECONCILERS with the hub settings that shape them (sync and check intervals)."""
+    return (
+        TenantReconciler,
+        ProjectReconciler,
+        partial(SettingsReconciler, check_seconds=settings.palette_check_seconds),
+        NamespaceReconciler,
+        partial(ComputeReconciler, sync_seconds=settings.compute_sync_seconds),
+    )
 
 
 class ControllerManager:
@@ -57,7 +71,7 @@ class ControllerManager:
         self.settings = settings
         self.identity = identity
         self.kinds = kinds or Kinds.from_registry()
-        self.reconciler_factories = tuple(reconcilers or DEFAULT_RECONCILERS)
+        self.reconciler_factories = tuple(reconcilers or default_reconcilers(settings))
         self.bootstrap = bootstrap
         self.controllers: list[Controller] = []
         self.informers: InformerSet | None = None
@@ -146,6 +160,12 @@ class ControllerManager:
                 await task
         controllers, self.controllers = self.controllers, []
         await asyncio.gather(*(c.stop() for c in controllers))
+        for ctl in controllers:
+            # Reconcilers holding connections (provider clients) release them here.
+            aclose = getattr(ctl.reconciler, "aclose", None)
+            if aclose is not None:
+                with contextlib.suppress(Exception):
+                    await aclose()
         informers, self.informers = self.informers, None
         if informers is not None:
             await informers.stop()
