@@ -275,3 +275,15 @@ async def test_wrong_type_is_bad_response_naming_the_field() -> None:
     async with client:
         with pytest.raises(BadResponse, match="uid"):
             await client.create_edge_native_cluster(cluster_spec())
+
+
+async def test_503_retry_after_lengthens_the_backoff_within_bounds() -> None:
+    handler, _ = sequence(
+        httpx.Response(503, headers={"Retry-After": "5"}),
+        httpx.Response(503, headers={"Retry-After": "500"}),
+        httpx.Response(200, json={"items": []}),
+    )
+    client, sleeps = mock_client(handler, backoff_base=0.5, backoff_max=8.0)
+    async with client:
+        await client.list_hosts()
+    assert sleeps.delays == [5.0, 8.0]

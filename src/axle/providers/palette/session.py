@@ -11,7 +11,8 @@ Every Palette call goes through `PaletteSession.request`, so the rules live in o
   `max_retries` times; a `Retry-After` longer than `backoff_max` is not slept through but
   surfaced as `RateLimited(retry_after=...)` so the controller can requeue instead of holding
   a worker.
-* 5xx, timeouts and connection errors are retried with jittered exponential backoff, but
+* 5xx, timeouts and connection errors are retried with jittered exponential backoff (a 503's
+  `Retry-After` lengthens the wait, up to `backoff_max`), but
   only for idempotent calls (GET, PUT, DELETE, and POSTs the caller marks idempotent, such as
   searches). A create POST is retried only when the request provably never left (connect
   errors, pool timeouts) or on 429, so a lost answer never creates a second cluster.
@@ -157,11 +158,13 @@ class PaletteSession:
                     attempts=attempt + 1,
                 )
             if status >= 500 and idempotent and attempt < self.policy.max_retries:
+                delay = self.policy.backoff(attempt, self._rng)
+                # A 503 may say when to come back (RFC 9110); wait at least that, within bounds.
+                hint = parse_retry_after(response.headers.get("Retry-After"), self._clock())
+                if hint is not None:
+                    delay = max(delay, min(hint, self.policy.backoff_max))
                 await self._wait(
-                    operation,
-                    attempt,
-                    self.policy.backoff(attempt, self._rng),
-                    f"HTTP {status} {response.reason_phrase}".rstrip(),
+                    operation, attempt, delay, f"HTTP {status} {response.reason_phrase}".rstrip()
                 )
                 attempt += 1
                 continue
