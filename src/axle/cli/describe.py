@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from axle.cli import compute
 from axle.cli.printers import GAP, Out, age
 from axle.cli.state import (
     all_namespaces_option,
@@ -209,7 +210,9 @@ def describe(obj: dict[str, Any], events: list[dict[str, Any]]) -> str:
         if isinstance(conditions, list) and conditions:
             lines.append(INDENT + "Conditions:")
             lines += conditions_table(conditions, 2)
-        if rest:
+        if rest and compute.is_compute(obj):
+            lines += compute.status_lines(status, 1)
+        elif rest:
             lines += _block(rest, 1)
     lines += events_table(events)
     return "\n".join(lines)

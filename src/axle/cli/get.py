@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from axle.cli import printers
+from axle.cli import compute, printers
 from axle.cli.printers import Out
 from axle.cli.state import (
     all_namespaces_option,
@@ -148,6 +148,19 @@ async def _print_tables(
     """table|wide: one table per kind, names qualified when several kinds are shown."""
     shown, ok, first = 0, True, True
     for res, names in resolved:
+        if q.output == "wide" and (res.group, res.kind) == (compute.GROUP, compute.KIND):
+            # A Compute's wide view is its machines, one row each (cli/compute.py).
+            found = [await _fetch(c, res, name, q, table=False) for name in names or _ALL]
+            ok = ok and all(f is not None for f in found)
+            objs = [o for f in found for o in (f or {}).get("items", [])]
+            view = compute.machines_view(objs, with_namespace=q.all_namespaces)
+            if objs:
+                if not first:
+                    out.echo()
+                first = False
+                out.table(view)
+            shown += len(objs)
+            continue
         table: dict[str, Any] | None = None
         rows: list[dict[str, Any]] = []
         for name in names or _ALL:
