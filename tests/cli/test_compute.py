@@ -151,7 +151,9 @@ apiVersion: v1
 kind: Secret
 metadata: {{name: palette-credentials, namespace: acme-shared}}
 stringData:
-  palette: '{{"apiKey": "sim-api-key", "hostUrl": "{url}", "tenant": "acme", "defaultProjectID": "acme-default"}}'
+  palette: >-
+    {{"apiKey": "sim-api-key", "hostUrl": "{url}", "tenant": "acme",
+    "defaultProjectID": "acme-default"}}
 ---
 apiVersion: axle.dev/v1alpha1
 kind: Settings
