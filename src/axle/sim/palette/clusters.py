@@ -61,6 +61,16 @@ class ClusterBody:
     pools: list[PoolBody] = field(default_factory=list)
 
 
+def refusal(problems: list[Problem]) -> PaletteError:
+    """The error a create or pool update answers with: the most specific problem leads (a
+    conflict, then a named host or profile, then a malformed field), the rest are listed."""
+
+    def rank(p: Problem) -> int:
+        return 0 if p.status == 409 else (1 if p.code != "InvalidRequest" else 2)
+
+    return min(problems, key=rank).error(problems)
+
+
 def _dict(value: Any) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 

@@ -519,7 +519,7 @@ class PaletteSim:
         project = self._need_project(scope)
         parsed, problems = self._check(project, body)
         if parsed is None:
-            raise problems[0].error(problems)
+            raise cl.refusal(problems)
         now = self.clock()
         t = self.timings
         fail = self.provision_failures.pop(0) if self.provision_failures else None
@@ -672,7 +672,7 @@ class PaletteSim:
             body, "body", scope=c.projectUid, hosts=self.hosts, cluster_uid=c.uid, seen=seen
         )
         if pool is None:
-            raise problems[0].error(problems)
+            raise cl.refusal(problems)
         return pool
 
     def put_pool(self, config_uid: str, name: str, scope: str | None, body: Any) -> None:
