@@ -251,3 +251,65 @@ def test_get_and_describe_compute_against_the_simulator(
     assert re.search(r"gpu-a100-01\s+\S+\s+unhealthy\s+-\s+10\.10\.2\.11\s+GPU 3: Xid 79", text)
     assert re.search(r"Synced\s+True\s+InventoryListed", text)
     assert re.search(r"Normal\s+Synced", text)  # the first inventory's Event
+
+
+QUICKSTART = ROOT / "examples" / "quickstart"
+
+
+@pytest.fixture
+def fresh_hub(tmp_path: Path) -> Iterator[HubThread]:
+    h = HubThread(tmp_path / "data").start()
+    try:
+        yield h
+    finally:
+        h.stop()
+
+
+def test_the_quickstart_compute_lists_the_simulated_fleet(
+    fresh_hub: HubThread, sim: str, axle: Axle, isolated_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AXLE_SERVER", fresh_hub.url)
+    monkeypatch.setenv("AXLE_TOKEN", fresh_hub.token)
+    applied = axle("apply", "-f", str(QUICKSTART))
+    assert applied.exit_code == 0, applied.output
+    assert "computeconfig.axle.dev/edge-defaults created" in applied.stdout
+    assert "compute.axle.dev/fleet created" in applied.stdout
+    # The quickstart's Secret names the simulator `axle up --palette-sim` starts on port 8700;
+    # point it at this test's simulator instead.
+    secret = MANIFESTS.format(url=sim).split("---")[1]
+    assert axle("apply", "-f", "-", input=secret).exit_code == 0
+
+    def listed() -> dict[str, Any] | None:
+        r = axle("get", "compute", "fleet", "-n", "ml-prod", "-o", "json")
+        obj = json.loads(r.stdout) if r.exit_code == 0 else {}
+        return obj if (obj.get("status") or {}).get("totalMachines") == 13 else None
+
+    obj = poll(listed, "the quickstart Compute inventory", timeout=60)
+    # ml-prod's own Settings carry only Hugging Face: Palette comes from the tenant's.
+    assert obj["status"]["settings"] == {"namespace": "ml-prod", "name": "ml-prod-settings"}
+    assert obj["status"]["gpuSummary"] == "24/32 A100, 32/32 H100, 8/8 L40S"
+
+    def resolved() -> bool:
+        r = axle("get", "projects", "-A", "-o", "json")
+        items = json.loads(r.stdout)["items"] if r.exit_code == 0 else []
+        conds = [
+            c
+            for p in items
+            for c in (p.get("status") or {}).get("conditions") or []
+            if c["type"] == "ComputeConfigResolved"
+        ]
+        return len(conds) == 2 and all(c["status"] == "True" for c in conds)
+
+    poll(resolved, "both projects' ComputeConfigResolved")
+    table = axle("get", "computeconfigs", "-A").stdout.splitlines()
+    assert re.split(r"\s{3,}", table[0])[:4] == [
+        "NAMESPACE",
+        "NAME",
+        "CONTROL PLANE NODES",
+        "ARCHITECTURE",
+    ]
+    rows = sorted(re.split(r"\s{3,}", line)[:4] for line in table[1:])
+    assert rows == [
+        ["ml-prod", "edge-defaults", "3", "AMD64"],
+        ["ml-research", "edge-defaults", "1", "AMD64"],
+    ]
