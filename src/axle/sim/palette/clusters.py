@@ -443,8 +443,7 @@ def _pool_meta(c: ClusterRecord, hosts: Mapping[str, HostRecord]) -> list[dict[s
             else 0
         )
         out.append(
-            {
-                "name": p.name,
+            {  # v1MachinePoolMeta has no name; pools are told apart by labels
                 "cloudType": "edge-native",
                 "isControlPlane": p.is_control_plane,
                 "labels": list(p.poolConfig.get("labels") or []),
