@@ -74,7 +74,10 @@ async def test_dashboard_summary_health_follows_hosts(h: SimHarness) -> None:
         "kubernetesVersion": "1.32.3",
     }
     pools = summary["spec"]["cloudConfig"]["machinePools"]
-    assert [(p["isControlPlane"], p["size"], p["healthy"]) for p in pools] == [(True, 3, 3), (False, 2, 2)]
+    assert [(p["isControlPlane"], p["size"], p["healthy"]) for p in pools] == [
+        (True, 3, 3),
+        (False, 2, 2),
+    ]
     r = await h.client.patch(
         "/admin/hosts/gpu-h100-02", json={"health": "unhealthy", "message": "Xid 48"}
     )
