@@ -13,6 +13,7 @@ import pytest
 from axle.errors import Invalid
 from axle.sim.palette import ManualClock, SimConfig
 from axle.sim.palette.config import build_sim
+from axle.sim.palette.wire import ts
 from tests.sim.conftest import SMALL_FLEET
 from tests.sim.helpers import cluster_body, create, host_state, state_of
 
@@ -45,6 +46,10 @@ async def test_restart_after_the_clock_passed_running(make_sim: Any, tmp_path: P
     again = await make_sim(state_file=state_file, clock=clock)
     assert json.loads(state_file.read_text())["clusters"][0]["state"] == "Running"
     assert await state_of(again, uid) == "Running"
+    # The transition is dated when it was due, not when it was noticed.
+    doc = (await again.client.get(f"/v1/spectroclusters/{uid}")).json()
+    ready = next(c for c in doc["status"]["conditions"] if c["type"] == "Ready")
+    assert ready["lastTransitionTime"] == ts(clock.now - 3600 + 60)
 
 
 async def test_deletion_finished_while_down_frees_hosts_at_start(

@@ -324,43 +324,31 @@ def check_cluster(
 
 def validator_response(body: Any, problems: list[Problem]) -> dict[str, Any]:
     """`v1SpectroClusterValidatorResponse`: the problems per pool and per profile."""
-    spec = (body.get("spec") if isinstance(body, dict) else None) or {}
-    pools = (
-        spec.get("machinepoolconfig", spec.get("machinePoolConfig"))
-        if isinstance(spec, dict)
-        else None
-    )
-    results: list[dict[str, Any]] = []
+    spec = (_dict(body) or {}).get("spec")
+    spec = _dict(spec) or {}
+    pools = spec.get("machinepoolconfig", spec.get("machinePoolConfig"))
     by_pool: dict[str, list[dict[str, str]]] = {}
     for p in problems:
         if p.profile is None:
-            by_pool.setdefault(p.pool or "", []).append(
-                {"code": p.code, "message": f"{p.field}: {p.message}"}
-            )
+            error = {"code": p.code, "message": f"{p.field}: {p.message}"}
+            by_pool.setdefault(p.pool or "", []).append(error)
+    results: list[dict[str, Any]] = []
     for entry in pools if isinstance(pools, list) else []:
-        name = (
-            (entry.get("poolConfig") or {}).get("name") if isinstance(entry, dict) else None
-        ) or ""
-        if isinstance(name, str) and name not in {r["name"] for r in results}:
+        name = (_dict((_dict(entry) or {}).get("poolConfig")) or {}).get("name")
+        if isinstance(name, str) and name and name not in {r["name"] for r in results}:
             results.append({"name": name, "displayName": name, "errors": by_pool.pop(name, [])})
     for name, errors in by_pool.items():  # problems not tied to a named pool
         results.append({"name": name, "displayName": name or "cluster", "errors": errors})
     profiles = []
-    for ref in spec.get("profiles") or [] if isinstance(spec, dict) else []:
-        uid = ref.get("uid") if isinstance(ref, dict) else None
-        errors = [
-            {"code": p.code, "message": p.message}
-            for p in problems
-            if p.profile and p.profile == uid
-        ]
+    refs = spec.get("profiles")
+    for ref in refs if isinstance(refs, list) else []:
+        uid = (_dict(ref) or {}).get("uid")
+        errors = [{"code": p.code, "message": p.message} for p in problems if p.profile == uid]
+        check = {"name": "profile", "displayName": "profile", "errors": errors}
         profiles.append(
             {
-                "uid": uid or "",
-                "packs": {
-                    "results": [{"name": "profile", "displayName": "profile", "errors": errors}]
-                    if errors
-                    else []
-                },
+                "uid": uid if isinstance(uid, str) else "",
+                "packs": {"results": [check] if errors else []},
             }
         )
     return {"machinePools": {"results": results}, "profiles": profiles}
@@ -412,7 +400,7 @@ def api_endpoints(c: ClusterRecord, hosts: Mapping[str, HostRecord]) -> list[dic
 
 def health(c: ClusterRecord, hosts: Mapping[str, HostRecord]) -> dict[str, Any]:
     """`v1SpectroClusterHealthStatus`: Healthy only when Running with every host healthy."""
-    sick = [h for uid in c.host_uids() if (h := hosts.get(uid)) and h.health != "healthy"]
+    sick = [h for uid in c.host_uids if (h := hosts.get(uid)) and h.health != "healthy"]
     if c.state == "Running":
         state = "UnHealthy" if sick else "Healthy"
     elif c.state == "Error":
@@ -456,7 +444,7 @@ def _pool_meta(c: ClusterRecord, hosts: Mapping[str, HostRecord]) -> list[dict[s
 
 
 def archs(c: ClusterRecord, hosts: Mapping[str, HostRecord]) -> list[str]:
-    return sorted({h.architecture for uid in c.host_uids() if (h := hosts.get(uid))})
+    return sorted({h.architecture for uid in c.host_uids if (h := hosts.get(uid))})
 
 
 def cluster(

@@ -134,6 +134,7 @@ class ClusterRecord(_Record):
     deletedAt: float | None = None
     stateChangedAt: float
 
+    @property
     def host_uids(self) -> list[str]:
         return [uid for pool in self.pools for uid in pool.host_uids]
 

@@ -178,7 +178,7 @@ class PaletteSim:
                 continue
             target = self._target_state(c, now)
             if target != c.state:
-                self._enter(c, target, now)
+                self._enter(c, target, self._due(c, target, now))
                 changed = True
         if changed:
             self.commit()
@@ -193,12 +193,24 @@ class PaletteSim:
             return "Provisioning"
         return "Error" if c.failMessage else "Running"
 
+    @staticmethod
+    def _due(c: ClusterRecord, state: ClusterState, now: float) -> float:
+        """When the step to `state` happened: its scheduled time, which may lie in the past
+        if nobody looked (or the simulator was down) meanwhile."""
+        due = {
+            "Provisioning": c.provisioningAt,
+            "Running": c.runningAt,
+            "Error": c.runningAt,
+            "Deleted": c.deletedAt,
+        }.get(state)
+        return min(due, now) if due is not None else now
+
     def _enter(self, c: ClusterRecord, state: ClusterState, now: float) -> None:
         c.state = state
         c.modified = now
         c.stateChangedAt = now
         if state == "Deleted":
-            for uid in c.host_uids():
+            for uid in c.host_uids:
                 self._release(uid, c.uid, now)
 
     def _claim(self, uid: str, c: ClusterRecord, now: float) -> None:
@@ -388,21 +400,22 @@ class PaletteSim:
         """Admin: change a host's health (with a message) or pairing state."""
         self.tick()
         h = self.find_host(ref)
+        # Check everything before changing anything: a refused call leaves the host as it was.
+        if health not in (None, "healthy", "unhealthy"):
+            raise bad_request("health must be healthy or unhealthy", field="health")
+        if state not in (None, "ready", "unpaired"):
+            raise bad_request(
+                "state must be ready or unpaired (in-use comes from clusters)", field="state"
+            )
+        if state is not None and h.inUse:
+            raise conflict(f"edge host '{h.name}' is in use by a cluster", "EdgeHostInUse")
         if health is not None:
-            if health not in ("healthy", "unhealthy"):
-                raise bad_request("health must be healthy or unhealthy", field="health")
-            h.health = health  # type: ignore[assignment]  # checked just above
-            h.healthMessage = message if message is not None else ""
+            h.health = "healthy" if health == "healthy" else "unhealthy"
+            h.healthMessage = message or ""
         elif message is not None:
             h.healthMessage = message
         if state is not None:
-            if state not in ("ready", "unpaired"):
-                raise bad_request(
-                    "state must be ready or unpaired (in-use comes from clusters)", field="state"
-                )
-            if h.inUse:
-                raise conflict(f"edge host '{h.name}' is in use by a cluster", "EdgeHostInUse")
-            h.state = state  # type: ignore[assignment]
+            h.state = "ready" if state == "ready" else "unpaired"
         self._touch_host(h, self.clock())
         self.commit()
         return h
@@ -553,7 +566,7 @@ class PaletteSim:
         self.state.clusters.append(c)
         self.clusters[c.uid] = c
         self.by_config[c.cloudConfigUid] = c
-        for uid in c.host_uids():
+        for uid in c.host_uids:
             self._claim(uid, c, now)
         self.commit()
         self.tick()  # zero durations: straight to Running
@@ -577,7 +590,7 @@ class PaletteSim:
         c = self.cluster(uid, scope)
         items = [
             wire.host_device(h, self.projects.get(h.projectUid), self.state.tenant)
-            for u in c.host_uids()
+            for u in c.host_uids
             if (h := self.hosts.get(u)) is not None
         ]
         return {
