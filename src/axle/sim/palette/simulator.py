@@ -281,6 +281,11 @@ class PaletteSim:
             self._summaries[h.uid] = out
         return out
 
+    def warm(self) -> None:
+        """Render every host's search summary now, so the first full sync pays no rendering."""
+        for h in self.state.hosts:
+            self._summary(h)
+
     def _cached(
         self,
         kind: str,
