@@ -327,6 +327,7 @@ def get_cmd(
       axle get project ml-prod -n ml-prod -o yaml
       axle get projects -A -l axle.dev/tenant=acme
       axle get tenants -w
+      axle get compute -n ml-prod -o wide   # a Compute's machines, one row each
     """
     pairs = parse_targets(targets)
     g = globals_of(ctx)
