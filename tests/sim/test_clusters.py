@@ -368,3 +368,16 @@ async def test_other_project_cannot_see_the_cluster(make_sim: Any) -> None:
     assert _problem(r)[:2] == (400, "EdgeHostNotFound")
     r = await h.client.get(f"/v1/spectroclusters/{uid}", headers={"ProjectUid": ""})
     assert r.status_code == 200  # tenant scope sees every project
+
+
+async def test_patch_cluster_metadata(h: SimHarness) -> None:
+    uid = await create(h, cluster_body(h))
+    url = f"/v1/spectroclusters/{uid}/metadata"
+    r = await h.client.patch(url, json={"metadata": {"name": "renamed", "labels": {"a": "b"}}})
+    assert r.status_code == 204
+    doc = (await h.client.get(f"/v1/spectroclusters/{uid}")).json()
+    assert doc["metadata"]["name"] == "renamed" and doc["metadata"]["labels"] == {"a": "b"}
+    assert (await host_state(h, "cp-01"))["inUseClustersRef"] == [{"uid": uid, "name": "renamed"}]
+    for bad in ({}, {"metadata": {"name": "Bad Name"}}, {"metadata": {"labels": {"a": 1}}}):
+        assert (await h.client.patch(url, json=bad)).status_code == 400
+    assert h.sim.clusters[uid].labels == {"a": "b"}

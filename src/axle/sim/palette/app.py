@@ -152,6 +152,11 @@ class V1:
         self.sim.delete_cluster(request.path_params["uid"], self.scope(request), force)
         return no_content()
 
+    async def cluster_meta(self, request: Request) -> Response:
+        scope = self.scope(request)
+        self.sim.update_cluster_meta(request.path_params["uid"], scope, await json_body(request))
+        return no_content()
+
     async def cluster_summary(self, request: Request) -> Response:
         return JSON(self.sim.cluster_summary(request.path_params["uid"], self.scope(request)))
 
@@ -240,6 +245,7 @@ class V1:
             Route(spc, self.cluster, methods=["GET"]),
             Route(spc, self.delete_cluster, methods=["DELETE"]),
             Route(spc + "/status", self.cluster_status, methods=["GET"]),
+            Route(spc + "/metadata", self.cluster_meta, methods=["PATCH"]),
             Route(spc + "/edge-native/edgeHosts", self.cluster_hosts, methods=["GET"]),
             Route(spc + "/assets/kubeconfig", self.kubeconfig, methods=["GET"]),
             Route(spc + "/assets/adminKubeconfig", self.admin_kubeconfig, methods=["GET"]),

@@ -631,6 +631,45 @@ class PaletteSim:
         self.commit()
         self.tick()
 
+    def update_cluster_meta(self, uid: str, scope: str | None, body: Any) -> None:
+        """`PATCH /v1/spectroclusters/{uid}/metadata`: name, labels, annotations (each given
+        one replaced whole)."""
+        c = self.cluster(uid, scope)
+        self._writable(c)
+        meta = body.get("metadata") if isinstance(body, dict) else None
+        if not isinstance(meta, dict):
+            raise bad_request("metadata is required", field="metadata")
+        name = meta.get("name")
+        if name is not None and (not isinstance(name, str) or not cl.NAME_RE.match(name)):
+            raise bad_request(f"metadata.name {name!r} must be a DNS label", field="metadata.name")
+        maps: dict[str, dict[str, str]] = {}
+        for key in ("labels", "annotations"):
+            value = meta.get(key)
+            if value is None:
+                continue
+            if not isinstance(value, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+            ):
+                raise bad_request(
+                    f"metadata.{key} must map strings to strings", field=f"metadata.{key}"
+                )
+            maps[key] = dict(value)
+        if name and name != c.name and self._name_taken(c.projectUid)(name):
+            raise conflict(f"a cluster named '{name}' already exists", "DuplicateClusterName")
+        now = self.clock()
+        if name and name != c.name:
+            c.name = name
+            for host_uid in c.host_uids:  # hosts show the holder's current name
+                h = self.hosts[host_uid]
+                h.inUse = [
+                    ClusterRef(uid=r.uid, name=name) if r.uid == c.uid else r for r in h.inUse
+                ]
+                self._touch_host(h, now)
+        c.labels = maps.get("labels", c.labels)
+        c.annotations = maps.get("annotations", c.annotations)
+        c.modified = now
+        self.commit()
+
     def search_clusters(
         self, scope: str | None, body: Any, query: dict[str, Any]
     ) -> dict[str, Any]:
