@@ -256,13 +256,13 @@ def start_hub() -> tuple[subprocess.Popen[str], str, str]:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
-        m = re.search(r"https?://[0-9.]+:[0-9]+", line)
+        m = re.search(r"hub serving on (https?://[0-9.]+:[0-9]+)", line)
         if m:
             # Drain the rest so the hub never blocks on its output.
             import threading
 
             threading.Thread(target=lambda: [None for _ in proc.stdout or []], daemon=True).start()
-            return proc, m.group(0), (data / "admin-token").read_text().strip()
+            return proc, m.group(1), (data / "admin-token").read_text().strip()
     proc.kill()
     raise SystemExit("hub did not start")
 

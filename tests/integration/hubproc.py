@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-URL_RE = re.compile(r"https?://[0-9.]+:[0-9]+")
+URL_RE = re.compile(r"hub serving on (https?://[0-9.]+:[0-9]+)")
 T = TypeVar("T")
 
 
@@ -83,7 +83,7 @@ class HubProcess:
                 if not self.url:
                     m = URL_RE.search(line)
                     if m:
-                        self.url = m.group(0)
+                        self.url = m.group(1)
                         found.set()
             found.set()
 

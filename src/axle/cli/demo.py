@@ -1,5 +1,9 @@
 """`make demo`: start an embedded hub, apply the quickstart, wait until it is Ready, show it.
 
+The hub runs with the Palette simulator (`--palette-sim`, examples/inventory/small-fleet.yaml
+on port 8700, where the quickstart's Palette Secret points), so the demo also shows the
+machine inventory the Compute discovered through the real Palette client.
+
 It drives the real `axle` command line as subprocesses, so what it prints is exactly what a
 user typing the same commands would see; nothing here talks to the hub's internals. The hub
 runs on a free loopback port with a fresh data dir (or `DEMO_DATA_DIR`), and stops at the end
@@ -23,10 +27,13 @@ from pathlib import Path
 
 import httpx
 
+from axle.api.meta import get_condition
+
 ROOT = Path(__file__).resolve().parents[3]
 QUICKSTART = ROOT / "examples" / "quickstart"
+INVENTORY = ROOT / "examples" / "inventory" / "small-fleet.yaml"
 READY_TIMEOUT = 60.0
-URL_RE = re.compile(r"https?://[0-9.]+:[0-9]+")
+URL_RE = re.compile(r"hub serving on (https?://[0-9.]+:[0-9]+)")
 
 
 def _axle(*args: str) -> list[str]:
@@ -49,10 +56,12 @@ def _run(args: Sequence[str], env: dict[str, str]) -> str:
 
 
 def _start_hub(data_dir: Path) -> tuple[subprocess.Popen[str], str]:
-    cmd = _axle("up", "--data-dir", str(data_dir), "--port", os.environ.get("DEMO_PORT", "0"))
-    _say(f"$ axle up --data-dir {data_dir}")
+    port = os.environ.get("DEMO_PORT", "0")
+    sim = ["--palette-sim", "--inventory", str(INVENTORY.relative_to(ROOT))]
+    cmd = _axle("up", "--data-dir", str(data_dir), "--port", port, *sim)
+    _say(f"$ axle up --data-dir {data_dir} {' '.join(sim)}")
     hub = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1, cwd=ROOT
     )
     deadline = time.monotonic() + 20
     assert hub.stdout is not None
@@ -66,7 +75,7 @@ def _start_hub(data_dir: Path) -> tuple[subprocess.Popen[str], str]:
         print("  " + line, end="", flush=True)
         match = URL_RE.search(line)
         if match:
-            url = match.group(0)
+            url = match.group(1)
             break
     if not url:
         hub.terminate()
@@ -93,12 +102,18 @@ def _wait_ready(url: str, token: str) -> None:
         while time.monotonic() < deadline:
             tenants = http.get("/apis/axle.dev/v1alpha1/tenants").json().get("items", [])
             projects = http.get("/apis/axle.dev/v1alpha1/projects").json().get("items", [])
+            computes = http.get("/apis/axle.dev/v1alpha1/computes").json().get("items", [])
             phases = {
                 f"{o['kind']}/{o['metadata']['name']}": (o.get("status") or {}).get("phase")
                 for o in [*tenants, *projects]
             }
+            for c in computes:
+                synced = get_condition(c, "Synced") or {}
+                phases[f"Compute/{c['metadata']['name']}"] = (
+                    "Ready" if synced.get("status") == "True" else synced.get("message")
+                )
             last = json.dumps(phases)
-            if len(phases) >= 3 and all(p == "Ready" for p in phases.values()):
+            if len(phases) >= 4 and all(p == "Ready" for p in phases.values()):
                 return
             time.sleep(0.2)
     raise SystemExit(f"demo: not Ready within {READY_TIMEOUT:.0f} s: {last}")
@@ -112,10 +127,12 @@ def main() -> None:
         token = (data_dir / "admin-token").read_text().strip()
         env = {**os.environ, "AXLE_SERVER": url, "AXLE_TOKEN": token}
         _run(_axle("apply", "-f", str(QUICKSTART)), env)
-        _say("\nwaiting for the tenant and its projects to be Ready ...")
+        _say("\nwaiting for the tenant and its projects to be Ready, and the inventory synced ...")
         _wait_ready(url, token)
         _run(_axle("get", "tenants,projects", "-A"), env)
         _run(_axle("get", "settings", "-A"), env)
+        _run(_axle("get", "compute", "-A"), env)
+        _run(_axle("get", "compute", "fleet", "-n", "ml-prod", "-o", "wide"), env)
         _say(f"\nready in {time.monotonic() - started:.1f} s; hub at {url}, data in {data_dir}")
         if os.environ.get("DEMO_SERVE") == "1":
             _say(

@@ -8,7 +8,9 @@ module holds the group, the global options, and the small commands (`up`, `login
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -21,7 +23,9 @@ from axle.cli.delete import delete_cmd
 from axle.cli.describe import describe_cmd
 from axle.cli.get import get_cmd
 from axle.cli.hubflags import hub_setting_options, settings_from_flags
+from axle.cli.palettesim import SimulatorFailed, palette_simulator
 from axle.cli.printers import Out, TableView
+from axle.cli.sim import sim_grp
 from axle.cli.state import (
     all_namespaces_option,
     connection,
@@ -32,7 +36,6 @@ from axle.cli.state import (
     open_client,
     run,
 )
-from axle.cli.sim import sim_grp
 from axle.cli.token import token_grp
 from axle.client import Client
 from axle.client.config import ConfigFile, Context, config_path
@@ -85,12 +88,35 @@ def _ready_message(url: str, settings: HubSettings) -> str:
 
 @cli.command("up", short_help="Run an embedded hub in the foreground.")
 @hub_setting_options
-def up_cmd(**flags: Any) -> None:
+@click.option(
+    "--palette-sim",
+    is_flag=True,
+    help="Also run the Palette simulator (a separate process) for machines and clusters.",
+)
+@click.option(
+    "--inventory",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Inventory YAML of the simulated fleet (with --palette-sim), e.g. "
+    "examples/inventory/small-fleet.yaml.",
+)
+@click.option(
+    "--palette-sim-port",
+    type=click.IntRange(0, 65535),
+    default=8700,
+    show_default=True,
+    help="Port of the Palette simulator (the quickstart's Palette Secret points at 8700).",
+)
+def up_cmd(palette_sim: bool, inventory: Path | None, palette_sim_port: int, **flags: Any) -> None:
     """Run an embedded hub in the foreground (SQLite in the data dir) until Ctrl-C/SIGTERM.
 
     Every hub setting is a flag here and an AXLE_* environment variable; a flag wins over the
     variable. The admin token is written to DATA_DIR/admin-token (mode 0600) and a kubeconfig
     for kubectl to DATA_DIR/kubeconfig.
+
+    With --palette-sim --inventory FILE, the Palette simulator runs beside the hub (its state
+    in DATA_DIR/palette-sim.json), and Settings whose Palette Secret names its URL discover
+    the simulated machines.
     """
     from axle.server import hub  # the server stack loads only for `axle up`
 
@@ -98,11 +124,26 @@ def up_cmd(**flags: Any) -> None:
         settings = settings_from_flags(flags)
     except ValueError as exc:
         fail(f"error: invalid hub settings: {exc}")
+    if palette_sim and inventory is None:
+        fail(
+            "error: --palette-sim needs --inventory FILE (e.g. examples/inventory/small-fleet.yaml)"
+        )
+    if inventory is not None and not palette_sim:
+        fail("error: --inventory is the simulated fleet: use it with --palette-sim")
     out = Out()
-    try:
-        hub.run(settings, on_ready=lambda url: out.echo(_ready_message(url, settings)))
-    except OSError as exc:
-        fail(f"error: cannot start the hub on {settings.host}:{settings.port}: {exc}")
+    with contextlib.ExitStack() as stack:
+        if palette_sim and inventory is not None:
+            try:
+                sim_url = stack.enter_context(
+                    palette_simulator(inventory, palette_sim_port, settings.data_dir)
+                )
+            except SimulatorFailed as exc:
+                fail(f"error: the Palette simulator did not start: {exc}")
+            out.echo(f"Palette simulator serving on {sim_url} (inventory {inventory})")
+        try:
+            hub.run(settings, on_ready=lambda url: out.echo(_ready_message(url, settings)))
+        except OSError as exc:
+            fail(f"error: cannot start the hub on {settings.host}:{settings.port}: {exc}")
     out.echo("axle hub stopped")
 
 
