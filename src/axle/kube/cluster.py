@@ -58,7 +58,7 @@ class Cluster(Protocol):
     ) -> Obj | None:
         """The live object, or None if absent."""
 
-    async def list(
+    async def list_objects(
         self,
         api_version: str,
         kind: str,
