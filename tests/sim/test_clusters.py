@@ -126,11 +126,19 @@ async def test_kubeconfig_only_when_running(h: SimHarness) -> None:
     assert cluster["server"] == "sim://demo"
     ext = cluster["extensions"][0]
     assert ext["name"] == "palette-sim.axle.dev"
-    assert ext["extension"] == {
-        "clusterUid": uid,
-        "clusterName": "demo",
-        "projectUid": "acme-default",
-    }
+    identity = {k: ext["extension"][k] for k in ("clusterUid", "clusterName", "projectUid")}
+    assert identity == {"clusterUid": uid, "clusterName": "demo", "projectUid": "acme-default"}
+    assert ext["extension"]["kubernetesVersion"] == "1.32.3"
+    nodes = {n["name"]: n for n in ext["extension"]["nodes"]}
+    assert sorted(nodes) == ["cp-01", "cp-02", "cp-03", "gpu-h100-01", "gpu-h100-02"]
+    assert nodes["cp-01"]["controlPlane"] is True
+    assert nodes["cp-01"]["taints"] == [
+        {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}
+    ]
+    h100 = nodes["gpu-h100-01"]
+    assert h100["controlPlane"] is False and h100["taints"] == []
+    assert h100["gpus"] == [{"vendor": "NVIDIA", "model": "H100", "count": 8, "memoryMiB": 81559}]
+    assert h100["address"] == "10.10.1.11" and h100["architecture"] == "amd64"
     admin = yaml.safe_load(
         (await h.client.get(f"/v1/spectroclusters/{uid}/assets/adminKubeconfig")).text
     )

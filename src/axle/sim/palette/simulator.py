@@ -614,7 +614,14 @@ class PaletteSim:
                 details={"state": c.state},
             )
         name = f"{c.name}{'-admin' if admin else ''}.kubeconfig"
-        return name, kubeconfig.render(c.name, c.uid, c.projectUid, admin=admin)
+        return name, kubeconfig.render(
+            c.name,
+            c.uid,
+            c.projectUid,
+            admin=admin,
+            nodes=kubeconfig.nodes_of(c, self.hosts),
+            kubernetes_version=cl._k8s_version(c, self.profiles),
+        )
 
     def delete_cluster(self, uid: str, scope: str | None, force: bool) -> None:
         """`DELETE /v1/spectroclusters/{uid}`: Deleting for a while, then Deleted, hosts freed."""
