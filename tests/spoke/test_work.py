@@ -1,0 +1,306 @@
+"""Work processing against an in-memory cluster: order, waits, prune, drift, errors, delete."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from axle.spoke.artifacts import ArtifactError
+from axle.spoke.manifests import REVISION_ANNOTATION, WORK_LABEL, group_by_priority
+from axle.spoke.work import WorkProcessor
+from tests.spoke.fakecluster import FakeCluster
+
+Obj = dict[str, Any]
+NS = "spoke-gpu-a"
+
+
+def manifest(kind: str, name: str, component: str | None = None, **extra: Any) -> Obj:
+    api = {"Deployment": "apps/v1", "CustomResourceDefinition": "apiextensions.k8s.io/v1"}
+    meta: Obj = {"name": name}
+    if kind not in ("Namespace", "CustomResourceDefinition"):
+        meta["namespace"] = "ml"
+    if component:
+        meta["labels"] = {"axle.dev/component": component}
+    out: Obj = {"apiVersion": api.get(kind, "v1"), "kind": kind, "metadata": meta}
+    if kind == "Deployment":
+        out["spec"] = {"replicas": 1, "selector": {"matchLabels": {"app": name}}}
+    out.update(extra)
+    return out
+
+
+class Registry:
+    """A fake puller: artifacts by digest, counting pulls."""
+
+    def __init__(self) -> None:
+        self.blobs: dict[str, list[Obj]] = {}
+        self.pulls: list[str] = []
+
+    def push(self, manifests: list[Obj]) -> str:
+        digest = "sha256:" + hashlib.sha256(json.dumps(manifests).encode()).hexdigest()
+        self.blobs[digest] = manifests
+        return digest
+
+    async def pull(self, url: str, digest: str) -> list[Obj]:
+        self.pulls.append(digest)
+        if digest not in self.blobs:
+            raise ArtifactError(f"digest mismatch: {url} has no manifest {digest}")
+        return self.blobs[digest]
+
+
+def work(digest: str, generation: int = 1, groups: Any = None, policy: str = "Foreground") -> Obj:
+    return {
+        "apiVersion": "axle.dev/v1alpha1",
+        "kind": "Work",
+        "metadata": {"name": "llm", "namespace": NS, "generation": generation, "uid": "u1"},
+        "spec": {
+            "artifact": {"url": "oci://registry/llm", "digest": digest},
+            "priorityGroups": groups,
+            "deleteOption": {"propagationPolicy": policy},
+        },
+    }
+
+
+def cond(status: Obj, type_: str) -> Obj:
+    return next(c for c in status["conditions"] if c["type"] == type_)
+
+
+async def no_sleep(_: float) -> None:
+    return None
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def reg() -> Registry:
+    return Registry()
+
+
+def processor(cluster: FakeCluster, tmp_path: Path, reg: Registry, **kw: Any) -> WorkProcessor:
+    clock = Clock()
+    kw.setdefault("group_wait", 5.0)
+    return WorkProcessor(cluster, tmp_path, puller=reg.pull, sleep=clock.sleep, clock=clock, **kw)
+
+
+def test_group_by_priority_puts_namespaces_first_and_unlisted_last() -> None:
+    ms = [
+        manifest("ConfigMap", "loose"),
+        manifest("Deployment", "api", "api"),
+        manifest("Deployment", "db", "db"),
+        manifest("Namespace", "ml"),
+        manifest("CustomResourceDefinition", "things.example.com"),
+    ]
+    groups = group_by_priority(
+        ms, [{"priority": 20, "components": ["api"]}, {"priority": 10, "components": ["db"]}]
+    )
+    names = [[m["metadata"]["name"] for m in g] for g in groups]
+    assert names == [["ml", "things.example.com"], ["db"], ["api"], ["loose"]]
+
+
+async def test_applies_in_priority_order_labels_and_reports(tmp_path: Path, reg: Registry) -> None:
+    cluster = FakeCluster()
+    digest = reg.push(
+        [
+            manifest("Deployment", "api", "api"),
+            manifest("Deployment", "db", "db"),
+            manifest("ConfigMap", "settings"),
+            manifest("Namespace", "ml"),
+        ]
+    )
+    proc = processor(cluster, tmp_path, reg)
+    result = await proc.sync(
+        work(
+            digest,
+            groups=[{"priority": 1, "components": ["db"]}, {"priority": 2, "components": ["api"]}],
+        )
+    )
+    assert [k[3] for k in cluster.applied] == ["ml", "db", "api", "settings"]
+    live = cluster.objects[("apps/v1", "Deployment", "ml", "api")]
+    assert live["metadata"]["labels"][WORK_LABEL] == f"{NS}.llm"
+    assert live["metadata"]["annotations"][REVISION_ANNOTATION] == digest
+    status = result.status
+    assert status["appliedDigest"] == digest
+    assert status["observedGeneration"] == 1
+    assert cond(status, "Applied")["status"] == "True"
+    assert cond(status, "Available")["status"] == "True"
+    rows = {r["name"]: r for r in status["resourceStatus"]}
+    assert rows["api"] == {
+        "kind": "Deployment",
+        "group": "apps",
+        "version": "v1",
+        "name": "api",
+        "namespace": "ml",
+        "component": "api",
+        "health": "Healthy",
+    }
+    assert result.settled
+
+
+async def test_next_group_waits_for_the_previous_to_be_healthy(
+    tmp_path: Path, reg: Registry
+) -> None:
+    cluster = FakeCluster(
+        on_apply=lambda obj: {"replicas": 1} if obj["kind"] == "Deployment" else None
+    )
+    cluster.events.append(
+        {
+            "involvedObject": {"name": "db-0"},
+            "reason": "FailedScheduling",
+            "type": "Warning",
+            "message": "0/4 nodes are available: 4 Insufficient nvidia.com/gpu.",
+        }
+    )
+    digest = reg.push([manifest("Deployment", "db", "db"), manifest("Deployment", "api", "api")])
+    proc = processor(cluster, tmp_path, reg)
+    cluster.objects[("v1", "Pod", "ml", "db-0")] = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "db-0", "namespace": "ml", "labels": {"app": "db"}},
+        "status": {"phase": "Pending"},
+    }
+    w = work(
+        digest,
+        groups=[{"priority": 1, "components": ["db"]}, {"priority": 2, "components": ["api"]}],
+    )
+    result = await proc.sync(w)
+    assert [k[3] for k in cluster.applied] == ["db"]  # api waits for db
+    applied = cond(result.status, "Applied")
+    assert applied["status"] == "False"
+    available = cond(result.status, "Available")
+    assert available["reason"] == "Progressing"
+    assert "Deployment ml/db" in available["message"]
+    assert "Insufficient nvidia.com/gpu" in available["message"]
+    assert not result.settled
+    # The GPUs arrive: the next pass applies the second group.
+    cluster.set_status(
+        "Deployment", "db", {"replicas": 1, "updatedReplicas": 1, "availableReplicas": 1}
+    )
+    result = await proc.sync({**w, "status": result.status})
+    assert [k[3] for k in cluster.applied] == ["db", "api"]
+    assert cond(result.status, "Applied")["status"] == "True"
+
+
+async def test_unchanged_digest_is_not_pulled_or_reapplied(tmp_path: Path, reg: Registry) -> None:
+    cluster = FakeCluster()
+    digest = reg.push([manifest("ConfigMap", "a", data={"k": "v"})])
+    proc = processor(cluster, tmp_path, reg)
+    first = await proc.sync(work(digest))
+    second = await proc.sync({**work(digest), "status": first.status})
+    assert reg.pulls == [digest]
+    assert len(cluster.applied) == 1
+    assert second.status == first.status
+    # A new agent (fresh processor, same state dir) neither pulls nor applies either.
+    again = await processor(cluster, tmp_path, reg).sync({**work(digest), "status": first.status})
+    assert reg.pulls == [digest] and len(cluster.applied) == 1
+    assert again.status == first.status
+
+
+async def test_new_revision_prunes_dropped_objects(tmp_path: Path, reg: Registry) -> None:
+    cluster = FakeCluster()
+    one = reg.push([manifest("ConfigMap", "a"), manifest("ConfigMap", "b")])
+    two = reg.push([manifest("ConfigMap", "a", data={"x": "1"})])
+    proc = processor(cluster, tmp_path, reg)
+    await proc.sync(work(one))
+    # Someone else's object of the same name as a future prune target is never touched.
+    result = await proc.sync(work(two, generation=2))
+    assert result.pruned == 1
+    assert ("v1", "ConfigMap", "ml", "b") not in cluster.objects
+    assert cluster.objects[("v1", "ConfigMap", "ml", "a")]["data"] == {"x": "1"}
+    assert [r["name"] for r in result.status["resourceStatus"]] == ["a"]
+
+
+async def test_prune_spares_objects_another_work_took_over(tmp_path: Path, reg: Registry) -> None:
+    cluster = FakeCluster()
+    one = reg.push([manifest("ConfigMap", "a"), manifest("ConfigMap", "b")])
+    two = reg.push([manifest("ConfigMap", "a")])
+    proc = processor(cluster, tmp_path, reg)
+    await proc.sync(work(one))
+    cluster.objects[("v1", "ConfigMap", "ml", "b")]["metadata"]["labels"][WORK_LABEL] = "other.w"
+    result = await proc.sync(work(two, generation=2))
+    assert result.pruned == 0
+    assert ("v1", "ConfigMap", "ml", "b") in cluster.objects
+
+
+async def test_drift_is_reapplied(tmp_path: Path, reg: Registry) -> None:
+    cluster = FakeCluster()
+    digest = reg.push([manifest("ConfigMap", "a", data={"k": "v"}), manifest("ConfigMap", "b")])
+    proc = processor(cluster, tmp_path, reg)
+    first = await proc.sync(work(digest))
+    cluster.objects[("v1", "ConfigMap", "ml", "a")]["data"]["k"] = "edited"
+    del cluster.objects[("v1", "ConfigMap", "ml", "b")]
+    result = await proc.sync({**work(digest), "status": first.status})
+    assert result.applied == 2
+    assert cluster.objects[("v1", "ConfigMap", "ml", "a")]["data"] == {"k": "v"}
+    assert ("v1", "ConfigMap", "ml", "b") in cluster.objects
+    assert reg.pulls == [digest]
+
+
+async def test_pull_failure_is_reported(tmp_path: Path, reg: Registry) -> None:
+    cluster = FakeCluster()
+    bad = "sha256:" + "0" * 64
+    result = await processor(cluster, tmp_path, reg).sync(work(bad))
+    applied = cond(result.status, "Applied")
+    assert (applied["status"], applied["reason"]) == ("False", "ArtifactPullFailed")
+    assert "digest mismatch" in applied["message"]
+    assert cluster.applied == []
+    assert not result.settled
+
+
+async def test_apply_failure_names_the_object(tmp_path: Path, reg: Registry) -> None:
+    cluster = FakeCluster()
+    cluster.refuse["b"] = 'ConfigMap "b" is invalid: data[bad key]: Invalid value'
+    digest = reg.push([manifest("ConfigMap", "a"), manifest("ConfigMap", "b")])
+    result = await processor(cluster, tmp_path, reg).sync(work(digest))
+    applied = cond(result.status, "Applied")
+    assert applied["reason"] == "ApplyFailed"
+    assert "ConfigMap ml/b" in applied["message"] and "Invalid value" in applied["message"]
+    assert "appliedDigest" not in result.status
+
+
+async def test_degraded_names_the_first_unhealthy_object(tmp_path: Path, reg: Registry) -> None:
+    cluster = FakeCluster()
+    digest = reg.push([manifest("Pod", "trainer", image="x")])
+    cluster.on_apply = lambda obj: {
+        "phase": "Pending",
+        "containerStatuses": [
+            {
+                "name": "main",
+                "state": {"waiting": {"reason": "ErrImagePull", "message": "pull access denied"}},
+            }
+        ],
+    }
+    result = await processor(cluster, tmp_path, reg).sync(work(digest))
+    available = cond(result.status, "Available")
+    assert available["reason"] == "Degraded"
+    assert "Pod ml/trainer" in available["message"]
+    assert "ErrImagePull" in available["message"]
+
+
+@pytest.mark.parametrize(("policy", "left"), [("Foreground", 0), ("Orphan", 2)])
+async def test_remove_honours_the_propagation_policy(
+    tmp_path: Path, reg: Registry, policy: str, left: int
+) -> None:
+    cluster = FakeCluster()
+    digest = reg.push([manifest("Namespace", "ml"), manifest("ConfigMap", "a")])
+    proc = processor(cluster, tmp_path, reg)
+    await proc.sync(work(digest, policy=policy))
+    assert proc.known_works() == [(NS, "llm")]
+    # The agent may have restarted in between: the inventory in the state dir is enough.
+    fresh = processor(cluster, tmp_path, reg)
+    await fresh.remove(NS, "llm")
+    assert len(cluster.objects) == left
+    if policy == "Foreground":
+        assert [k[1] for k in cluster.deleted] == ["ConfigMap", "Namespace"]
+    assert fresh.known_works() == []
