@@ -1,0 +1,197 @@
+"""Push to and pull from an OCI image layout directory: the registry-less artifact store.
+
+The layout is the one the OCI image spec defines and `oras`, `skopeo` and `crane` read:
+an `oci-layout` file, an `index.json` whose manifests carry the tag in the
+`org.opencontainers.image.ref.name` annotation, and content under `blobs/sha256/<hex>`. The
+embedded hub and simulated spokes share such a directory instead of running a registry.
+
+Writes are safe for several processes pushing at once:
+
+- every file is written to a temporary name in its final directory, fsynced and renamed over
+  the target, so a reader never sees half a blob or half an index;
+- blobs are content-addressed, so two writers of the same blob write the same bytes and either
+  rename wins; a blob already present (same size) is not written again;
+- `index.json` is read-modified-written under an exclusive `flock` on the layout directory
+  itself (no lock file to leave behind), so pushes of different tags never lose each other's
+  entries; a tag already pointing at the same digest leaves the index untouched.
+
+So pushing an unchanged artifact writes nothing at all. Manifests a tag no longer points at
+are kept (their blobs may be shared); nothing here deletes content.
+
+These functions block (file I/O); the async API in `axle.oci.transfer` runs them in a thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from axle.oci.artifact import MANIFEST_MEDIA_TYPE, Artifact, artifact_from_parts, parse_manifest
+from axle.oci.digests import check_digest, verify
+from axle.oci.errors import ArtifactNotFound, InvalidArtifact, OciError
+
+OCI_LAYOUT_FILE = "oci-layout"
+OCI_LAYOUT_BYTES = b'{"imageLayoutVersion":"1.0.0"}'
+INDEX_FILE = "index.json"
+INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json"
+REF_NAME = "org.opencontainers.image.ref.name"
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """What a push did: the manifest digest, and which blobs it actually had to write."""
+
+    digest: str
+    uploaded: list[str] = field(default_factory=list)
+    tagged: bool = False
+
+
+def push_layout(artifact: Artifact, root: Path, tag: str) -> PushResult:
+    """Store `artifact` in the layout at `root` (created if missing) and point `tag` at it."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        if not (root / OCI_LAYOUT_FILE).exists():
+            _atomic_write(root / OCI_LAYOUT_FILE, OCI_LAYOUT_BYTES)
+        blob_dir = root / "blobs" / "sha256"
+        blob_dir.mkdir(parents=True, exist_ok=True)
+        uploaded: list[str] = []
+        # Blobs first, the manifest last: whoever sees the manifest can read all it names.
+        contents = [*artifact.blobs.items(), (artifact.manifest_digest, artifact.manifest_bytes)]
+        for digest, data in contents:
+            path = blob_dir / digest.removeprefix("sha256:")
+            with contextlib.suppress(FileNotFoundError):
+                if path.stat().st_size == len(data):
+                    continue
+            _atomic_write(path, data)
+            uploaded.append(digest)
+        with _locked(root):
+            tagged = _tag(root, tag, artifact)
+    except OSError as exc:
+        raise OciError(f"artifact push failed: cannot write OCI layout {root}: {exc}") from None
+    return PushResult(digest=artifact.manifest_digest, uploaded=uploaded, tagged=tagged)
+
+
+def fetch_layout(root: Path, digest: str) -> Artifact:
+    """Read the artifact with manifest `digest` from the layout at `root`, verifying every digest.
+
+    Raises `ArtifactNotFound` when the layout or content is missing and `DigestMismatch` when a
+    file does not hash to its name.
+    """
+    check_digest(digest, what="manifest digest")
+    _require_layout(root)
+    manifest_bytes = verify(_read_blob(root, digest, "manifest"), digest, what="manifest")
+    manifest = parse_manifest(manifest_bytes)
+    blobs = {
+        desc["digest"]: _read_blob(root, desc["digest"], what)
+        for desc, what in ((manifest["config"], "config blob"), (manifest["layers"][0], "layer"))
+    }
+    return artifact_from_parts(manifest_bytes, blobs, manifest_digest=digest)
+
+
+def resolve_layout(root: Path, tag: str) -> str:
+    """The manifest digest `tag` points at in the layout at `root`."""
+    _require_layout(root)
+    digest = layout_tags(root).get(tag)
+    if digest is None:
+        raise ArtifactNotFound(f"artifact pull failed: tag {tag!r} not found in OCI layout {root}")
+    return digest
+
+
+def layout_tags(root: Path) -> dict[str, str]:
+    """Every tag in the layout at `root` and the manifest digest it points at."""
+    return {
+        m["annotations"][REF_NAME]: m["digest"]
+        for m in _read_index(root)["manifests"]
+        if isinstance(m.get("annotations"), dict) and REF_NAME in m["annotations"]
+    }
+
+
+def _tag(root: Path, tag: str, artifact: Artifact) -> bool:
+    """Point `tag` at the artifact in `index.json`; False when it already did (nothing written)."""
+    index = _read_index(root)
+    kept: list[dict[str, Any]] = []
+    for entry in index["manifests"]:
+        ref = (entry.get("annotations") or {}).get(REF_NAME)
+        if ref == tag:
+            if entry.get("digest") == artifact.manifest_digest:
+                return False
+            continue
+        kept.append(entry)
+    kept.append(
+        {
+            "mediaType": MANIFEST_MEDIA_TYPE,
+            "digest": artifact.manifest_digest,
+            "size": len(artifact.manifest_bytes),
+            "annotations": {REF_NAME: tag},
+        }
+    )
+    # Sorted by tag so the index bytes depend only on its content.
+    kept.sort(key=lambda e: ((e.get("annotations") or {}).get(REF_NAME, ""), e.get("digest", "")))
+    index["manifests"] = kept
+    _atomic_write(root / INDEX_FILE, json.dumps(index, indent=2, sort_keys=True).encode() + b"\n")
+    return True
+
+
+def _read_index(root: Path) -> dict[str, Any]:
+    try:
+        data = (root / INDEX_FILE).read_bytes()
+    except FileNotFoundError:
+        return {"schemaVersion": 2, "mediaType": INDEX_MEDIA_TYPE, "manifests": []}
+    try:
+        index = json.loads(data)
+    except ValueError as exc:
+        raise InvalidArtifact(f"OCI layout {root}: index.json is not JSON: {exc}") from None
+    if not isinstance(index, dict) or not isinstance(index.get("manifests"), list):
+        raise InvalidArtifact(f"OCI layout {root}: index.json has no manifests list")
+    return index
+
+
+def _require_layout(root: Path) -> None:
+    if not (root / OCI_LAYOUT_FILE).is_file():
+        raise ArtifactNotFound(
+            f"artifact pull failed: {root} is not an OCI layout (no {OCI_LAYOUT_FILE} file)"
+        )
+
+
+def _read_blob(root: Path, digest: str, what: str) -> bytes:
+    path = root / "blobs" / "sha256" / digest.removeprefix("sha256:")
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise ArtifactNotFound(
+            f"artifact pull failed: {what} {digest} not found in OCI layout {root}"
+        ) from None
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write `data` to `path` through a temporary file and a rename, so readers see all or none."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; layouts are read by other users (agents, Flux)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def _locked(root: Path) -> Iterator[None]:
+    """An exclusive flock on the layout directory, held while the index is rewritten."""
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
