@@ -1,0 +1,490 @@
+"""The spoke agent: join, heartbeat, report capacity, watch Works, apply them, report status.
+
+One `SpokeAgent` drives one cluster (injected: real Kubernetes or the simulator; the agent
+never knows which) for one Spoke. `run()` holds four loops as asyncio tasks:
+
+- heartbeat: renews the Lease `spoke-agent` in `spoke-<name>` every leaseDurationSeconds/3;
+- capacity: writes `Spoke.status.capacity` and `version` at start and whenever they change;
+- works: lists the Works of its namespace, then watches from the list's resourceVersion (the
+  SDK's watch resumes from the last resourceVersion after a dropped stream and lists again on
+  410 Gone); each Work gets its own worker task, so a slow Work never delays another;
+- changes: objects changing on the cluster wake the worker of the Work whose inventory label
+  they carry (drift is re-applied at once, not at the next periodic resync).
+
+Transient failures (the hub or the cluster unreachable) are retried with capped exponential
+backoff; a 401 on the stored credential is final (`CredentialRejected`): the credential was
+revoked and only a new bootstrap token helps, so the agent stops and says so. The hub is only
+ever called by the agent (pull-based, DESIGN section 6). All hub resources are addressed
+directly (no discovery), since a spoke credential may read only its own objects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import logging
+import random
+import socket
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from axle import __version__
+from axle.api.spoketokens import SPOKE_LEASE_NAME
+from axle.client import Client, ConnectionFailed, Resource
+from axle.errors import Conflict, NotFound, Unauthorized
+from axle.kube.cluster import Cluster, ClusterCapacity
+from axle.spoke import credential as cred
+from axle.spoke.artifacts import Puller
+from axle.spoke.manifests import WORK_LABEL, work_label_value
+from axle.spoke.work import SyncResult, WorkProcessor
+
+log = logging.getLogger("axle.spoke.agent")
+Obj = dict[str, Any]
+
+WORKS = Resource("axle.dev", "v1alpha1", "Work", "works", "work", True)
+SPOKES = Resource("axle.dev", "v1alpha1", "Spoke", "spokes", "spoke", False)
+LEASES = Resource("coordination.k8s.io", "v1", "Lease", "leases", "lease", True)
+EVENTS = Resource("", "v1", "Event", "events", "event", True)
+
+
+def micro_time(moment: datetime | None = None) -> str:
+    """A Kubernetes MicroTime (RFC 3339 with microseconds), as Lease times are written."""
+    return (moment or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def format_cpu(millis: int) -> str:
+    return str(millis // 1000) if millis % 1000 == 0 else f"{millis}m"
+
+
+def format_memory(value: int) -> str:
+    for suffix, size in (("Ti", 2**40), ("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10)):
+        if value and value % size == 0:
+            return f"{value // size}{suffix}"
+    return str(value)
+
+
+def capacity_status(cap: ClusterCapacity) -> Obj:
+    """`Spoke.status` fields for a cluster's capacity: totals, GPUs by product, versions."""
+    nodes = cap.nodes
+    return {
+        "capacity": {
+            "nodes": len(nodes),
+            "readyNodes": sum(1 for n in nodes if n.ready),
+            "cpu": format_cpu(sum(n.cpu_millis for n in nodes)),
+            "memory": format_memory(sum(n.memory_bytes for n in nodes)),
+            "nvidia.com/gpu": sum(n.gpus for n in nodes),
+            "gpus": dict(sorted(cap.gpus_by_product.items())),
+        },
+        "version": {"kubernetes": cap.kubernetes_version, "agent": __version__},
+    }
+
+
+class Backoff:
+    """Capped exponential backoff with jitter, reset on success."""
+
+    def __init__(self, first: float = 0.2, cap: float = 10.0) -> None:
+        self.first, self.cap, self.current = first, cap, first
+
+    def next(self) -> float:
+        delay = self.current
+        self.current = min(self.current * 2, self.cap)
+        return delay * random.uniform(0.8, 1.2)
+
+    def reset(self) -> None:
+        self.current = self.first
+
+
+class _WorkState:
+    def __init__(self, obj: Obj) -> None:
+        self.obj = obj
+        self.deleted = False
+        self.wake = asyncio.Event()
+        self.synced_generation: Any = None
+        self.task: asyncio.Task[None] | None = None
+
+
+class SpokeAgent:
+    """The agent of one spoke. `await agent.run()` until `stop()` (or a fatal error)."""
+
+    def __init__(
+        self,
+        *,
+        hub: str,
+        spoke: str,
+        cluster: Cluster,
+        state_dir: Path,
+        bootstrap_token: str | None = None,
+        ca_file: str | None = None,
+        puller: Puller | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        resync_seconds: float = 30.0,
+        requeue_seconds: float = 2.0,
+        capacity_seconds: float = 30.0,
+        group_wait: float = 30.0,
+        cluster_loop: Callable[[], Awaitable[None]] | None = None,
+        identity: str | None = None,
+    ) -> None:
+        self.hub = hub.rstrip("/")
+        self.spoke = spoke
+        self.cluster = cluster
+        self.state_dir = state_dir
+        self.bootstrap_token = bootstrap_token
+        self.ca_file = ca_file
+        self.transport = transport
+        self.resync_seconds = resync_seconds
+        self.requeue_seconds = requeue_seconds
+        self.capacity_seconds = capacity_seconds
+        self.cluster_loop = cluster_loop
+        self.identity = identity or f"{socket.gethostname()}/{spoke}"
+        self.processor = WorkProcessor(cluster, state_dir, puller=puller, group_wait=group_wait)
+        self.credential: cred.Credential | None = None
+        self.client: Client | None = None
+        self.heartbeats = 0
+        self.joined = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._fatal: BaseException | None = None
+        self._works: dict[str, _WorkState] = {}
+        self._labels: dict[str, str] = {}  # inventory label value -> work name
+
+    @property
+    def namespace(self) -> str:
+        return self.credential.namespace if self.credential else f"spoke-{self.spoke}"
+
+    def stop(self) -> None:
+        """Ask `run()` to return (SIGTERM does this)."""
+        self._stop.set()
+
+    # ---- start -------------------------------------------------------------------------------
+
+    async def _credential(self) -> cred.Credential:
+        found = cred.load(self.state_dir)
+        if found is not None and found.spoke == self.spoke:
+            log.info("spoke %s: using the credential in %s", self.spoke, self.state_dir)
+            return found
+        if not self.bootstrap_token:
+            raise cred.JoinRefused(
+                f"no credential for spoke {self.spoke!r} in {self.state_dir} and no bootstrap"
+                " token to join with"
+            )
+        backoff = Backoff()
+        while True:
+            try:
+                joined = await cred.join(
+                    self.hub,
+                    self.spoke,
+                    self.bootstrap_token,
+                    ca_file=self.ca_file,
+                    transport=self.transport,
+                )
+                break
+            except ConnectionFailed as exc:
+                log.warning("spoke %s: join: %s; retrying", self.spoke, exc.message)
+                await self._pause(backoff.next())
+        cred.save(self.state_dir, joined)
+        log.info("spoke %s joined the hub at %s", self.spoke, self.hub)
+        return joined
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, but return early when the agent is stopping (then raise CancelledError)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), seconds)
+        if self._stop.is_set():
+            raise asyncio.CancelledError
+
+    async def _check_credential(self) -> None:
+        """Read our own Spoke once: 401 here is a revoked credential, not a passing fault."""
+        assert self.client is not None
+        backoff = Backoff()
+        while True:
+            try:
+                await self.client.get(SPOKES, self.spoke)
+                return
+            except Unauthorized as exc:
+                raise cred.CredentialRejected(
+                    f"the hub at {self.hub} refused the credential of spoke {self.spoke!r}"
+                    f" stored in {self.state_dir / cred.CREDENTIAL_FILE} ({exc.message}):"
+                    " it was revoked; the spoke must be joined again with a new bootstrap token"
+                ) from exc
+            except ConnectionFailed as exc:
+                log.warning("spoke %s: %s; retrying", self.spoke, exc.message)
+                await self._pause(backoff.next())
+
+    async def run(self) -> None:
+        """Join (or reuse the stored credential) and serve until stopped.
+
+        Raises JoinRefused / CredentialRejected when the hub will not have this agent.
+        """
+        try:
+            self.credential = await self._credential()
+        except asyncio.CancelledError:
+            if self._stop.is_set():
+                return
+            raise
+        self.client = Client(
+            self.hub,
+            self.credential.token,
+            namespace=self.namespace,
+            ca_file=self.ca_file,
+            transport=self.transport,
+        )
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            try:
+                await self._check_credential()
+            except asyncio.CancelledError:
+                if self._stop.is_set():
+                    return
+                raise
+            self.joined.set()
+            loops: list[Callable[[], Awaitable[None]]] = [
+                self._heartbeat_loop,
+                self._capacity_loop,
+                self._works_loop,
+                self._changes_loop,
+            ]
+            if self.cluster_loop is not None:
+                loops.append(self.cluster_loop)
+            tasks = [asyncio.create_task(self._guard(loop)) for loop in loops]
+            await self._stop.wait()
+        finally:
+            for task in [*tasks, *(w.task for w in self._works.values() if w.task)]:
+                task.cancel()
+            for task in [*tasks, *(w.task for w in self._works.values() if w.task)]:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            await self.client.aclose()
+        if self._fatal is not None:
+            raise self._fatal
+
+    async def _guard(self, loop: Callable[[], Awaitable[None]]) -> None:
+        """Run a loop; a revoked credential stops the whole agent, other errors restart it."""
+        backoff = Backoff(1.0, 30.0)
+        while not self._stop.is_set():
+            try:
+                await loop()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Unauthorized as exc:
+                self._fatal = cred.CredentialRejected(
+                    f"the hub at {self.hub} no longer accepts the credential of spoke"
+                    f" {self.spoke!r} ({exc.message}): it was revoked; join again with a new"
+                    " bootstrap token"
+                )
+                self._stop.set()
+                return
+            except Exception:
+                log.exception("spoke %s: %s failed; restarting it", self.spoke, loop.__name__)
+                await asyncio.sleep(backoff.next())
+
+    # ---- heartbeat ---------------------------------------------------------------------------
+
+    async def heartbeat(self) -> None:
+        """Renew (or create) the Lease once."""
+        assert self.client is not None and self.credential is not None
+        now = micro_time()
+        duration = self.credential.leaseDurationSeconds
+        try:
+            lease = await self.client.get(LEASES, SPOKE_LEASE_NAME, self.namespace)
+        except NotFound:
+            await self.client.create(
+                {
+                    "apiVersion": "coordination.k8s.io/v1",
+                    "kind": "Lease",
+                    "metadata": {"name": SPOKE_LEASE_NAME, "namespace": self.namespace},
+                    "spec": {
+                        "holderIdentity": self.identity,
+                        "leaseDurationSeconds": duration,
+                        "acquireTime": now,
+                        "renewTime": now,
+                    },
+                },
+                self.namespace,
+            )
+        else:
+            spec = lease.setdefault("spec", {})
+            if spec.get("holderIdentity") != self.identity:
+                spec["holderIdentity"] = self.identity
+                spec["acquireTime"] = now
+                spec["leaseTransitions"] = int(spec.get("leaseTransitions") or 0) + 1
+            spec["leaseDurationSeconds"] = duration
+            spec["renewTime"] = now
+            await self.client.replace(lease, self.namespace)
+        self.heartbeats += 1
+
+    async def _heartbeat_loop(self) -> None:
+        assert self.credential is not None
+        period = max(self.credential.leaseDurationSeconds / 3, 0.05)
+        backoff = Backoff(0.2, period)
+        while True:
+            try:
+                await self.heartbeat()
+                backoff.reset()
+                await self._pause(period)
+            except (ConnectionFailed, Conflict) as exc:
+                log.warning("spoke %s: heartbeat: %s", self.spoke, exc.message)
+                await self._pause(backoff.next())
+
+    # ---- capacity ----------------------------------------------------------------------------
+
+    async def _capacity_loop(self) -> None:
+        assert self.client is not None
+        written: Obj | None = None
+        backoff = Backoff(0.5, 30.0)
+        while True:
+            try:
+                report = capacity_status(await self.cluster.capacity())
+                if written is None:
+                    spoke = await self.client.get(SPOKES, self.spoke)
+                    status = spoke.get("status") or {}
+                    written = {k: status.get(k) for k in report}
+                if report != written:
+                    await self.client.patch(
+                        SPOKES, self.spoke, {"status": report}, subresource="status"
+                    )
+                    written = report
+                    log.info("spoke %s: capacity %s", self.spoke, report["capacity"])
+                backoff.reset()
+                await self._pause(self.capacity_seconds)
+            except ConnectionFailed as exc:
+                log.warning("spoke %s: capacity: %s", self.spoke, exc.message)
+                await self._pause(backoff.next())
+
+    # ---- works -------------------------------------------------------------------------------
+
+    async def _works_loop(self) -> None:
+        assert self.client is not None
+        backoff = Backoff()
+        rv: str | None = None
+        while True:
+            try:
+                if rv is None:
+                    listed = await self.client.list(WORKS, self.namespace)
+                    present = {o["metadata"]["name"]: o for o in listed["items"]}
+                    for obj in present.values():
+                        self._observe("ADDED", obj)
+                    for name in [n for n in self._works if n not in present]:
+                        self._observe("DELETED", self._works[name].obj)
+                    # Works deleted while no agent watched: their inventories remain.
+                    for ns, name in self.processor.known_works():
+                        if (
+                            ns == self.namespace
+                            and name not in present
+                            and (name not in self._works)
+                        ):
+                            await self.processor.remove(ns, name)
+                    rv = listed["metadata"].get("resourceVersion")
+                async for event in self.client.watch(WORKS, self.namespace, resource_version=rv):
+                    backoff.reset()
+                    obj = event.get("object") or {}
+                    rv = (obj.get("metadata") or {}).get("resourceVersion") or rv
+                    self._observe(str(event.get("type")), obj)
+            except ConnectionFailed as exc:
+                log.warning("spoke %s: works: %s; reconnecting", self.spoke, exc.message)
+                await self._pause(backoff.next())
+
+    def _observe(self, etype: str, obj: Obj) -> None:
+        name = str((obj.get("metadata") or {}).get("name") or "")
+        if not name:
+            return
+        state = self._works.get(name)
+        if etype == "DELETED":
+            if state is None:
+                state = self._start_worker(obj)
+            state.deleted = True
+            state.obj = obj
+            state.wake.set()
+            return
+        if state is None or state.deleted:
+            state = self._start_worker(obj)
+            state.wake.set()
+            return
+        generation = (obj.get("metadata") or {}).get("generation")
+        state.obj = obj
+        # Our own status writes come back as MODIFIED with the same generation: no new pass.
+        if generation != state.synced_generation:
+            state.wake.set()
+
+    def _start_worker(self, obj: Obj) -> _WorkState:
+        name = str(obj["metadata"]["name"])
+        state = _WorkState(obj)
+        self._works[name] = state
+        self._labels[work_label_value(self.namespace, name)] = name
+        state.task = asyncio.create_task(self._guard(lambda: self._work_worker(name, state)))
+        return state
+
+    async def _work_worker(self, name: str, state: _WorkState) -> None:
+        backoff = Backoff(self.requeue_seconds, max(self.resync_seconds, self.requeue_seconds))
+        state.wake.set()  # a (re)started worker makes a pass first
+        while True:
+            await state.wake.wait()
+            state.wake.clear()
+            if state.deleted:
+                removed = await self.processor.remove(self.namespace, name, state.obj)
+                log.info(
+                    "spoke %s: Work %s deleted (%d objects removed)", self.spoke, name, removed
+                )
+                if self._works.get(name) is state:
+                    del self._works[name]
+                return
+            obj = state.obj
+            state.synced_generation = (obj.get("metadata") or {}).get("generation")
+            result = await self.processor.sync(obj)
+            try:
+                await self._write_status(state, result)
+            except NotFound:
+                continue  # deleted meanwhile: the watch says so next
+            except (ConnectionFailed, Conflict) as exc:
+                log.warning("spoke %s: Work %s status: %s", self.spoke, name, exc.message)
+                result.settled = False
+            if result.settled:
+                backoff.reset()
+                delay = self.resync_seconds
+            else:
+                delay = backoff.next()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(state.wake.wait(), delay)
+            state.wake.set()
+
+    async def _write_status(self, state: _WorkState, result: SyncResult) -> None:
+        """Write the Work's status only when it differs from what the hub holds."""
+        assert self.client is not None
+        old: Mapping[str, Any] = state.obj.get("status") or {}
+        new = result.status
+        if _strip_none(new) == _strip_none(dict(old)):
+            return
+        patch: Obj = {k: None for k in old if k not in new}
+        patch.update(new)
+        name = state.obj["metadata"]["name"]
+        written = await self.client.patch(
+            WORKS, name, {"status": patch}, self.namespace, subresource="status"
+        )
+        if not state.deleted and state.obj["metadata"].get("generation") == (
+            written.get("metadata") or {}
+        ).get("generation"):
+            state.obj = written
+
+    async def _changes_loop(self) -> None:
+        """Wake the Work whose objects changed on the cluster (drift, health)."""
+        async for obj in self.cluster.changes():
+            labels = (obj.get("metadata") or {}).get("labels") or {}
+            name = self._labels.get(str(labels.get(WORK_LABEL) or ""))
+            state = self._works.get(name) if name else None
+            if state is not None and not state.deleted:
+                state.wake.set()
+
+    def work_names(self) -> list[str]:
+        return sorted(self._works)
+
+
+def _strip_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_strip_none(v) for v in value]
+    return copy.copy(value)
