@@ -6,7 +6,10 @@ dispatch (non-resource documents: discovery, `/version`, OpenAPI; the self revie
 resource verb) -> audit, with every error rendered as a Kubernetes `Status`. There is one
 catch-all route rather than a route per kind: the route table, discovery and OpenAPI documents
 are built once from the registry, so a request costs a couple of dict lookups and nothing is
-generated per kind at request time. `/healthz`, `/readyz` and `/livez` need no token.
+generated per kind at request time. `/healthz`, `/readyz` and `/livez` need no token, nor
+does the spoke join endpoint (`spokejoin.py`: a bootstrap token in the body is its proof).
+Given a `SpokeTokenAuthenticator`, spoke credentials are accepted after the tokens file, and
+watch streams opened with one end when it is revoked (`spokeauth.py`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 import axle
+from axle.api.meta import GROUP, VERSION
 from axle.api.registry import REGISTRY, KindInfo, Registry
 from axle.errors import ApiError, InternalError, MethodNotAllowed, NotFound
 from axle.server import reviews
@@ -35,6 +39,8 @@ from axle.server.openapi import OpenAPIDocs
 from axle.server.rbac import Attributes, Authorizer, forbidden_error
 from axle.server.requestinfo import RequestInfo, parse_query, parse_request
 from axle.server.resources import RouteTable
+from axle.server.spokeauth import ChainAuthenticator, SpokeTokenAuthenticator
+from axle.server.spokejoin import DISCOVERY_ENTRY, JOIN_PATH, SpokeJoin
 from axle.server.watch import WatchStreams
 from axle.settings import HubSettings
 from axle.store.base import Store
@@ -106,17 +112,23 @@ class ApiServer:
         *,
         registry: Registry | None = None,
         bookmark_seconds: float = 60.0,
+        spokes: SpokeTokenAuthenticator | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
-        self.authenticator = authenticator
+        self.spokes = spokes
+        self.authenticator: Authenticator = (
+            ChainAuthenticator(authenticator, spokes) if spokes is not None else authenticator
+        )
         self.authorizer = authorizer
         self.audit = audit
         self.registry = registry if registry is not None else REGISTRY
         kinds: list[KindInfo] = list(self.registry)
         self.routes = RouteTable(kinds)
-        self.discovery = Discovery(
-            self.routes, f"{settings.host}:{settings.port}", virtual=reviews.DISCOVERY
+        virtual = {**reviews.DISCOVERY, (GROUP, VERSION): [DISCOVERY_ENTRY]}
+        self.discovery = Discovery(self.routes, f"{settings.host}:{settings.port}", virtual=virtual)
+        self.join = SpokeJoin(
+            store, audit, registry=self.registry, body_limit=settings.max_body_bytes
         )
         self.version = version_info()
         self.version_bytes = json_response(self.version).body
@@ -154,6 +166,8 @@ class ApiServer:
             user = self.authenticator.authenticate(request.headers.get("authorization"))
             response = await self._dispatch(request, ri, user)
             code = response.status_code
+            if self.spokes is not None and ri.verb == "watch" and code == 200:
+                response = self.spokes.guard(user, request.headers.get("authorization"), response)
             return response  # for HEAD, uvicorn sends the headers only
         except ApiError as err:
             code = err.code
@@ -298,8 +312,13 @@ def build_app(
     *,
     registry: Registry | None = None,
     bookmark_seconds: float = 60.0,
+    spokes: SpokeTokenAuthenticator | None = None,
 ) -> Starlette:
-    """The ASGI app of the hub. `app.state.api` is the `ApiServer` (watch streams, routes)."""
+    """The ASGI app of the hub. `app.state.api` is the `ApiServer` (watch streams, routes).
+
+    `spokes`: accept spoke credentials too (after `authenticator`) and end a revoked spoke's
+    watch streams.
+    """
     api = ApiServer(
         settings,
         store,
@@ -308,6 +327,7 @@ def build_app(
         audit,
         registry=registry,
         bookmark_seconds=bookmark_seconds,
+        spokes=spokes,
     )
 
     async def health(request: Request) -> Response:
@@ -324,6 +344,7 @@ def build_app(
             warm.cancel()
 
     routes = [Route(p, health, methods=["GET", "HEAD"]) for p in _HEALTH_PATHS]
+    routes.append(Route(JOIN_PATH, api.join.endpoint, methods=["POST"]))
     routes.append(Route("/{path:path}", api.endpoint, methods=_METHODS))
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.api = api

@@ -43,6 +43,7 @@ from axle.server.audit import AuditLog
 from axle.server.auth import TokenAuthenticator, ensure_admin_token
 from axle.server.listener import sniffing_protocol
 from axle.server.rbac import RBACAuthorizer
+from axle.server.spokeauth import SpokeTokenAuthenticator
 from axle.server.tls import ensure_serving_cert, write_kubeconfig
 from axle.settings import HubSettings
 from axle.store import open_store
@@ -111,6 +112,7 @@ async def serve(settings: HubSettings, *, on_ready: Callable[[str], None] | None
     )
     await store.start()
     authorizer: RBACAuthorizer | None = None
+    spokes: SpokeTokenAuthenticator | None = None
     audit: AuditLog | None = None
     manager: ControllerManager | None = None
     sock: socket.socket | None = None
@@ -120,13 +122,15 @@ async def serve(settings: HubSettings, *, on_ready: Callable[[str], None] | None
         await ensure_system_objects(store)
         authorizer = RBACAuthorizer(store)
         await authorizer.start()
+        spokes = SpokeTokenAuthenticator(store)
+        await spokes.start()
         audit = AuditLog(settings.audit_path)
         sock = bind_socket(settings.host, settings.port)
         port = sock.getsockname()[1]
         host = _url_host(settings.host)
         ssl_ctx, ca_path = _ssl_context(settings)
         write_kubeconfig(data_dir, f"https://{host}:{port}", token, ca_path)
-        app = build_app(settings, store, authenticator, authorizer, audit)
+        app = build_app(settings, store, authenticator, authorizer, audit, spokes=spokes)
         if settings.controllers:
             identity = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
             manager = ControllerManager(store, settings, identity)
@@ -147,6 +151,8 @@ async def serve(settings: HubSettings, *, on_ready: Callable[[str], None] | None
     finally:
         if manager is not None:
             await _quietly(manager.stop(), "controllers")
+        if spokes is not None:
+            await _quietly(spokes.stop(), "spoke authenticator")
         if authorizer is not None:
             await _quietly(authorizer.stop(), "authorizer")
         if audit is not None:
