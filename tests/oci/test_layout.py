@@ -1,0 +1,218 @@
+"""The OCI layout store: round trips, no-op pushes, concurrent writers, tampering."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from axle.oci import (
+    ArtifactNotFound,
+    DigestMismatch,
+    InvalidReference,
+    build_artifact,
+    fetch,
+    pull,
+    push,
+    push_detailed,
+    resolve,
+)
+from axle.oci.layout import layout_tags
+from tests.oci.conftest import sample_manifests
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def art(replicas: int = 1, revision: str = "llm@1") -> Any:
+    return build_artifact(sample_manifests(replicas), source="axle://team-a/llm", revision=revision)
+
+
+def snapshot(root: Path) -> dict[str, tuple[int, int, int]]:
+    """Every file and directory under root with its inode, mtime and size."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in [*dirnames, *filenames]:
+            st = os.stat(os.path.join(dirpath, name))
+            out[os.path.relpath(os.path.join(dirpath, name), root)] = (
+                st.st_ino,
+                st.st_mtime_ns,
+                st.st_size,
+            )
+    st = os.stat(root)
+    out["."] = (st.st_ino, st.st_mtime_ns, 0)
+    return out
+
+
+async def test_round_trip_through_a_layout_dir(tmp_path: Path) -> None:
+    a = art()
+    url = f"file://{tmp_path}/store"
+    digest = await push(a, url, "c1")
+    assert digest == a.manifest_digest
+    assert await pull(url, digest) == sample_manifests()
+    assert await pull(f"oci-layout://{tmp_path}/store:c1", digest) == sample_manifests()
+    assert await resolve(url, "c1") == digest
+    assert await resolve(f"{url}:c1") == digest
+    pulled = await fetch(url, digest)
+    assert pulled.manifest_bytes == a.manifest_bytes
+    assert pulled.annotations["org.opencontainers.image.revision"] == "llm@1"
+
+
+async def test_layout_follows_the_oci_image_spec(tmp_path: Path) -> None:
+    a = art()
+    await push(a, f"file://{tmp_path}", "c1")
+    assert json.loads((tmp_path / "oci-layout").read_text()) == {"imageLayoutVersion": "1.0.0"}
+    index = json.loads((tmp_path / "index.json").read_text())
+    assert index["schemaVersion"] == 2
+    assert index["mediaType"] == "application/vnd.oci.image.index.v1+json"
+    assert index["manifests"] == [
+        {
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": a.manifest_digest,
+            "size": len(a.manifest_bytes),
+            "annotations": {"org.opencontainers.image.ref.name": "c1"},
+        }
+    ]
+    blobs = {p.name for p in (tmp_path / "blobs" / "sha256").iterdir()}
+    assert blobs == {d.removeprefix("sha256:") for d in [a.manifest_digest, *a.blobs]}
+    for p in (tmp_path / "blobs" / "sha256").iterdir():
+        assert p.stat().st_mode & 0o777 == 0o644
+
+
+async def test_unchanged_push_writes_nothing(tmp_path: Path) -> None:
+    url = f"file://{tmp_path}"
+    first = await push_detailed(art(), url, "c1")
+    assert first.tagged and len(first.uploaded) == 3
+    before = snapshot(tmp_path)
+    again = await push_detailed(art(), url, "c1")
+    assert again.digest == first.digest
+    assert again.uploaded == [] and again.tagged is False
+    assert snapshot(tmp_path) == before
+
+
+async def test_only_new_content_is_written(tmp_path: Path) -> None:
+    url = f"file://{tmp_path}"
+    a = art()
+    await push(a, url, "c1")
+    before = snapshot(tmp_path)
+    # Same objects, new revision: only the manifest is new, the layer and config are shared.
+    b = art(revision="llm@2")
+    result = await push_detailed(b, url, "c1")
+    assert result.uploaded == [b.manifest_digest] and result.tagged
+    after = snapshot(tmp_path)
+    for digest in a.blobs:
+        key = f"blobs/sha256/{digest.removeprefix('sha256:')}"
+        assert after[key] == before[key]
+    assert layout_tags(tmp_path) == {"c1": b.manifest_digest}
+    # The old manifest stays readable by digest: a spoke may still be applying it.
+    assert await pull(url, a.manifest_digest) == sample_manifests()
+    # Another tag for existing content writes the index only.
+    extra = await push_detailed(b, url, "c2")
+    assert extra.uploaded == [] and extra.tagged
+    assert layout_tags(tmp_path) == {"c1": b.manifest_digest, "c2": b.manifest_digest}
+
+
+async def test_tampered_blob_fails_the_pull(tmp_path: Path) -> None:
+    a = art()
+    digest = await push(a, f"file://{tmp_path}", "c1")
+    layer = tmp_path / "blobs" / "sha256" / a.layer_digest.removeprefix("sha256:")
+    data = bytearray(layer.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    layer.write_bytes(bytes(data))
+    with pytest.raises(DigestMismatch) as err:
+        await pull(f"file://{tmp_path}", digest)
+    assert err.value.expected == a.layer_digest
+    assert f"expected {a.layer_digest}, got sha256:" in str(err.value)
+
+
+async def test_tampered_manifest_fails_the_pull(tmp_path: Path) -> None:
+    a = art()
+    digest = await push(a, f"file://{tmp_path}", "c1")
+    path = tmp_path / "blobs" / "sha256" / digest.removeprefix("sha256:")
+    path.write_bytes(path.read_bytes().replace(b"llm@1", b"llm@9"))
+    with pytest.raises(DigestMismatch, match=f"manifest digest mismatch: expected {digest}"):
+        await pull(f"file://{tmp_path}", digest)
+
+
+async def test_a_damaged_blob_is_rewritten_by_the_next_push(tmp_path: Path) -> None:
+    a = art()
+    await push(a, f"file://{tmp_path}", "c1")
+    layer = tmp_path / "blobs" / "sha256" / a.layer_digest.removeprefix("sha256:")
+    layer.write_bytes(b"truncated")
+    result = await push_detailed(a, f"file://{tmp_path}", "c1")
+    assert result.uploaded == [a.layer_digest]
+    assert await pull(f"file://{tmp_path}", a.manifest_digest) == sample_manifests()
+
+
+async def test_missing_things_are_not_found(tmp_path: Path) -> None:
+    digest = "sha256:" + "1" * 64
+    with pytest.raises(ArtifactNotFound, match="is not an OCI layout"):
+        await pull(f"file://{tmp_path}/nothing", digest)
+    await push(art(), f"file://{tmp_path}", "c1")
+    with pytest.raises(ArtifactNotFound, match=f"manifest {digest} not found in OCI layout"):
+        await pull(f"file://{tmp_path}", digest)
+    with pytest.raises(ArtifactNotFound, match="tag 'nope' not found"):
+        await resolve(f"file://{tmp_path}", "nope")
+    a = art()
+    (tmp_path / "blobs" / "sha256" / a.layer_digest.removeprefix("sha256:")).unlink()
+    with pytest.raises(ArtifactNotFound, match="layer"):
+        await pull(f"file://{tmp_path}", a.manifest_digest)
+
+
+async def test_reference_mistakes_are_refused(tmp_path: Path) -> None:
+    a = art()
+    d = a.manifest_digest
+    with pytest.raises(InvalidReference, match="names no digest"):
+        await push(a, f"file://{tmp_path}@{d}", "c1")
+    with pytest.raises(InvalidReference, match="names tag 'x'"):
+        await push(a, f"file://{tmp_path}:x", "c1")
+    with pytest.raises(InvalidReference, match="invalid tag"):
+        await push(a, f"file://{tmp_path}", "bad/tag")
+    with pytest.raises(InvalidReference, match="another digest"):
+        await pull(f"file://{tmp_path}@sha256:{'2' * 64}", d)
+    with pytest.raises(InvalidReference, match="invalid manifest digest"):
+        await pull(f"file://{tmp_path}", "latest")
+    with pytest.raises(InvalidReference, match="no tag given"):
+        await resolve(f"file://{tmp_path}")
+    assert not (tmp_path / "index.json").exists()
+
+
+async def test_concurrent_pushes_in_threads_keep_every_tag(tmp_path: Path) -> None:
+    artifacts = [art(replicas=i) for i in range(20)]
+    url = f"file://{tmp_path}"
+    digests = await asyncio.gather(*(push(a, url, f"t{i}") for i, a in enumerate(artifacts)))
+    assert layout_tags(tmp_path) == {f"t{i}": d for i, d in enumerate(digests)}
+
+
+@pytest.mark.integration
+def test_concurrent_pushes_from_processes_keep_every_tag(tmp_path: Path) -> None:
+    script = (
+        "import asyncio, sys\n"
+        "from axle.oci import build_artifact, push\n"
+        "from tests.oci.conftest import sample_manifests\n"
+        "w = int(sys.argv[1])\n"
+        "async def main():\n"
+        "    for i in range(15):\n"
+        "        a = build_artifact(sample_manifests(w * 100 + i), source='s', revision='r')\n"
+        f"        await push(a, 'file://{tmp_path}', f'w{{w}}-{{i}}')\n"
+        "asyncio.run(main())\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script, str(w)], cwd=ROOT, env=env)
+        for w in range(6)
+    ]
+    assert [p.wait(timeout=60) for p in procs] == [0] * 6
+    tags = layout_tags(tmp_path)
+    assert len(tags) == 90
+    for w in range(6):
+        for i in range(15):
+            expected = build_artifact(sample_manifests(w * 100 + i), source="s", revision="r")
+            assert tags[f"w{w}-{i}"] == expected.manifest_digest
+    leftovers = [p for p in tmp_path.rglob(".tmp-*")]
+    assert leftovers == []
