@@ -29,6 +29,7 @@ from axle.controllers.kinds import Kinds
 from axle.controllers.leader import LeaderElector
 from axle.controllers.namespace import NamespaceReconciler
 from axle.controllers.project import ProjectReconciler
+from axle.controllers.spoke import SpokeReconciler
 from axle.controllers.tenant import TenantReconciler
 from axle.settings import HubSettings
 from axle.store.base import Store
@@ -42,6 +43,7 @@ DEFAULT_RECONCILERS: tuple[ReconcilerFactory, ...] = (
     SettingsReconciler,
     NamespaceReconciler,
     ComputeReconciler,
+    SpokeReconciler,
 )
 
 
@@ -53,6 +55,7 @@ def default_reconcilers(settings: HubSettings) -> tuple[ReconcilerFactory, ...]:
         partial(SettingsReconciler, check_seconds=settings.palette_check_seconds),
         NamespaceReconciler,
         partial(ComputeReconciler, sync_seconds=settings.compute_sync_seconds),
+        SpokeReconciler,
     )
 
 
