@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import socket
 from collections.abc import Callable
 from typing import Any
@@ -213,3 +214,21 @@ def test_loopback_hosts_use_http_by_default() -> None:
 def test_credentials_never_print_secrets() -> None:
     text = repr(Credentials(username="u", password="hunter2", token="t0ken"))
     assert "hunter2" not in text and "t0ken" not in text and "'u'" in text
+
+
+def test_credentials_from_docker_config() -> None:
+    auth = base64.b64encode(b"robot:p:w").decode()
+    config = {
+        "auths": {
+            "https://reg.example:5000/v1/": {"auth": auth},
+            "other.example": {"username": "a", "password": "b"},
+            "tok.example": {"registrytoken": "t"},
+        }
+    }
+    got = Credentials.from_docker_config(json.dumps(config).encode(), "reg.example:5000")
+    assert (got.username, got.password) == ("robot", "p:w")
+    assert Credentials.from_docker_config(config, "other.example") == Credentials("a", "b")
+    assert Credentials.from_docker_config(config, "tok.example") == Credentials(token="t")
+    assert Credentials.from_docker_config(config, "nowhere") == Credentials()
+    with pytest.raises(RegistryUnauthorized, match="not a Docker config JSON"):
+        Credentials.from_docker_config(b"nope", "reg.example")

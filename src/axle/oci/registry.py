@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import json
 import re
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -58,6 +59,36 @@ class Credentials:
 
     def __repr__(self) -> str:  # never print secrets in logs or tracebacks
         return f"Credentials(username={self.username!r}, password=***, token=***)"
+
+    @classmethod
+    def from_docker_config(cls, config: bytes | str | Mapping[str, Any], host: str) -> Credentials:
+        """The credentials for `host` in a Docker config (`.dockerconfigjson` of a
+        `kubernetes.io/dockerconfigjson` Secret, the kind Flux's `OCIRepository.spec.secretRef`
+        names). Entries keyed `host` or `https://host/...` match; `auth` (base64 user:password),
+        `username`/`password` and `registrytoken` are understood. No entry: anonymous."""
+        try:
+            data = json.loads(config) if isinstance(config, bytes | str) else config
+            auths = data.get("auths") or {}
+        except (ValueError, AttributeError):
+            raise RegistryUnauthorized(
+                'registry credentials are not a Docker config JSON ({"auths": {...}})'
+            ) from None
+        for key, entry in auths.items():
+            name = key.split("://", 1)[-1].split("/", 1)[0]
+            if name != host or not isinstance(entry, Mapping):
+                continue
+            if entry.get("registrytoken"):
+                return cls(token=str(entry["registrytoken"]))
+            if entry.get("auth"):
+                try:
+                    user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
+                except (ValueError, UnicodeDecodeError):
+                    raise RegistryUnauthorized(
+                        f"registry credentials for {host}: 'auth' is not base64 of user:password"
+                    ) from None
+                return cls(username=user, password=password)
+            return cls(username=entry.get("username"), password=entry.get("password"))
+        return cls()
 
 
 def use_http(host: str, insecure: bool | None) -> bool:
