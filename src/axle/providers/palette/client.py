@@ -38,7 +38,7 @@ from axle.providers.palette.clusters import (
 from axle.providers.palette.credentials import PaletteCredentials
 from axle.providers.palette.mapping import host_from_wire
 from axle.providers.palette.retry import RetryPolicy
-from axle.providers.palette.session import PaletteSession, Sleep, decode
+from axle.providers.palette.session import PaletteSession, Sleep, decode, json_of
 from axle.providers.palette.wire import (
     EdgeHostList,
     EdgeHostSearchPage,
@@ -206,7 +206,7 @@ class PaletteClient:
         """`GET /v1/edgehosts/{uid}`: one host's full record."""
         response = await self.session.request("edgehosts.get", "GET", f"/v1/edgehosts/{uid}")
         try:
-            raw = response.json()
+            raw = json_of(response)
         except ValueError:
             raise BadResponse(f"Palette edgehosts.get {uid!r}: body is not JSON") from None
         return host_from_wire(raw)
