@@ -82,7 +82,12 @@ from axle.controllers.reservations import (
     release_pool,
     usage_by,
 )
-from axle.controllers.spokeinstaller import AgentRequest, InstallError, SpokeInstaller
+from axle.controllers.spokeinstaller import (
+    AgentRequest,
+    InstallError,
+    SpokeInstaller,
+    kubeconfig_server,
+)
 from axle.controllers.tenancy import project_tenant, status_copy
 from axle.errors import Conflict, NotFound
 from axle.providers.base import InvalidRequest, ProviderError
@@ -244,6 +249,13 @@ def pool_plan(pool: Obj) -> PoolPlan:
     )
 
 
+def kubeconfig_server_of_file(path: Path) -> str:
+    try:
+        return kubeconfig_server(path.read_text())
+    except OSError:
+        return ""
+
+
 def _age(since: str | None, now: datetime) -> str:
     if not since:
         return "never"
@@ -289,7 +301,8 @@ class ComputePoolReconciler(Reconciler):
 
             installer = DefaultInstaller(data_dir or Path(".axle"))
         self.installer = installer
-        self.hub_url = hub_url
+        self._hub_url = hub_url
+        self.data_dir = data_dir
         self.providers = ProviderCache(provider_factory or palette_provider)
         self.poll_seconds = poll_seconds
         self.wait_seconds = wait_seconds
@@ -302,6 +315,16 @@ class ComputePoolReconciler(Reconciler):
     @property
     def kind(self) -> KindInfo:
         return self.pool_kind
+
+    @property
+    def hub_url(self) -> str:
+        """Where agents reach the hub: as given, else the plain-HTTP form of the URL in the
+        kubeconfig the hub writes to its data dir at start-up (one port serves both)."""
+        if not self._hub_url and self.data_dir is not None:
+            server = kubeconfig_server_of_file(self.data_dir / "kubeconfig")
+            if server:
+                self._hub_url = server.replace("https://", "http://", 1)
+        return self._hub_url
 
     # --- wiring ---------------------------------------------------------------------------
 
@@ -529,7 +552,10 @@ class ComputePoolReconciler(Reconciler):
         claims = await self._reserve(pool, plan, res, status)
         res.claims = claims
         status["reservedMachines"] = [c.to_wire() for c in claims]
+        reported = (status.get("capacity") or {}).get("spokes")
         status["capacity"] = self._capacity(res)
+        if reported:
+            status["capacity"]["spokes"] = reported
         names = ", ".join(sorted(c.host_name for c in claims))
         set_condition(
             conds,

@@ -21,6 +21,7 @@ from functools import partial
 
 from axle.controllers.bootstrap import ensure_system_objects
 from axle.controllers.compute import ComputeReconciler
+from axle.controllers.computepool import ComputePoolReconciler
 from axle.controllers.controller import Context, Controller, ControllerOptions, Reconciler
 from axle.controllers.events import EventRecorder
 from axle.controllers.informer import InformerSet
@@ -47,8 +48,11 @@ DEFAULT_RECONCILERS: tuple[ReconcilerFactory, ...] = (
 )
 
 
-def default_reconcilers(settings: HubSettings) -> tuple[ReconcilerFactory, ...]:
-    """DEFAULT_RECONCILERS with the hub settings that shape them (sync and check intervals)."""
+def default_reconcilers(
+    settings: HubSettings, hub_url: str | None = None
+) -> tuple[ReconcilerFactory, ...]:
+    """DEFAULT_RECONCILERS with the hub settings that shape them (sync and check intervals);
+    `hub_url` is where spoke agents reach this hub (ComputePool installs them)."""
     return (
         TenantReconciler,
         ProjectReconciler,
@@ -56,6 +60,7 @@ def default_reconcilers(settings: HubSettings) -> tuple[ReconcilerFactory, ...]:
         NamespaceReconciler,
         partial(ComputeReconciler, sync_seconds=settings.compute_sync_seconds),
         SpokeReconciler,
+        partial(ComputePoolReconciler, hub_url=hub_url or "", data_dir=settings.data_dir),
     )
 
 
@@ -69,12 +74,13 @@ class ControllerManager:
         kinds: Kinds | None = None,
         reconcilers: Sequence[ReconcilerFactory] | None = None,
         bootstrap: bool = True,
+        hub_url: str | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
         self.identity = identity
         self.kinds = kinds or Kinds.from_registry()
-        self.reconciler_factories = tuple(reconcilers or default_reconcilers(settings))
+        self.reconciler_factories = tuple(reconcilers or default_reconcilers(settings, hub_url))
         self.bootstrap = bootstrap
         self.controllers: list[Controller] = []
         self.informers: InformerSet | None = None
