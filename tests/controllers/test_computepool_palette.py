@@ -33,7 +33,7 @@ from axle.controllers.project import ProjectReconciler
 from axle.controllers.reservations import CLAIM_LABEL, list_claims
 from axle.controllers.spokeinstaller import AgentRequest
 from axle.controllers.tenant import TenantReconciler
-from axle.errors import Conflict
+from axle.errors import Conflict, NotFound
 from axle.sim.palette import SimConfig, serve
 from axle.store.base import Obj, Store
 from tests.controllers.conftest import fast_settings
@@ -310,9 +310,9 @@ async def test_dedicated_pool_runs_and_delete_frees_the_hosts(
     await eventually(freed, what="the hosts available again in Compute")
     assert await list_claims(store, K.lease) == []
     assert (await store.get(K.project, "ml-prod", "ml-prod"))["status"]["gpuUsage"] == {}
-    with pytest.raises(Exception):
+    with pytest.raises(NotFound):
         await store.get(SPOKE, None, cluster["name"])
-    with pytest.raises(Exception):
+    with pytest.raises(NotFound):
         await store.get(K.secret, "ml-prod", "train-kubeconfig")
 
 
@@ -452,7 +452,7 @@ async def test_orphan_keeps_the_palette_cluster(
     [cluster] = await palette_clusters(palette_url)
     assert cluster["metadata"]["name"] == name
     assert await list_claims(store, K.lease) == []
-    with pytest.raises(Exception):
+    with pytest.raises(NotFound):
         await store.get(SPOKE, None, name)
 
 
