@@ -26,6 +26,7 @@ from axle.cli.hubflags import hub_setting_options, settings_from_flags
 from axle.cli.palettesim import SimulatorFailed, palette_simulator
 from axle.cli.printers import Out, TableView
 from axle.cli.sim import sim_grp
+from axle.cli.spoke import spoke_agent_grp
 from axle.cli.state import (
     all_namespaces_option,
     connection,
@@ -64,6 +65,7 @@ cli.add_command(describe_cmd)
 cli.add_command(delete_cmd)
 cli.add_command(token_grp)
 cli.add_command(sim_grp)
+cli.add_command(spoke_agent_grp)
 
 
 # ---- up ------------------------------------------------------------------------------------
