@@ -314,3 +314,13 @@ async def test_machine_pool_update(sim: SimHandle) -> None:
         await client.update_machine_pool(config_uid, "gpu", worker_pool([uids["gpu-a100-01"]]))
     with pytest.raises(NotFound):
         await client.update_machine_pool("no-such-config", "gpu", shrunk)
+
+
+async def test_a_slow_server_times_out_into_unreachable(sim: SimHandle) -> None:
+    (await sim.admin.patch("/admin/settings", json={"latencyMs": 1500})).raise_for_status()
+    client, sleeps = sim.client(timeout=0.2, max_retries=1)
+    with pytest.raises(Unreachable, match="timeout") as info:
+        await client.get_host("anything")
+    assert "2 attempts" in info.value.message
+    assert client.requests_made == 2 and len(sleeps.delays) == 1
+    (await sim.admin.patch("/admin/settings", json={"latencyMs": 0})).raise_for_status()

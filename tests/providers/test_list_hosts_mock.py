@@ -214,3 +214,18 @@ async def test_client_satisfies_the_provider_protocol() -> None:
         assert isinstance(client, Provider)
         assert Capability.INVENTORY in client.capabilities
         assert Capability.CLUSTERS in client.capabilities
+
+
+async def test_endless_fresh_tokens_stop_at_the_page_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("axle.providers.palette.client.MAX_PAGES", 5)
+    counter = iter(range(1000))
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        token = f"t{next(counter)}"
+        return httpx.Response(200, json={"items": [], "listmeta": {"continue": token}})
+
+    client, _ = mock_client(handler)
+    async with client:
+        with pytest.raises(BadResponse, match="more than 5 pages"):
+            await client.list_hosts()
+    assert client.requests_made == 6

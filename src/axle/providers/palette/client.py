@@ -50,6 +50,7 @@ from axle.providers.palette.wire import (
 )
 
 PAGE_LIMIT = 50  # the API's maximum page size
+MAX_PAGES = 10_000  # 500,000 hosts: beyond that a server handing out fresh tokens is looping
 
 
 class PaletteClient:
@@ -179,10 +180,10 @@ class PaletteClient:
             token = page.listmeta.continue_ if page.listmeta else None
             if not token:
                 return list(hosts.values())
-            if token in seen_tokens:
+            if token in seen_tokens or len(seen_tokens) >= MAX_PAGES:
                 raise BadResponse(
-                    f"Palette edgehosts.search: continue token {token!r} repeated; "
-                    "the server's pagination loops"
+                    f"Palette edgehosts.search: continue token {token!r} repeated or more "
+                    f"than {MAX_PAGES} pages; the server's pagination loops"
                 )
             seen_tokens.add(token)
 
