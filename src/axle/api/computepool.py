@@ -107,11 +107,27 @@ def pool_spec_errors(spec: dict[str, Any], path: str) -> list[v.FieldError]:
         errs.append(v.forbidden(f"{path}.clusterVariant.shared", "may not be set with dedicated"))
     for name in chosen:
         cfg = variant[name].get("paletteClusterDeploymentConfig")
-        errs.extend(
-            deployment_config_errors(
-                cfg, f"{path}.clusterVariant.{name}.paletteClusterDeploymentConfig"
+        cfg_path = f"{path}.clusterVariant.{name}.paletteClusterDeploymentConfig"
+        errs.extend(deployment_config_errors(cfg, cfg_path))
+        errs.extend(gpu_family_errors(cfg, cfg_path))
+    return errs
+
+
+def gpu_family_errors(cfg: dict[str, Any] | None, path: str) -> list[v.FieldError]:
+    """A worker pool's GPU family is `<vendor>-<model>` as Compute reports it (NVIDIA-H100):
+    a bare model name would never match a machine, so it is refused rather than left to wait."""
+    pools = ((cfg or {}).get("nodePoolRequirements") or {}).get("workerPools") or []
+    errs: list[v.FieldError] = []
+    for i, wp in enumerate(pools):
+        family = (wp.get("gpu") or {}).get("family") if isinstance(wp, dict) else None
+        if isinstance(family, str) and "-" not in family.strip("-"):
+            errs.append(
+                v.invalid(
+                    f"{path}.nodePoolRequirements.workerPools[{i}].gpu.family",
+                    family,
+                    "must be <vendor>-<model> as Compute reports it, e.g. NVIDIA-H100",
+                )
             )
-        )
     return errs
 
 
