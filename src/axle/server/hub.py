@@ -133,7 +133,7 @@ async def serve(settings: HubSettings, *, on_ready: Callable[[str], None] | None
         app = build_app(settings, store, authenticator, authorizer, audit, spokes=spokes)
         if settings.controllers:
             identity = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-            manager = ControllerManager(store, settings, identity)
+            manager = ControllerManager(store, settings, identity, hub_url=f"http://{host}:{port}")
             await manager.start()
         config = uvicorn.Config(
             app,
