@@ -16,6 +16,7 @@ import pytest
 
 from axle.providers.base import (
     GPU,
+    InvalidConfiguration,
     InvalidCredentials,
     InvalidRequest,
     NotFound,
@@ -324,3 +325,15 @@ async def test_a_slow_server_times_out_into_unreachable(sim: SimHandle) -> None:
     assert "2 attempts" in info.value.message
     assert client.requests_made == 2 and len(sleeps.delays) == 1
     (await sim.admin.patch("/admin/settings", json={"latencyMs": 0})).raise_for_status()
+
+
+async def test_check_project(sim: SimHandle) -> None:
+    client, _ = sim.client()
+    await client.check_project()
+    project = await client.get_project("acme-default")
+    assert project.metadata and project.metadata.name == "Default"
+    wrong, _ = sim.client(project="no-such-project")
+    await wrong.check_credentials()  # the key is fine...
+    with pytest.raises(InvalidConfiguration, match="defaultProjectID") as info:
+        await wrong.check_project()  # ...the project is not
+    assert info.value.fields == ("defaultProjectID",)

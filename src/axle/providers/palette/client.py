@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -21,6 +22,7 @@ from axle.providers.base import (
     Capability,
     ClusterInfo,
     Host,
+    InvalidConfiguration,
     InvalidRequest,
     NotFound,
 )
@@ -42,6 +44,7 @@ from axle.providers.palette.session import PaletteSession, Sleep, decode, json_o
 from axle.providers.palette.wire import (
     EdgeHostList,
     EdgeHostSearchPage,
+    Project,
     ProjectsMetadata,
     SearchSchema,
     Uid,
@@ -86,7 +89,6 @@ class PaletteClient:
         self._tag_property: str | None = tag_property
         self._tag_property_known = tag_property is not None
         self._tag_property_lock = asyncio.Lock()
-        extra: dict[str, Any] = {} if clock is None else {"clock": clock}
         self.session = PaletteSession(
             creds,
             timeout=timeout,
@@ -96,7 +98,7 @@ class PaletteClient:
             transport=transport,
             sleep=sleep,
             rng=rng,
-            **extra,
+            clock=clock or time.time,
         )
 
     @property
@@ -128,6 +130,27 @@ class PaletteClient:
     async def check_credentials(self) -> None:
         """A cheap authenticated call; raises InvalidCredentials, Unreachable, ..."""
         await self.user_info()
+
+    async def get_project(self, uid: str) -> Project:
+        """`GET /v1/projects/{uid}` (tenant-scoped: no ProjectUid header)."""
+        return await self.session.call_json(
+            "projects.get", "GET", f"/v1/projects/{uid}", Project, project_scoped=False
+        )
+
+    async def check_project(self) -> None:
+        """That `defaultProjectID` names a project the key can see.
+
+        `check_credentials` proves the key only (`/v1/users/info` is tenant-scoped); a wrong
+        project id would otherwise surface later as a 403 on every inventory call.
+        """
+        project_id = self.creds.defaultProjectID
+        try:
+            await self.get_project(project_id)
+        except NotFound:
+            raise InvalidConfiguration(
+                f"Palette at {self.creds.hostUrl} has no project {project_id!r} (defaultProjectID)",
+                fields=("defaultProjectID",),
+            ) from None
 
     async def list_projects(self) -> dict[str, str]:
         """`GET /v1/dashboard/projects/metadata` (tenant-scoped): project name -> uid."""

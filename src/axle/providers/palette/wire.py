@@ -157,6 +157,13 @@ class ProjectMetadata(Wire):
     metadata: ObjectEntity | None = None
 
 
+class Project(Wire):
+    """`v1Project`; axle reads its identity and whether it is disabled."""
+
+    metadata: ObjectMeta | None = None
+    status: dict[str, Any] | None = None
+
+
 class ProjectsMetadata(Wire):
     items: list[ProjectMetadata]
 
