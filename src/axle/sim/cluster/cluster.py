@@ -1,0 +1,253 @@
+"""`SimCluster`: a Kubernetes cluster simulated in process, behind the spoke agent's interface.
+
+It has the methods of `axle.kube.cluster.Cluster` (apply, get, list_objects, delete,
+events_for, capacity, changes, close) with the same signatures, so the spoke agent drives it
+exactly as it drives a real cluster; `sim/` sits below `kube/` and cannot import the protocol,
+so the match is structural (tests check it).
+
+A SimCluster is built from the kubeconfig the Palette simulator hands out for a Running
+cluster (`from_kubeconfig`, which reads the nodes from its `palette-sim.axle.dev` extension),
+or from `NodeSpec`s in tests. It starts with the namespaces `default`, `kube-system`,
+`kube-public`, `kube-node-lease` and the default StorageClass; objects in any other namespace
+need that Namespace first (404 `namespaces "x" not found`, as from the API server).
+
+Every mutation runs the simulated controllers until the cluster settles at the current clock
+reading (see `controllers.py`), then saves the state file. Time-driven progress (start
+latencies, job durations, cron schedules, backoffs) happens in `step()`, which an agent calls
+from `run()` and a test after moving its manual clock (`advance(seconds)` does both). With a
+`state_path`, a new SimCluster on the same file resumes every object with its
+`resourceVersion`, `uid` and timers as they were, so an agent restarted finds nothing to
+re-apply.
+
+`delete` removes the object at once (no graceful termination or finalizers) and its
+dependents in the background, as `propagationPolicy: Background` does: a Deployment takes its
+ReplicaSets and their Pods, a Job its Pods, a Namespace everything in it. `changes()` yields
+each object as it is written; a deleted one is yielded once more with
+`metadata.deletionTimestamp` set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from axle.errors import Forbidden, NotFound
+from axle.sim.cluster.controllers import Controllers
+from axle.sim.cluster.kinds import group_of, key_for, key_of, plural
+from axle.sim.cluster.kubeconfig import read_kubeconfig
+from axle.sim.cluster.nodes import (
+    DEFAULT_KUBERNETES_VERSION,
+    NodeSpec,
+    SimClusterCapacity,
+    capacity_of,
+    node_object,
+)
+from axle.sim.cluster.objects import ObjectStore
+from axle.sim.cluster.runtime import Timings
+from axle.sim.cluster.selectors import matches, parse_selector
+from axle.sim.cluster.storage import default_storage_class
+
+Obj = dict[str, Any]
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+DEFAULT_LB_POOL = "10.200.0.0/24"
+
+
+class SimCluster:
+    """A simulated cluster; see the module docstring."""
+
+    def __init__(
+        self,
+        name: str,
+        nodes: Sequence[NodeSpec],
+        *,
+        state_path: Path | None = None,
+        start_latency: float = 0.0,
+        job_duration: float = 0.0,
+        clock: Callable[[], float] = time.time,
+        kubernetes_version: str = DEFAULT_KUBERNETES_VERSION,
+        lb_pool: str = DEFAULT_LB_POOL,
+    ) -> None:
+        self.name = name
+        self.kubernetes_version = kubernetes_version
+        self.clock = clock
+        self.store = ObjectStore(clock, name, state_path)
+        self.restored = self.store.load()
+        self.controllers = Controllers(
+            self.store,
+            Timings(start_latency=start_latency, job_duration=job_duration),
+            kubernetes_version,
+            lb_pool,
+        )
+        self._closed = asyncio.Event()
+        self._sync_nodes(nodes)
+        for ns in SYSTEM_NAMESPACES:
+            if self.store.get(("", "Namespace", "", ns)) is None:
+                self.store.write(
+                    {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
+                )
+        if not self.restored:
+            self.store.write(default_storage_class())
+        self.step()
+
+    @classmethod
+    def from_kubeconfig(
+        cls,
+        source: str | Mapping[str, Any],
+        *,
+        state_path: Path | None,
+        start_latency: float = 0.0,
+        clock: Callable[[], float] = time.time,
+        job_duration: float = 0.0,
+        lb_pool: str = DEFAULT_LB_POOL,
+    ) -> SimCluster:
+        """The cluster a Palette simulator kubeconfig (YAML text or dict) describes."""
+        info = read_kubeconfig(source)
+        return cls(
+            info.name,
+            info.nodes,
+            state_path=state_path,
+            start_latency=start_latency,
+            job_duration=job_duration,
+            clock=clock,
+            kubernetes_version=info.kubernetes_version,
+            lb_pool=lb_pool,
+        )
+
+    def _sync_nodes(self, nodes: Sequence[NodeSpec]) -> None:
+        """Node objects for `nodes`; unchanged ones keep their versions, gone ones go."""
+        names = set()
+        for spec in nodes:
+            names.add(spec.name)
+            node = node_object(spec, self.kubernetes_version)
+            old = self.store.get(("", "Node", "", spec.name))
+            if old is not None:
+                node["metadata"] = {**old["metadata"], **node["metadata"]}
+            self.store.write(node)
+        for old in self.store.of_kind("", "Node"):
+            if old["metadata"]["name"] not in names:
+                self.store.remove(key_of(old))
+
+    # ---- time ------------------------------------------------------------------------
+
+    def step(self) -> None:
+        """Run the controllers at the clock's current reading and save what changed."""
+        self.controllers.reconcile()
+        self.store.save()
+
+    async def advance(self, seconds: float) -> None:
+        """Move a manual clock (one with `advance`) forward, then `step` (tests)."""
+        advance = getattr(self.clock, "advance", None)
+        if advance is None:
+            raise TypeError("advance() needs a manual clock; a real clock moves by itself")
+        advance(seconds)
+        self.step()
+
+    async def run(self, interval: float = 0.5) -> None:
+        """Step every `interval` seconds until `close()` (the agent's background task)."""
+        while not self._closed.is_set():
+            self.step()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closed.wait(), timeout=interval)
+
+    # ---- the Cluster interface -------------------------------------------------------
+
+    def _require_namespace(self, obj: Obj) -> None:
+        key = key_of(obj)
+        if key[2] and self.store.get(("", "Namespace", "", key[2])) is None:
+            raise NotFound(f'namespaces "{key[2]}" not found', kind="namespaces", name=key[2])
+
+    async def apply(self, obj: Obj, *, field_manager: str = "axle", force: bool = True) -> Obj:
+        """Create or update `obj` with server-side-apply semantics; returns the live object."""
+        self._require_namespace(obj)
+        live = self.store.apply(obj, field_manager, force, admit=self.controllers.admit)
+        key = key_of(live)
+        self.step()
+        return copy.deepcopy(self.store.get(key) or live)
+
+    async def get(
+        self, api_version: str, kind: str, namespace: str | None, name: str
+    ) -> Obj | None:
+        obj = self.store.get(key_for(api_version, kind, namespace, name))
+        return copy.deepcopy(obj) if obj is not None else None
+
+    async def list_objects(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+    ) -> list[Obj]:
+        reqs = parse_selector(label_selector)
+        return [
+            copy.deepcopy(o)
+            for o in self.store.of_kind(group_of(api_version), kind, namespace)
+            if matches(reqs, o["metadata"].get("labels"))
+        ]
+
+    async def delete(self, api_version: str, kind: str, namespace: str | None, name: str) -> bool:
+        """Delete (background propagation); False if it was already absent."""
+        key = key_for(api_version, kind, namespace, name)
+        if key[:2] == ("", "Namespace") and name in ("default", "kube-system", "kube-public"):
+            raise Forbidden(
+                f'namespaces "{name}" is forbidden: this namespace may not be deleted',
+                kind=plural(kind),
+                name=name,
+            )
+        if self.store.remove(key) is None:
+            return False
+        if key[:2] == ("", "Namespace"):
+            for k in [k for k in self.store.objects if k[2] == name]:
+                self.store.remove(k)
+        self.step()
+        return True
+
+    async def events_for(self, obj: Obj) -> list[Obj]:
+        """Events whose involvedObject is `obj`, oldest first."""
+        meta = obj.get("metadata") or {}
+        uid = meta.get("uid")
+        found = []
+        for ev in self.store.of_kind("", "Event"):
+            inv = ev.get("involvedObject") or {}
+            if uid and inv.get("uid"):
+                same = inv["uid"] == uid
+            else:
+                same = (
+                    inv.get("kind") == obj.get("kind")
+                    and inv.get("name") == meta.get("name")
+                    and inv.get("namespace") == meta.get("namespace")
+                )
+            if same:
+                found.append(copy.deepcopy(ev))
+        return sorted(
+            found,
+            key=lambda e: (e.get("firstTimestamp", ""), int(e["metadata"]["resourceVersion"])),
+        )
+
+    async def capacity(self) -> SimClusterCapacity:
+        nodes = tuple(capacity_of(n) for n in self.store.of_kind("", "Node"))
+        return SimClusterCapacity(kubernetes_version=self.kubernetes_version, nodes=nodes)
+
+    async def changes(self) -> AsyncIterator[Obj]:
+        """Objects as they change, until `close()`."""
+        queue = self.store.subscribe()
+        waiter = asyncio.ensure_future(self._closed.wait())
+        try:
+            while not self._closed.is_set():
+                getter = asyncio.ensure_future(queue.get())
+                done, _ = await asyncio.wait({getter, waiter}, return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    getter.cancel()
+                    return
+                yield getter.result()
+        finally:
+            waiter.cancel()
+            self.store.unsubscribe(queue)
+
+    async def close(self) -> None:
+        self.store.save()
+        self._closed.set()

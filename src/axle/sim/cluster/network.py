@@ -1,0 +1,140 @@
+"""Services and Ingresses: cluster IPs, node ports, load-balancer addresses.
+
+Addresses are allocated at admission (a Service is stored with its `clusterIP`, as the API
+server does), from the sets already in use by stored objects, so nothing but the objects
+themselves needs persisting: ClusterIPs from 10.96.0.0/16 (from .10, below is reserved),
+node ports from 30000-32767. A `LoadBalancer` Service gets
+`status.loadBalancer.ingress[0].ip` from the load-balancer pool (default 10.200.0.0/24) once
+`start_latency` has passed since its creation, with the service controller's
+`EnsuringLoadBalancer`/`EnsuredLoadBalancer` events; an exhausted pool leaves it without an
+address and says so in a warning (MetalLB's `AllocationFailed`). An Ingress gets its address
+from the same pool the same way.
+"""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+from typing import Any
+
+from axle.sim.cluster.runtime import Ctx
+
+Obj = dict[str, Any]
+SERVICE_CIDR = "10.96.0.0/16"
+NODE_PORTS = range(30000, 32768)
+SERVICE_CONTROLLER = "service-controller"
+
+
+def _used_cluster_ips(ctx: Ctx) -> set[str]:
+    return {
+        str((s.get("spec") or {}).get("clusterIP"))
+        for s in ctx.store.of_kind("", "Service")
+        if (s.get("spec") or {}).get("clusterIP")
+    }
+
+
+def _used_node_ports(ctx: Ctx) -> set[int]:
+    return {
+        int(p["nodePort"])
+        for s in ctx.store.of_kind("", "Service")
+        for p in (s.get("spec") or {}).get("ports") or []
+        if p.get("nodePort")
+    }
+
+
+def _used_lb_ips(ctx: Ctx) -> set[str]:
+    out = set()
+    for kind, group in (("Service", ""), ("Ingress", "networking.k8s.io")):
+        for o in ctx.store.of_kind(group, kind):
+            for ing in ((o.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []:
+                if ing.get("ip"):
+                    out.add(str(ing["ip"]))
+    return out
+
+
+def admit_service(ctx: Ctx, svc: Obj) -> None:
+    """Fill in what the API server allocates when a Service is stored."""
+    spec = svc.setdefault("spec", {})
+    spec.setdefault("type", "ClusterIP")
+    spec.setdefault("sessionAffinity", "None")
+    spec.setdefault("internalTrafficPolicy", "Cluster")
+    if spec["type"] != "ExternalName":
+        if not spec.get("clusterIP"):
+            used = _used_cluster_ips(ctx)
+            network = ipaddress.ip_network(SERVICE_CIDR)
+            spec["clusterIP"] = next(
+                str(ip) for i, ip in enumerate(network.hosts()) if i >= 9 and str(ip) not in used
+            )
+        spec.setdefault("clusterIPs", [spec["clusterIP"]])
+        if spec["clusterIP"] != "None":
+            spec.setdefault("ipFamilies", ["IPv4"])
+            spec.setdefault("ipFamilyPolicy", "SingleStack")
+    if spec["type"] in ("NodePort", "LoadBalancer"):
+        used_ports = _used_node_ports(ctx)
+        free = (p for p in NODE_PORTS if p not in used_ports)
+        for port in spec.get("ports") or []:
+            if not port.get("nodePort"):
+                port["nodePort"] = next(free)
+        spec.setdefault("externalTrafficPolicy", "Cluster")
+    for port in spec.get("ports") or []:
+        port.setdefault("protocol", "TCP")
+        port.setdefault("targetPort", port.get("port"))
+
+
+def _free_lb_ip(ctx: Ctx) -> str | None:
+    used = _used_lb_ips(ctx)
+    for ip in ipaddress.ip_network(ctx.lb_pool, strict=False).hosts():
+        if str(ip) not in used:
+            return str(ip)
+    return None
+
+
+def _ensure_address(ctx: Ctx, obj: Obj, *, ip_mode: bool) -> None:
+    status = obj.get("status") or {}
+    if (status.get("loadBalancer") or {}).get("ingress"):
+        return
+    created = ctx.store.mark(obj, "created")
+    new = copy.deepcopy(obj)
+    new.setdefault("status", {}).setdefault("loadBalancer", {})
+    if ctx.now() < created + ctx.timings.start_latency:
+        if ctx.store.write(new) and obj["kind"] == "Service":
+            ctx.event(
+                new, "Normal", "EnsuringLoadBalancer", "Ensuring load balancer", SERVICE_CONTROLLER
+            )
+        return
+    ip = _free_lb_ip(ctx)
+    meta = obj["metadata"]
+    if ip is None:
+        if not ctx.store.has_mark(obj, "pool-exhausted"):
+            ctx.store.mark(obj, "pool-exhausted")
+            msg = (
+                f'Failed to allocate IP for "{meta["namespace"]}/{meta["name"]}": no available IPs'
+            )
+            ctx.event(obj, "Warning", "AllocationFailed", msg, "metallb-controller")
+        ctx.store.write(new)
+        return
+    entry: Obj = {"ip": ip}
+    if ip_mode:
+        entry["ipMode"] = "VIP"
+    new["status"]["loadBalancer"]["ingress"] = [entry]
+    ctx.store.write(new)
+    if obj["kind"] == "Service":
+        ctx.event(new, "Normal", "EnsuredLoadBalancer", "Ensured load balancer", SERVICE_CONTROLLER)
+    else:
+        ctx.event(new, "Normal", "Sync", "Scheduled for sync", "nginx-ingress-controller")
+
+
+def services(ctx: Ctx) -> None:
+    for svc in ctx.store.of_kind("", "Service"):
+        spec = svc.get("spec") or {}
+        if spec.get("type") == "LoadBalancer":
+            _ensure_address(ctx, svc, ip_mode=True)
+        elif "status" not in svc:
+            new = copy.deepcopy(svc)
+            new["status"] = {"loadBalancer": {}}
+            ctx.store.write(new)
+
+
+def ingresses(ctx: Ctx) -> None:
+    for ing in ctx.store.of_kind("networking.k8s.io", "Ingress"):
+        _ensure_address(ctx, ing, ip_mode=False)

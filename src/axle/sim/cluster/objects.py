@@ -1,0 +1,387 @@
+"""The simulated API server's object store: identity, versions, server-side apply, the file.
+
+Objects are kept as plain JSON dicts keyed by (group, kind, namespace, name). Every write
+that changes an object takes the next value of one global revision as its `resourceVersion`
+(so versions order all changes, as etcd's do); `uid` and `creationTimestamp` are set at
+creation; `generation` starts at 1 and moves when anything outside `metadata` and `status`
+changes. A write that changes nothing is not a write: no new version, no change event, so an
+agent that re-applies an unchanged manifest sees the same `resourceVersion` it saw before.
+
+Server-side apply, simplified: each field manager owns the set of leaf paths it applied
+(nested dict keys; a list is one leaf, replaced whole, so there is no merging of list items by
+key as in `containers[name=...]`). Applying sets every leaf the manager sends, then removes the
+leaves it owned before and no longer sends unless another manager owns them too. Without
+`force`, a leaf another manager owns with a different value is a 409 conflict naming the
+manager and the field; with it, ownership moves. Ownership is kept in `metadata.managedFields`
+in Kubernetes' `FieldsV1` shape (`{"f:spec": {"f:replicas": {}}}`), so it travels with the
+object and survives restarts. `status` is the cluster's: an applied `status` is ignored.
+
+The whole store (objects, the revision, controller timers) is one JSON document written to a
+temporary file and renamed over the state file, so a crash leaves the old or the new state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import json
+import os
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from axle.errors import Conflict, Invalid
+from axle.sim.cluster.kinds import Key, key_of
+
+Obj = dict[str, Any]
+Path_ = tuple[str, ...]
+STATE_VERSION = 1
+_SYSTEM_META = {
+    "name",
+    "namespace",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "managedFields",
+    "deletionTimestamp",
+    "selfLink",
+}
+
+
+def rfc3339(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def leaf_paths(doc: Any, prefix: Path_ = ()) -> set[Path_]:
+    """Every leaf of nested dicts (a scalar, a list, or an empty dict) as a key path."""
+    out: set[Path_] = set()
+    for k, v in doc.items():
+        if isinstance(v, dict) and v:
+            out |= leaf_paths(v, (*prefix, k))
+        else:
+            out.add((*prefix, k))
+    return out
+
+
+def get_path(doc: Any, path: Path_) -> Any:
+    for k in path:
+        if not isinstance(doc, dict) or k not in doc:
+            return None
+        doc = doc[k]
+    return doc
+
+
+def set_path(doc: Obj, path: Path_, value: Any) -> None:
+    for k in path[:-1]:
+        if not isinstance(doc.get(k), dict):
+            doc[k] = {}
+        doc = doc[k]
+    doc[path[-1]] = value
+
+
+def del_path(doc: Obj, path: Path_, keep: set[Path_]) -> None:
+    """Remove a leaf, then the dicts it leaves empty unless someone owns them as leaves."""
+    parents: list[tuple[Obj, str, Path_]] = []
+    cur: Any = doc
+    for i, k in enumerate(path[:-1]):
+        if not isinstance(cur, dict) or not isinstance(cur.get(k), dict):
+            return
+        parents.append((cur, k, path[: i + 1]))
+        cur = cur[k]
+    if isinstance(cur, dict):
+        cur.pop(path[-1], None)
+    for parent, k, p in reversed(parents):
+        if parent[k] or p in keep or len(p) == 1:
+            break
+        del parent[k]
+
+
+def _to_fields(paths: set[Path_]) -> Obj:
+    out: Obj = {}
+    for p in sorted(paths):
+        cur = out
+        for k in p:
+            cur = cur.setdefault(f"f:{k}", {})
+    return out
+
+
+def _from_fields(fields: Obj, prefix: Path_ = ()) -> set[Path_]:
+    out: set[Path_] = set()
+    for k, v in fields.items():
+        path = (*prefix, k.removeprefix("f:"))
+        out |= _from_fields(v, path) if v else {path}
+    return out
+
+
+def managed_sets(obj: Obj | None) -> dict[str, set[Path_]]:
+    out: dict[str, set[Path_]] = {}
+    for entry in ((obj or {}).get("metadata") or {}).get("managedFields") or []:
+        if entry.get("operation") == "Apply":
+            out[str(entry.get("manager"))] = _from_fields(entry.get("fieldsV1") or {})
+    return out
+
+
+def _applied_fields(obj: Obj) -> Obj:
+    """What an apply may own: everything but status and the server-maintained metadata."""
+    body = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "status")}
+    meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k not in _SYSTEM_META}
+    if meta:
+        body["metadata"] = meta
+    else:
+        body.pop("metadata", None)
+    return body
+
+
+class ObjectStore:
+    """Objects, the revision counter, controller timers, change subscribers, the state file."""
+
+    def __init__(
+        self, clock: Callable[[], float], cluster_name: str, state_path: Path | None = None
+    ) -> None:
+        self.clock = clock
+        self.cluster_name = cluster_name
+        self.state_path = state_path
+        self.objects: dict[Key, Obj] = {}
+        self.revision = 0
+        self.marks: dict[str, dict[str, float]] = {}  # uid -> named instants (timers)
+        self.dirty = False
+        self._subscribers: list[asyncio.Queue[Obj]] = []
+
+    # ---- reading ---------------------------------------------------------------------
+
+    def get(self, key: Key) -> Obj | None:
+        return self.objects.get(key)
+
+    def of_kind(self, group: str, kind: str, namespace: str | None = None) -> list[Obj]:
+        return [
+            o
+            for k, o in sorted(self.objects.items())
+            if k[0] == group and k[1] == kind and (namespace is None or k[2] == namespace)
+        ]
+
+    def by_uid(self) -> dict[str, Obj]:
+        return {o["metadata"]["uid"]: o for o in self.objects.values()}
+
+    def __iter__(self) -> Iterator[Obj]:
+        return iter(list(self.objects.values()))
+
+    # ---- writing ---------------------------------------------------------------------
+
+    def now(self) -> str:
+        return rfc3339(self.clock())
+
+    def write(self, obj: Obj) -> bool:
+        """Store `obj` whole (a controller's update); False when nothing changed."""
+        key = key_of(obj)
+        old = self.objects.get(key)
+        new = copy.deepcopy(obj)
+        meta = new.setdefault("metadata", {})
+        if key[2]:
+            meta["namespace"] = key[2]
+        else:
+            meta.pop("namespace", None)
+        if old is None:
+            meta["uid"] = meta.get("uid") or str(uuid.uuid4())
+            meta["creationTimestamp"] = self.now()
+            meta["generation"] = 1
+        else:
+            om = old["metadata"]
+            meta["uid"] = om["uid"]
+            meta["creationTimestamp"] = om["creationTimestamp"]
+            meta["generation"] = om.get("generation", 1)
+            meta["resourceVersion"] = om["resourceVersion"]
+            if new == old:
+                return False
+            outside = ("metadata", "status")
+            if {k: v for k, v in new.items() if k not in outside} != {
+                k: v for k, v in old.items() if k not in outside
+            }:
+                meta["generation"] += 1
+        self.revision += 1
+        meta["resourceVersion"] = str(self.revision)
+        self.objects[key] = new
+        self.dirty = True
+        self._notify(new)
+        return True
+
+    def remove(self, key: Key) -> Obj | None:
+        obj = self.objects.pop(key, None)
+        if obj is not None:
+            self.revision += 1
+            self.marks.pop(obj["metadata"]["uid"], None)
+            self.dirty = True
+            gone = copy.deepcopy(obj)
+            gone["metadata"]["deletionTimestamp"] = self.now()
+            self._notify(gone)
+        return obj
+
+    def apply(
+        self, obj: Obj, manager: str, force: bool, admit: Callable[[Obj], None] | None = None
+    ) -> Obj:
+        """Server-side apply of `obj` by `manager` (see the module docstring)."""
+        meta = obj.get("metadata")
+        if not obj.get("apiVersion") or not obj.get("kind"):
+            raise Invalid("Object 'Kind' is missing or apiVersion is not set")
+        if not isinstance(meta, dict) or not meta.get("name"):
+            raise Invalid(f"{obj['kind']}: metadata.name: Required value: name is required")
+        key = key_of(obj)
+        old = self.objects.get(key)
+        applied = _applied_fields(obj)
+        new_paths = leaf_paths(applied)
+        managed = managed_sets(old)
+        prev = managed.get(manager, set())
+        if not force and old is not None:
+            conflicts = [
+                (m, p)
+                for m, paths in managed.items()
+                if m != manager
+                for p in sorted(new_paths & paths)
+                if get_path(old, p) != get_path(applied, p)
+            ]
+            if conflicts:
+                lines = "\n".join(f'conflict with "{m}": .{".".join(p)}' for m, p in conflicts)
+                raise Conflict(
+                    f"Apply failed with {len(conflicts)} conflict(s): {lines}",
+                    kind=obj["kind"],
+                    name=meta["name"],
+                )
+        live: Obj = (
+            copy.deepcopy(old)
+            if old
+            else {"apiVersion": obj["apiVersion"], "kind": obj["kind"], "metadata": {}}
+        )
+        live["apiVersion"] = obj["apiVersion"]
+        live["metadata"]["name"] = meta["name"]
+        if key[2]:
+            live["metadata"]["namespace"] = key[2]
+        for p in new_paths:
+            set_path(live, p, copy.deepcopy(get_path(applied, p)))
+        others: set[Path_] = set()
+        for m, paths in managed.items():
+            if m != manager:
+                if force:
+                    paths -= new_paths
+                others |= paths
+        for p in sorted(prev - new_paths - others, key=len, reverse=True):
+            del_path(live, p, others | new_paths)
+        managed[manager] = new_paths
+        entries = {
+            e.get("manager"): e
+            for e in (old or {}).get("metadata", {}).get("managedFields") or []
+            if e.get("operation") == "Apply"
+        }
+        fields = []
+        for m, paths in sorted(managed.items()):
+            if not paths:
+                continue
+            entry = entries.get(m)
+            rendered = _to_fields(paths)
+            if entry is None or entry.get("fieldsV1") != rendered:
+                entry = {
+                    "manager": m,
+                    "operation": "Apply",
+                    "apiVersion": obj["apiVersion"],
+                    "time": self.now(),
+                    "fieldsType": "FieldsV1",
+                    "fieldsV1": rendered,
+                }
+            fields.append(entry)
+        live["metadata"]["managedFields"] = fields
+        if admit is not None:
+            admit(live)
+        self.write(live)
+        return self.objects[key]
+
+    # ---- timers ----------------------------------------------------------------------
+
+    def mark(self, obj: Obj, name: str, at: float | None = None) -> float:
+        """The instant named `name` for `obj`, set to `at` (or now) the first time asked."""
+        marks = self.marks.setdefault(obj["metadata"]["uid"], {})
+        if name not in marks:
+            marks[name] = self.clock() if at is None else at
+            self.dirty = True
+        return marks[name]
+
+    def has_mark(self, obj: Obj, name: str) -> bool:
+        return name in self.marks.get(obj["metadata"]["uid"], {})
+
+    # ---- change feed -----------------------------------------------------------------
+
+    def subscribe(self) -> asyncio.Queue[Obj]:
+        queue: asyncio.Queue[Obj] = asyncio.Queue()
+        self._subscribers.append(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[Obj]) -> None:
+        with contextlib.suppress(ValueError):
+            self._subscribers.remove(queue)
+
+    def _notify(self, obj: Obj) -> None:
+        for queue in self._subscribers:
+            queue.put_nowait(copy.deepcopy(obj))
+
+    # ---- the state file --------------------------------------------------------------
+
+    def load(self) -> bool:
+        """Read the state file if there is one; True when state was restored."""
+        cluster_name = self.cluster_name
+        if self.state_path is None:
+            return False
+        try:
+            raw = self.state_path.read_bytes()
+        except FileNotFoundError:
+            return False
+        try:
+            doc = json.loads(raw)
+            if doc.get("version") != STATE_VERSION:
+                raise ValueError(f"version {doc.get('version')!r}, expected {STATE_VERSION}")
+            if doc.get("cluster") != cluster_name:
+                raise ValueError(f"it holds cluster {doc.get('cluster')!r}")
+            objects = [o for o in doc["objects"] if isinstance(o, dict)]
+            revision = int(doc["revision"])
+            marks = {
+                str(u): {str(k): float(v) for k, v in m.items()} for u, m in doc["marks"].items()
+            }
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise Invalid(
+                f"state file {self.state_path} is not a state of simulated cluster "
+                f"{cluster_name!r} ({exc}); remove it to start the cluster afresh"
+            ) from None
+        self.objects = {key_of(o): o for o in objects}
+        self.revision = revision
+        self.marks = marks
+        self.dirty = False
+        return True
+
+    def save(self) -> None:
+        """Write the state file atomically if anything changed since the last save."""
+        if self.state_path is None or not self.dirty:
+            self.dirty = False
+            return
+        doc = {
+            "version": STATE_VERSION,
+            "cluster": self.cluster_name,
+            "revision": self.revision,
+            "objects": list(self.objects.values()),
+            "marks": self.marks,
+        }
+        data = json.dumps(doc, separators=(",", ":")).encode()
+        path = self.state_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        self.dirty = False
