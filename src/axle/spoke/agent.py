@@ -36,7 +36,7 @@ import httpx
 from axle import __version__
 from axle.api.spoketokens import SPOKE_LEASE_NAME
 from axle.client import Client, ConnectionFailed, Resource
-from axle.errors import Conflict, NotFound, Unauthorized
+from axle.errors import ApiError, Conflict, NotFound, Unauthorized
 from axle.kube.cluster import Cluster, ClusterCapacity
 from axle.spoke import credential as cred
 from axle.spoke.artifacts import Puller
@@ -338,7 +338,12 @@ class SpokeAgent:
         backoff = Backoff(0.5, 30.0)
         while True:
             try:
-                report = capacity_status(await self.cluster.capacity())
+                try:
+                    report = capacity_status(await self.cluster.capacity())
+                except ApiError as exc:  # the cluster's failure, not the hub's
+                    log.warning("spoke %s: reading capacity: %s", self.spoke, exc.message)
+                    await self._pause(backoff.next())
+                    continue
                 if written is None:
                     spoke = await self.client.get(SPOKES, self.spoke)
                     status = spoke.get("status") or {}

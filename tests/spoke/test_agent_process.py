@@ -1,0 +1,149 @@
+"""`axle spoke-agent` as a process, against `axle up` as a process.
+
+The agent's cluster is real-Kubernetes-shaped: a kubeconfig pointing at the hub itself (the
+hub speaks the Kubernetes API), so the agent drives it through RealCluster, exactly as it
+would a real cluster. Shown: join, Work applied and reported, SIGTERM exits cleanly, restart
+without a bootstrap token reuses the stored credential, a revoked credential exits non-zero.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from axle.api.spoketokens import SYSTEM_NAMESPACE, credential_secret_name
+from axle.oci import build_artifact, push
+from tests.integration.hubproc import HubProcess, wait_for
+from tests.spoke.conftest import enroll
+
+pytestmark = pytest.mark.integration
+
+
+def agent_cmd(hub: HubProcess, state: Path, kubeconfig: Path, token: str | None) -> list[str]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "axle.cli.main",
+        "spoke-agent",
+        "--hub",
+        hub.url,
+        "--spoke",
+        "zeta",
+        "--cluster",
+        str(kubeconfig),
+        "--state-dir",
+        str(state),
+    ]
+    return [*cmd, "--bootstrap-token", token] if token else cmd
+
+
+def start(cmd: list[str], log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        cmd,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+def work_status(hub: HubProcess, name: str) -> dict[str, Any]:
+    with hub.client() as c:
+        resp = c.get(f"/apis/axle.dev/v1alpha1/namespaces/spoke-zeta/works/{name}")
+        resp.raise_for_status()
+        return dict(resp.json().get("status") or {})
+
+
+def test_spoke_agent_process(tmp_path: Path) -> None:
+    hub = HubProcess(tmp_path / "hub").start()
+    agent: subprocess.Popen[bytes] | None = None
+    log = tmp_path / "agent.log"
+    try:
+        token = asyncio.run(_enroll(hub))
+        kubeconfig = tmp_path / "cluster.kubeconfig"
+        kubeconfig.write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "current-context": "c",
+                    "clusters": [{"name": "c", "cluster": {"server": hub.url}}],
+                    "users": [{"name": "u", "user": {"token": hub.token}}],
+                    "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+                }
+            )
+        )
+        url = f"file://{tmp_path / 'oci'}"
+        cm = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "from-agent", "namespace": "default"},
+            "data": {"k": "v"},
+        }
+        digest = asyncio.run(
+            push(build_artifact([cm], source="axle://t/w", revision="1"), url, "v1")
+        )
+        state = tmp_path / "state"
+        agent = start(agent_cmd(hub, state, kubeconfig, token), log)
+        wait_for(lambda: (state / "credential.json").exists(), what="credential stored")
+        with hub.client() as c:
+            c.post(
+                "/apis/axle.dev/v1alpha1/namespaces/spoke-zeta/works",
+                json={
+                    "apiVersion": "axle.dev/v1alpha1",
+                    "kind": "Work",
+                    "metadata": {"name": "w", "namespace": "spoke-zeta"},
+                    "spec": {"artifact": {"url": url, "digest": digest}},
+                },
+            ).raise_for_status()
+        wait_for(
+            lambda: work_status(hub, "w").get("appliedDigest") == digest,
+            what="Work applied",
+            timeout=30,
+        )
+        with hub.client() as c:
+            live = c.get("/api/v1/namespaces/default/configmaps/from-agent").json()
+        assert live["metadata"]["labels"]["axle.dev/work"] == "spoke-zeta.w"
+        agent.send_signal(signal.SIGTERM)
+        assert agent.wait(timeout=20) == 0, log.read_text()
+        # Restarted without a token: the stored credential is used.
+        agent = start(agent_cmd(hub, state, kubeconfig, None), log)
+        with hub.client() as c:
+            c.delete("/api/v1/namespaces/default/configmaps/from-agent").raise_for_status()
+            wait_for(
+                lambda: (
+                    c.get("/api/v1/namespaces/default/configmaps/from-agent").status_code == 200
+                ),
+                what="drift re-applied by the restarted agent",
+                timeout=30,
+            )
+        agent.send_signal(signal.SIGTERM)
+        assert agent.wait(timeout=20) == 0, log.read_text()
+        # Revoked: the agent says so and exits non-zero.
+        with hub.client() as c:
+            c.delete(
+                f"/api/v1/namespaces/{SYSTEM_NAMESPACE}/secrets/{credential_secret_name('zeta')}"
+            ).raise_for_status()
+        agent = start(agent_cmd(hub, state, kubeconfig, None), log)
+        assert agent.wait(timeout=30) != 0
+        assert "revoked" in log.read_text()
+    finally:
+        if agent is not None and agent.poll() is None:
+            agent.kill()
+            agent.wait()
+        hub.stop()
+
+
+async def _enroll(hub: HubProcess) -> str:
+    class _Hub:
+        url = hub.url
+        token = hub.token
+
+    return await enroll(_Hub, "zeta")  # type: ignore[arg-type]
