@@ -20,6 +20,9 @@ Project
 Tenant
     Lowering (or adding) `spec.gpuLimits[f]` below the limit of one of its Projects is refused,
     naming the project, so a project's limits always fit in its tenant's.
+ComputePool (creates; `admission_pools`)
+    The project is Ready, the profile bundle exists and is Infrastructure or Fullstack, and a
+    Settings with a Palette integration applies.
 Settings
     The Secret named by `spec.palette.secretRef` backs at most one Settings (PaletteAI's rule:
     two Settings on one Palette account would race over its compute).
@@ -48,6 +51,7 @@ from axle.api.registry import REGISTRY, KindInfo
 from axle.api.spoke import SPOKE_NAMESPACE_PREFIX
 from axle.api.tenant import TENANT_NAMESPACE_PREFIX
 from axle.errors import AlreadyExists, Cause, Forbidden, Invalid, NotFound
+from axle.server.admission_pools import compute_pool_errors
 from axle.server.auth import MASTERS_GROUP, UserInfo
 from axle.server.rbac import RBAC_GROUP, Authorizer
 from axle.server.rbac_escalation import check_escalation
@@ -66,6 +70,7 @@ _NAMESPACE = ("", "Namespace")
 _PROJECT = (GROUP, "Project")
 _TENANT = (GROUP, "Tenant")
 _SETTINGS = (GROUP, "Settings")
+_COMPUTE_POOL = (GROUP, "ComputePool")
 
 
 def _kind(group_kind: tuple[str, str]) -> KindInfo:
@@ -210,6 +215,10 @@ async def validate_admission(
         await _validate_tenant_limits(store, info, obj, old)
     elif group_kind == _SETTINGS:
         await _validate_settings(store, info, obj, old)
+    elif group_kind == _COMPUTE_POOL and operation == "CREATE":
+        pool_errors = await compute_pool_errors(store, obj)
+        if pool_errors:
+            raise _invalid(info, obj, [_cause(e) for e in pool_errors])
 
 
 # --- NamespaceLifecycle ------------------------------------------------------------------
