@@ -267,6 +267,33 @@ async def test_a_missing_spoke_in_a_lagging_cache_is_not_cleaned_up(h: Harness) 
     assert await get_or_none(h.store, K.secret, "axle-system", "spoke-credential-gpu-a")
 
 
+async def test_expired_bootstrap_tokens_of_a_live_spoke_are_deleted_when_due(h: Harness) -> None:
+    await h.store.create(SPOKE, spoke())
+    soon = st.new_bootstrap_token()
+    await h.store.create(K.secret, st.bootstrap_secret("gpu-a", soon, ttl_seconds=20, now=T0))
+    stale = st.new_bootstrap_token()
+    past = T0 - timedelta(hours=1)
+    await h.store.create(K.secret, st.bootstrap_secret("gpu-a", stale, ttl_seconds=60, now=past))
+    # A token for a spoke that does not exist yet is left for the join to use.
+    await h.store.create(K.secret, st.bootstrap_secret("gpu-z", st.new_bootstrap_token(), now=past))
+
+    def names() -> set[str]:
+        return {key_of(s) for s in h.ctx.cache(K.secret).list("axle-system")}
+
+    requeue = await h.reconcile()
+    assert requeue is not None and 20.0 <= requeue <= 20.1  # when `soon` expires
+    await h.caught_up()
+    soon_key = f"axle-system/bootstrap-token-{soon.split('.')[0]}"
+    stale_key = f"axle-system/bootstrap-token-{stale.split('.')[0]}"
+    assert soon_key in names() and stale_key not in names()
+    h.clock.advance(21)
+    assert await h.reconcile() is None
+    await h.caught_up()
+    assert soon_key not in names()
+    assert len([n for n in names() if n.startswith("axle-system/bootstrap-token-")]) == 1
+    assert len(await h.events("BootstrapTokenExpired")) == 2
+
+
 def test_mappers() -> None:
     assert _lease_spoke(lease("gpu-a", T0)) == ["gpu-a"]
     other = lease("gpu-a", T0)
@@ -278,6 +305,8 @@ def test_mappers() -> None:
     cred = st.credential_secret("gpu-a", "t")
     assert _credential_spoke(cred) == ["gpu-a"]
     assert _credential_spoke({**cred, "type": "Opaque"}) == []
+    token = st.bootstrap_secret("gpu-b", st.new_bootstrap_token())
+    assert _credential_spoke(token) == ["gpu-b"]
 
 
 async def test_the_manager_runs_the_spoke_controller(

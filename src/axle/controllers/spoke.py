@@ -14,6 +14,11 @@ turns those two facts into the Spoke's status:
   spoke may be fine and only cut off, as DESIGN section 6 says.
 - `status.lastHeartbeatTime` is the Lease's renewTime, `status.namespace` the Works' namespace.
 
+Expired bootstrap tokens of a live spoke are deleted, as Kubernetes' token cleaner does, at
+the moment they expire (the reconcile asks to run again then): a token nobody used must not
+linger as a Secret. Tokens naming a spoke that does not exist yet are left alone, since the
+join endpoint creates the Spoke.
+
 Why shaped so: availability is computed from the Lease's own `renewTime` against the clock,
 not from when this process saw a renewal, so a hub that restarts (or fails over) computes the
 same answer from the stored Lease and never flips a fresh spoke to Unknown. While Available,
@@ -37,6 +42,7 @@ from axle.api.meta import GROUP, SYSTEM_NAMESPACE, get_condition, set_condition
 from axle.api.registry import KindInfo
 from axle.api.spoke import SPOKE_NAMESPACE_PREFIX, spoke_namespace
 from axle.api.spoketokens import (
+    BOOTSTRAP_TOKEN_TYPE,
     SPOKE_CREDENTIAL_TYPE,
     SPOKE_LEASE_NAME,
     credential_secret_name,
@@ -44,6 +50,7 @@ from axle.api.spoketokens import (
     secret_field,
 )
 from axle.controllers.controller import Context, Mapper, Reconciler
+from axle.controllers.informer import IndexFunc
 from axle.controllers.objects import delete_if_exists, get_or_none, is_deleting, write_status
 from axle.controllers.spokeaccess import ensure_access, remove_access
 from axle.store.base import Obj
@@ -55,6 +62,7 @@ MISSED_PERIODS = 3
 DEFAULT_LEASE_SECONDS = 60
 # Re-run a little after the lease would expire, so that the check sees it expired.
 _EXPIRY_SLACK = 0.05
+BOOTSTRAP_INDEX = "bootstrap-token-spoke"
 
 
 def _rfc3339(moment: datetime) -> str:
@@ -69,12 +77,22 @@ def _lease_spoke(obj: Obj) -> list[str]:
     return []
 
 
-def _credential_spoke(obj: Obj) -> list[str]:
+def _secret_spoke(obj: Obj, types: tuple[str, ...]) -> list[str]:
     m = obj.get("metadata") or {}
-    if m.get("namespace") != SYSTEM_NAMESPACE or obj.get("type") != SPOKE_CREDENTIAL_TYPE:
+    if m.get("namespace") != SYSTEM_NAMESPACE or obj.get("type") not in types:
         return []
     spoke = secret_field(obj, "spoke")
     return [spoke] if spoke else []
+
+
+def _credential_spoke(obj: Obj) -> list[str]:
+    """The spoke a credential or bootstrap-token Secret belongs to (wakes its reconcile)."""
+    return _secret_spoke(obj, (SPOKE_CREDENTIAL_TYPE, BOOTSTRAP_TOKEN_TYPE))
+
+
+def _bootstrap_spoke(obj: Obj) -> list[str]:
+    """Index of bootstrap-token Secrets by the spoke they let join."""
+    return _secret_spoke(obj, (BOOTSTRAP_TOKEN_TYPE,))
 
 
 class SpokeReconciler(Reconciler):
@@ -90,6 +108,9 @@ class SpokeReconciler(Reconciler):
     @property
     def kind(self) -> KindInfo:
         return self.spoke_kind
+
+    def indexes(self) -> Iterable[tuple[KindInfo, str, IndexFunc]]:
+        return [(self.kinds.secret, BOOTSTRAP_INDEX, _bootstrap_spoke)]
 
     def watches(self) -> Iterable[tuple[KindInfo, Mapper]]:
         return ((self.kinds.lease, _lease_spoke), (self.kinds.secret, _credential_spoke))
@@ -148,7 +169,10 @@ class SpokeReconciler(Reconciler):
                 gen,
             )
 
-        requeue = self._availability(name, spec, status, conditions, gen)
+        requeue = _earliest(
+            self._availability(name, spec, status, conditions, gen),
+            await self._clean_expired_tokens(spoke),
+        )
         status["namespace"] = spoke_namespace(name)
         await write_status(self.store, self.spoke_kind, spoke, status)
         now_available = get_condition({"status": status}, AVAILABLE) or {}
@@ -162,6 +186,23 @@ class SpokeReconciler(Reconciler):
                 message = f"spoke {name} is heartbeating{again}"
                 await self.ctx.recorder.normal(spoke, "SpokeAvailable", message)
         return requeue
+
+    async def _clean_expired_tokens(self, spoke: Obj) -> float | None:
+        """Delete the spoke's expired bootstrap tokens; seconds until the next one expires."""
+        now = self.clock()
+        soonest: float | None = None
+        name = spoke["metadata"]["name"]
+        for secret in self.ctx.cache(self.kinds.secret).by_index(BOOTSTRAP_INDEX, name):
+            expires = parse_rfc3339(secret_field(secret, "expiration") or "")
+            if expires is None or expires <= now:
+                m = secret["metadata"]
+                if await delete_if_exists(self.store, self.kinds.secret, m["namespace"], m["name"]):
+                    await self.ctx.recorder.normal(
+                        spoke, "BootstrapTokenExpired", f"bootstrap token {m['name']} expired"
+                    )
+                continue
+            soonest = _earliest(soonest, (expires - now).total_seconds() + _EXPIRY_SLACK)
+        return soonest
 
     def _availability(
         self,
@@ -209,3 +250,9 @@ class SpokeReconciler(Reconciler):
             gen,
         )
         return (expires - now).total_seconds() + _EXPIRY_SLACK
+
+
+def _earliest(*delays: float | None) -> float | None:
+    """The shortest of the given requeue delays (None: no need to look again)."""
+    present = [d for d in delays if d is not None]
+    return min(present) if present else None
