@@ -38,7 +38,7 @@ from axle.sim.palette import SimConfig, serve
 from axle.store.base import Obj, Store
 from tests.controllers.conftest import fast_settings
 from tests.controllers.helpers import eventually
-from tests.controllers.test_compute_palette import COMPUTE, SMALL_FLEET, quickstart
+from tests.controllers.test_compute_palette import COMPUTE, ROOT, SMALL_FLEET, quickstart
 from tests.controllers.test_tenant import K
 
 POOL = K.registry.by_group_kind("axle.dev", "ComputePool")
@@ -512,3 +512,21 @@ async def test_claims_are_leases_owned_by_the_pool(
         assert lease["metadata"]["ownerReferences"][0]["uid"] == obj["metadata"]["uid"]
         assert lease["metadata"]["name"].startswith("host-edge-")
     _ = datetime.now(UTC)
+
+
+async def test_the_quickstart_shared_pool_runs(
+    store: Store, hub: ControllerManager, palette_url: str
+) -> None:
+    import yaml
+
+    await quickstart(store, palette_url)
+    docs = list(yaml.safe_load_all((ROOT / "examples" / "quickstart" / "50-pool.yaml").read_text()))
+    [bundle_doc] = [d for d in docs if d["kind"] == "ProfileBundle"]
+    [pool_doc] = [d for d in docs if d["kind"] == "ComputePool"]
+    await store.create(BUNDLE, bundle_doc)
+    await store.create(POOL, pool_doc)
+    obj = await wait_phase(store, "shared-h100", "Running")
+    assert obj["status"]["variant"] == "shared"
+    assert obj["status"]["capacity"]["gpu"] == {"NVIDIA-H100": 16}
+    names = sorted(m["name"] for m in obj["status"]["reservedMachines"])
+    assert names[0].startswith("cp-") and all(n.startswith("gpu-h100-") for n in names[1:])
