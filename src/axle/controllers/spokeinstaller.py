@@ -7,8 +7,10 @@ Two kinds of cluster, one interface (`SpokeInstaller`):
   DATA_DIR/spokes`, hosts every simulated spoke's agent; it is started lazily on the first
   install, fed one JSON line per agent on its stdin
   (`{"hub", "bootstrapToken", "spoke", "cluster": <kubeconfig path>, "stateDir"}`; removal is
-  `{"spoke", "remove": true}`), and restarted (with every agent it hosted sent again) when it
-  has died. One process rather than one per spoke keeps 200 spokes to one interpreter's memory.
+  `{"forget": <spoke>}`, which also deletes the agent's state), and restarted (with every
+  agent it hosted sent again) when it has died; a host left behind by a hub killed with
+  SIGKILL (a host outlives its stdin) is found by its pid file and stopped first. One
+  process rather than one per spoke keeps 200 spokes to one interpreter's memory.
   An agent's state dir keeps its spoke credential, so an agent sent again after a restart of
   the host process (or of the hub) reconnects without a new join;
 - real clusters: the agent's manifests (`agent_manifests`: namespace, ServiceAccount,
@@ -30,6 +32,7 @@ import importlib
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,6 +46,7 @@ from axle.kube.cluster import Cluster
 log = logging.getLogger(__name__)
 
 AGENT_NAMESPACE = "axle-system"
+PID_FILE = "agent-host.pid"
 AGENT_IMAGE = "ghcr.io/axle-dev/axle:latest"
 SIM_SCHEME = "sim://"
 
@@ -94,6 +98,19 @@ def kubeconfig_server(kubeconfig: str) -> str:
     return str(cluster.get("server") or "")
 
 
+def _cmdline(pid: int) -> list[bytes]:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+
+
+def _running(pid: int) -> bool:
+    """Whether `pid` is a live process (not a zombie waiting for its parent)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
 def is_simulated(kubeconfig: str) -> bool:
     return kubeconfig_server(kubeconfig).startswith(SIM_SCHEME)
 
@@ -112,7 +129,7 @@ class SimAgentHost:
             "axle.cli.main",
             "spoke-agent",
             "host",
-            "--state-dir",
+            "--base-dir",
             str(base_dir),
         ]
         self._proc: asyncio.subprocess.Process | None = None
@@ -131,6 +148,7 @@ class SimAgentHost:
         if self._proc is not None:
             log.warning("spoke agent host exited (%s); restarting it", self._proc.returncode)
         self.base_dir.mkdir(parents=True, exist_ok=True)
+        await self._stop_orphan()
         logfile = (self.base_dir / "agent-host.log").open("ab")
         try:
             self._proc = await asyncio.create_subprocess_exec(
@@ -142,10 +160,34 @@ class SimAgentHost:
             )
         finally:
             logfile.close()
+        (self.base_dir / PID_FILE).write_text(str(self._proc.pid))
         # Agents the dead process hosted come back from their state dirs.
         for line in self._lines.values():
             await self._send(self._proc, line)
         return self._proc
+
+    async def _stop_orphan(self) -> None:
+        """Stop an agent host a previous hub process left running (a hub killed with SIGKILL
+        cannot stop its child, and a host outlives its stdin): the new host resumes every
+        agent from the state dirs, so two hosts must never run the same agents."""
+        try:
+            pid = int((self.base_dir / PID_FILE).read_text().strip())
+            cmdline = _cmdline(pid)
+        except (OSError, ValueError):
+            return
+        if b"spoke-agent" not in cmdline or str(self.base_dir).encode() not in cmdline:
+            return  # the pid was reused by something else
+        log.warning("stopping spoke agent host %d left by a previous hub process", pid)
+        for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+            deadline = asyncio.get_running_loop().time() + wait
+            while _running(pid):
+                if asyncio.get_running_loop().time() > deadline:
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                return
 
     @staticmethod
     async def _send(proc: asyncio.subprocess.Process, line: dict[str, Any]) -> None:
@@ -187,7 +229,7 @@ class SimAgentHost:
                 return
             assert self._proc is not None
             with contextlib.suppress(OSError, ConnectionError):
-                await self._send(self._proc, {"spoke": spoke, "remove": True})
+                await self._send(self._proc, {"forget": spoke})
 
     async def aclose(self) -> None:
         proc, self._proc = self._proc, None
