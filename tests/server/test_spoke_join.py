@@ -451,3 +451,19 @@ async def test_other_users_watches_are_not_guarded(shub: SpokeHub) -> None:
         r = await admin.get("/api/v1/namespaces?watch=1&timeoutSeconds=1")
         assert r.status_code == 200
         assert b"axle-system" in r.content
+
+
+async def test_spoke_table_shows_nodes_and_gpus(shub: SpokeHub) -> None:
+    credential = await joined(shub, "gpu-a")
+    async with shub.client(credential) as agent:
+        me = (await agent.get(f"{SPOKES}/gpu-a")).json()
+        me["status"] = {"capacity": {"nodes": 3, "nvidia.com/gpu": 16}}
+        assert (await agent.put(f"{SPOKES}/gpu-a/status", json=me)).status_code == 200
+    async with shub.client() as admin:
+        r = await admin.get(
+            SPOKES, headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"}
+        )
+        table = r.json()
+        names = [c["name"] for c in table["columnDefinitions"]]
+        row = dict(zip(names, table["rows"][0]["cells"], strict=True))
+        assert (row["Name"], row["Nodes"], row["GPUs"]) == ("gpu-a", 3, 16)

@@ -71,6 +71,8 @@ SPOKE = register(
             PrinterColumn("Pool", ".spec.computePoolRef.name"),
             PrinterColumn("Joined", '.status.conditions[?(@.type=="Joined")].status'),
             PrinterColumn("Available", '.status.conditions[?(@.type=="Available")].status'),
+            PrinterColumn("Nodes", ".status.capacity.nodes", "integer"),
+            PrinterColumn("GPUs", ".status.capacity.nvidia\\.com/gpu", "integer"),
             PrinterColumn("Age", ".metadata.creationTimestamp", "date"),
             PrinterColumn("Last Heartbeat", ".status.lastHeartbeatTime", "date", priority=1),
             PrinterColumn("Kubernetes", ".status.version.kubernetes", priority=1),
