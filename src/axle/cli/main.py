@@ -109,7 +109,19 @@ def _ready_message(url: str, settings: HubSettings) -> str:
     show_default=True,
     help="Port of the Palette simulator (the quickstart's Palette Secret points at 8700).",
 )
-def up_cmd(palette_sim: bool, inventory: Path | None, palette_sim_port: int, **flags: Any) -> None:
+@click.option(
+    "--palette-sim-provisioning-seconds",
+    type=click.FloatRange(0),
+    default=None,
+    help="How long the simulator takes to provision a cluster [simulator default: 20].",
+)
+def up_cmd(
+    palette_sim: bool,
+    inventory: Path | None,
+    palette_sim_port: int,
+    palette_sim_provisioning_seconds: float | None,
+    **flags: Any,
+) -> None:
     """Run an embedded hub in the foreground (SQLite in the data dir) until Ctrl-C/SIGTERM.
 
     Every hub setting is a flag here and an AXLE_* environment variable; a flag wins over the
@@ -137,7 +149,12 @@ def up_cmd(palette_sim: bool, inventory: Path | None, palette_sim_port: int, **f
         if palette_sim and inventory is not None:
             try:
                 sim_url = stack.enter_context(
-                    palette_simulator(inventory, palette_sim_port, settings.data_dir)
+                    palette_simulator(
+                        inventory,
+                        palette_sim_port,
+                        settings.data_dir,
+                        provisioning_seconds=palette_sim_provisioning_seconds,
+                    )
                 )
             except SimulatorFailed as exc:
                 fail(f"error: the Palette simulator did not start: {exc}")

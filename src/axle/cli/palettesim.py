@@ -30,7 +30,9 @@ class SimulatorFailed(RuntimeError):
 
 
 @contextlib.contextmanager
-def palette_simulator(inventory: Path, port: int, data_dir: Path) -> Iterator[str]:
+def palette_simulator(
+    inventory: Path, port: int, data_dir: Path, *, provisioning_seconds: float | None = None
+) -> Iterator[str]:
     """Run `axle sim palette` for the duration of the block; yields its URL."""
     data_dir.mkdir(parents=True, exist_ok=True)
     cmd = [
@@ -46,6 +48,8 @@ def palette_simulator(inventory: Path, port: int, data_dir: Path) -> Iterator[st
         "--state-file",
         str(data_dir / STATE_FILE),
     ]
+    if provisioning_seconds is not None:
+        cmd += ["--provisioning-seconds", str(provisioning_seconds)]
     proc = subprocess.Popen(
         cmd,
         stdout=subprocess.PIPE,
