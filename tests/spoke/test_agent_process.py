@@ -9,6 +9,7 @@ without a bootstrap token reuses the stored credential, a revoked credential exi
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -141,9 +142,72 @@ def test_spoke_agent_process(tmp_path: Path) -> None:
         hub.stop()
 
 
-async def _enroll(hub: HubProcess) -> str:
+async def _enroll(hub: HubProcess, name: str = "zeta") -> str:
     class _Hub:
         url = hub.url
         token = hub.token
 
-    return await enroll(_Hub, "zeta")  # type: ignore[arg-type]
+    return await enroll(_Hub, name)  # type: ignore[arg-type]
+
+
+def test_spoke_agent_host_process_with_simulated_clusters(tmp_path: Path) -> None:
+    hub = HubProcess(tmp_path / "hub").start()
+    host: subprocess.Popen[str] | None = None
+    try:
+        tokens = [asyncio.run(_enroll(hub, f"sim-{i}")) for i in range(3)]
+        base = tmp_path / "agents"
+        cmd = [
+            sys.executable,
+            "-m",
+            "axle.cli.main",
+            "spoke-agent",
+            "host",
+            "--base-dir",
+            str(base),
+        ]
+        host = subprocess.Popen(
+            cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            bufsize=1,
+        )
+        assert host.stdin is not None and host.stdout is not None
+        for i, token in enumerate(tokens):
+            host.stdin.write(
+                json.dumps(
+                    {
+                        "hub": hub.url,
+                        "bootstrapToken": token,
+                        "spoke": f"sim-{i}",
+                        "cluster": f"sim://sim-{i}",
+                    }
+                )
+                + "\n"
+            )
+        host.stdin.flush()
+        joined: set[str] = set()
+        while len(joined) < 3:
+            line = host.stdout.readline()
+            assert line, "the host exited"
+            event = json.loads(line)
+            assert event["event"] != "failed", event
+            if event["event"] == "joined":
+                joined.add(event["spoke"])
+
+        def capacity(name: str) -> Any:
+            with hub.client() as c:
+                status = c.get(f"/apis/axle.dev/v1alpha1/spokes/{name}").json().get("status")
+            return (status or {}).get("capacity")
+
+        for i in range(3):
+            cap = wait_for(lambda i=i: capacity(f"sim-{i}"), what="capacity of a sim spoke")
+            assert cap["nodes"] == 1 and cap["cpu"] == "8"
+        host.send_signal(signal.SIGTERM)
+        assert host.wait(timeout=20) == 0
+    finally:
+        if host is not None and host.poll() is None:
+            host.kill()
+            host.wait()
+        hub.stop()

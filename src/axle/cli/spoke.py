@@ -6,10 +6,12 @@
 
 This module is where the agent gets its cluster: a kubeconfig whose server is `sim://NAME`
 (or `--cluster sim://NAME` itself) is a simulated cluster, run in this process by
-`axle.sim.cluster.SimCluster` with its state file in the agent's state dir; anything else is a
-real cluster, driven through `axle.kube.real.RealCluster`. The agent itself never imports the
-simulator (the layer rule), it is handed a `Cluster`. SIGTERM and SIGINT stop the agents
-cleanly (watches closed, the current pass of each Work finished or abandoned safely).
+`axle.sim.cluster.SimCluster` with its state file in the agent's state dir (the Palette
+simulator's kubeconfig carries the nodes; a bare `sim://NAME` is a single-node cluster of
+8 cores and 32 GiB without GPUs, for trying the agent out); anything else is a real cluster,
+driven through `axle.kube.real.RealCluster`. The agent itself never imports the simulator
+(the layer rule), it is handed a `Cluster`. SIGTERM and SIGINT stop the agents cleanly
+(watches closed, the current pass of each Work finished or abandoned safely).
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ if TYPE_CHECKING:  # the agent's modules load only when the command runs
 
 log = logging.getLogger("axle.cli.spoke")
 SIM_SCHEME = "sim://"
+# The kubeconfig extension that carries a simulated cluster's nodes (sim/palette/kubeconfig).
+SIM_EXTENSION = "palette-sim.axle.dev"
 
 
 def _kubeconfig_server(config: dict[str, Any]) -> str:
@@ -52,10 +56,19 @@ def read_cluster_ref(ref: str) -> tuple[str, dict[str, Any] | str]:
     """("sim"|"real", kubeconfig) for `--cluster` (a `sim://NAME` or a kubeconfig file)."""
     if ref.startswith(SIM_SCHEME):
         name = ref[len(SIM_SCHEME) :]
+        node = {"name": f"{name}-node-1", "cpuCores": 8, "memoryMB": 32768}
         config: dict[str, Any] = {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": name, "cluster": {"server": ref}}],
+            "clusters": [
+                {
+                    "name": name,
+                    "cluster": {
+                        "server": ref,
+                        "extensions": [{"name": SIM_EXTENSION, "extension": {"nodes": [node]}}],
+                    },
+                }
+            ],
             "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
             "users": [{"name": name, "user": {}}],
             "current-context": name,

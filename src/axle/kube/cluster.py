@@ -16,7 +16,7 @@ same for both implementations.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -48,6 +48,34 @@ class ClusterCapacity:
         return out
 
 
+class NodeReport(Protocol):
+    """What the agent reads of a node's capacity (NodeCapacity, or the simulator's twin)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def cpu_millis(self) -> int: ...
+    @property
+    def memory_bytes(self) -> int: ...
+    @property
+    def gpus(self) -> int: ...
+    @property
+    def gpu_product(self) -> str | None: ...
+    @property
+    def ready(self) -> bool: ...
+
+
+class CapacityReport(Protocol):
+    """What the agent reads of a cluster's capacity: structural, so `sim/` can provide it."""
+
+    @property
+    def kubernetes_version(self) -> str: ...
+    @property
+    def nodes(self) -> Sequence[NodeReport]: ...
+    @property
+    def gpus_by_product(self) -> dict[str, int]: ...
+
+
 @runtime_checkable
 class Cluster(Protocol):
     async def apply(self, obj: Obj, *, field_manager: str = "axle", force: bool = True) -> Obj:
@@ -72,7 +100,7 @@ class Cluster(Protocol):
     async def events_for(self, obj: Obj) -> list[Obj]:
         """Events whose involvedObject is `obj` (scheduler messages, image pulls, ...)."""
 
-    async def capacity(self) -> ClusterCapacity: ...
+    async def capacity(self) -> CapacityReport: ...
 
     def changes(self) -> AsyncIterator[Obj]:
         """Objects as they change (for drift detection and health); may be polled instead."""

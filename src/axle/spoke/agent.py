@@ -37,7 +37,7 @@ from axle import __version__
 from axle.api.spoketokens import SPOKE_LEASE_NAME
 from axle.client import Client, ConnectionFailed, Resource
 from axle.errors import ApiError, Conflict, NotFound, Unauthorized
-from axle.kube.cluster import Cluster, ClusterCapacity
+from axle.kube.cluster import CapacityReport, Cluster
 from axle.spoke import credential as cred
 from axle.spoke.artifacts import Puller
 from axle.spoke.manifests import WORK_LABEL, work_label_value
@@ -68,7 +68,7 @@ def format_memory(value: int) -> str:
     return str(value)
 
 
-def capacity_status(cap: ClusterCapacity) -> Obj:
+def capacity_status(cap: CapacityReport) -> Obj:
     """`Spoke.status` fields for a cluster's capacity: totals, GPUs by product, versions."""
     nodes = cap.nodes
     return {
