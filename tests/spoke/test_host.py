@@ -74,6 +74,20 @@ async def test_host_runs_many_agents_and_resumes_them(hub: HubThread, tmp_path: 
     errors = [e for e in events if e.get("event") == "error"]
     assert len(errors) == 2 and "missing field(s) hub, cluster" in errors[1]["message"]
     assert made == [f"sim://{n}" for n in names]
+    # A line sent again for an agent running with the same settings changes nothing.
+    lines.send(
+        {
+            "hub": hub.url,
+            "bootstrapToken": tokens["h-one"],
+            "spoke": "h-one",
+            "cluster": "sim://h-one",
+        }
+    )
+    await until(
+        lambda: _async(lambda: any(e.get("event") == "running" for e in events)),
+        "the repeated line answered",
+    )
+    assert len(made) == 3
     assert all((tmp_path / n / "agent.json").exists() for n in names)
     lines.send({"stop": "h-three"})
     await until(lambda: _async(lambda: "h-three" not in host.agents), "h-three stopped")

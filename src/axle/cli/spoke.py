@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # the agent's modules load only when the command runs
 
 log = logging.getLogger("axle.cli.spoke")
 SIM_SCHEME = "sim://"
+IN_CLUSTER = "in-cluster"  # the agent runs as a pod of the cluster it manages
 # The kubeconfig extension that carries a simulated cluster's nodes (sim/palette/kubeconfig).
 SIM_EXTENSION = "palette-sim.axle.dev"
 
@@ -53,7 +54,7 @@ def _kubeconfig_server(config: dict[str, Any]) -> str:
 
 
 def read_cluster_ref(ref: str) -> tuple[str, dict[str, Any] | str]:
-    """("sim"|"real", kubeconfig) for `--cluster` (a `sim://NAME` or a kubeconfig file)."""
+    """("sim"|"real", kubeconfig) for `--cluster` (`sim://NAME`, `in-cluster` or a file)."""
     if ref.startswith(SIM_SCHEME):
         name = ref[len(SIM_SCHEME) :]
         node = {"name": f"{name}-node-1", "cpuCores": 8, "memoryMB": 32768}
@@ -74,6 +75,8 @@ def read_cluster_ref(ref: str) -> tuple[str, dict[str, Any] | str]:
             "current-context": name,
         }
         return "sim", config
+    if ref == IN_CLUSTER:
+        return "real", IN_CLUSTER
     path = Path(ref)
     try:
         text = path.read_text()
@@ -99,7 +102,10 @@ async def make_cluster(spec: AgentSpec) -> ClusterHandle:
         return ClusterHandle(sim, sim.run)
     from axle.kube.real import RealCluster
 
-    cluster = RealCluster(str(config), discovery_cache=spec.state_dir / "discovery.json")
+    cache = spec.state_dir / "discovery.json"
+    if config == IN_CLUSTER:
+        return ClusterHandle(RealCluster.in_cluster(discovery_cache=cache))
+    cluster = RealCluster(str(config), discovery_cache=cache)
     return ClusterHandle(cluster)
 
 
@@ -133,7 +139,11 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
     help="One-time token to join with (not needed once DIR holds a credential).",
 )
 @click.option("--spoke", "spoke_name", help="Name of this spoke on the hub.")
-@click.option("--cluster", "cluster_ref", help="Kubeconfig file of the cluster, or sim://NAME.")
+@click.option(
+    "--cluster",
+    "cluster_ref",
+    help="Kubeconfig file of the cluster, sim://NAME, or in-cluster (running as its pod).",
+)
 @click.option(
     "--state-dir",
     type=click.Path(file_okay=False, path_type=Path),

@@ -126,6 +126,13 @@ class RealCluster:
         self._dynamic: DynamicClient | None = None
         self._applied_kinds: dict[tuple[str, str], None] = {}
 
+    @classmethod
+    def in_cluster(cls, **kwargs: Any) -> RealCluster:
+        """The cluster this process runs in (its ServiceAccount token and CA)."""
+        configuration = k8s.Configuration()
+        k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        return cls(api_client=k8s.ApiClient(configuration), **kwargs)
+
     # ---- plumbing ----------------------------------------------------------------------------
 
     def _client(self) -> DynamicClient:

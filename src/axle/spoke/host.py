@@ -13,7 +13,8 @@ Each agent's line (minus nothing: the bootstrap token is needed again if the age
 joined yet) is kept as `agent.json` in its state dir and the state dir is listed in
 `BASE/agents.json`, so a restarted host resumes every agent it ran, with the credentials
 they stored. The host answers each line on stdout with a JSON line
-`{"spoke", "event": "started"|"joined"|"stopped"|"failed"|"error", "message"}`.
+`{"spoke", "event": "started"|"running"|"joined"|"stopped"|"failed"|"error", "message"}`
+("running": a line for an agent already running with the same settings changes nothing).
 How a cluster reference becomes a `Cluster` is the caller's (the CLI's) `ClusterFactory`,
 since only the CLI may import the simulator.
 """
@@ -135,7 +136,12 @@ class AgentHost:
 
     async def start(self, spec: AgentSpec) -> None:
         """Start (or restart with a new spec) the agent of `spec.spoke`."""
-        if spec.spoke in self.agents:
+        current = self.agents.get(spec.spoke)
+        if current is not None and current.spec == spec and not current.task.done():
+            # Sent again (the installer re-sends every line after a restart): keep it running.
+            self.emit({"spoke": spec.spoke, "event": "running"})
+            return
+        if current is not None:
             await self.stop(spec.spoke)
         spec.state_dir.mkdir(parents=True, exist_ok=True)
         write_private(spec.state_dir / AGENT_FILE, json.dumps(spec.to_json(), indent=1))
