@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import re
 from typing import Any
 
 import pytest
@@ -82,7 +83,7 @@ async def test_spec_change_bumps_generation_and_status_is_ignored(sim: SimCluste
 
 async def test_conflict_without_force(sim: SimCluster) -> None:
     await sim.apply(configmap("cfg", {"a": "1"}), field_manager="kubectl")
-    with pytest.raises(Conflict, match='conflict with "kubectl": .data.a'):
+    with pytest.raises(Conflict, match=re.escape('conflict with "kubectl": .data.a')):
         await sim.apply(configmap("cfg", {"a": "2"}), field_manager="axle", force=False)
     assert (await sim.get("v1", "ConfigMap", "default", "cfg") or {})["data"] == {"a": "1"}
     live = await sim.apply(configmap("cfg", {"a": "2"}), field_manager="axle", force=True)

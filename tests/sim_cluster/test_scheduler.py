@@ -96,7 +96,8 @@ async def test_cpu_and_memory_and_init_containers(make_cluster: Callable[..., Si
     )
     p = await sim.apply(big_init)
     assert await failed_scheduling(sim, p) == [
-        f"0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 {NO_VICTIMS}."
+        "0/1 nodes are available: 1 Insufficient cpu. "
+        f"preemption: 0/1 nodes are available: 1 {NO_VICTIMS}."
     ]
     p = await sim.apply(pod("both", container(requests={"cpu": "4500m", "memory": "200Gi"})))
     assert await failed_scheduling(sim, p) == [
@@ -189,7 +190,8 @@ async def test_too_many_pods(make_cluster: Callable[..., SimCluster]) -> None:
         await sim.apply(pod(f"p{i}"))
     p = await sim.apply(pod("p110"))
     assert await failed_scheduling(sim, p) == [
-        f"0/1 nodes are available: 1 Too many pods. preemption: 0/1 nodes are available: 1 {NO_VICTIMS}."
+        "0/1 nodes are available: 1 Too many pods. "
+        f"preemption: 0/1 nodes are available: 1 {NO_VICTIMS}."
     ]
 
 

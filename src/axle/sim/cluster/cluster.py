@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
@@ -47,7 +46,7 @@ from axle.sim.cluster.nodes import (
     capacity_of,
     node_object,
 )
-from axle.sim.cluster.objects import ObjectStore
+from axle.sim.cluster.objects import ObjectStore, clone
 from axle.sim.cluster.runtime import Timings
 from axle.sim.cluster.selectors import matches, parse_selector
 from axle.sim.cluster.storage import default_storage_class
@@ -167,13 +166,13 @@ class SimCluster:
         live = self.store.apply(obj, field_manager, force, admit=self.controllers.admit)
         key = key_of(live)
         self.step()
-        return copy.deepcopy(self.store.get(key) or live)
+        return clone(self.store.get(key) or live)
 
     async def get(
         self, api_version: str, kind: str, namespace: str | None, name: str
     ) -> Obj | None:
         obj = self.store.get(key_for(api_version, kind, namespace, name))
-        return copy.deepcopy(obj) if obj is not None else None
+        return clone(obj) if obj is not None else None
 
     async def list_objects(
         self,
@@ -184,7 +183,7 @@ class SimCluster:
     ) -> list[Obj]:
         reqs = parse_selector(label_selector)
         return [
-            copy.deepcopy(o)
+            clone(o)
             for o in self.store.of_kind(group_of(api_version), kind, namespace)
             if matches(reqs, o["metadata"].get("labels"))
         ]
@@ -222,7 +221,7 @@ class SimCluster:
                     and inv.get("namespace") == meta.get("namespace")
                 )
             if same:
-                found.append(copy.deepcopy(ev))
+                found.append(clone(ev))
         return sorted(
             found,
             key=lambda e: (e.get("firstTimestamp", ""), int(e["metadata"]["resourceVersion"])),

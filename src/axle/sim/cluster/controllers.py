@@ -17,12 +17,11 @@ controller here (ConfigMap, Secret, ServiceAccount, RBAC, ...) are stored as the
 
 from __future__ import annotations
 
-import copy
 import random
 
 from axle.sim.cluster import network, pods, storage, workloads
 from axle.sim.cluster.kinds import key_of
-from axle.sim.cluster.objects import ObjectStore
+from axle.sim.cluster.objects import ObjectStore, clone
 from axle.sim.cluster.runtime import Ctx, Obj, Timings, is_builtin, set_condition
 
 MAX_PASSES = 100
@@ -47,7 +46,7 @@ def collect_garbage(ctx: Ctx) -> None:
 def namespaces(ctx: Ctx) -> None:
     for ns in ctx.store.of_kind("", "Namespace"):
         if (ns.get("status") or {}).get("phase") != "Active":
-            new = copy.deepcopy(ns)
+            new = clone(ns)
             new["status"] = {"phase": "Active"}
             new.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
             labels = new["metadata"].setdefault("labels", {})
@@ -72,7 +71,7 @@ def _mark_ready(ctx: Ctx, obj: Obj) -> None:
             "the initial names have been accepted",
             stamp,
         )
-        status["acceptedNames"] = copy.deepcopy((obj.get("spec") or {}).get("names") or {})
+        status["acceptedNames"] = clone((obj.get("spec") or {}).get("names") or {})
         status["storedVersions"] = [
             v.get("name") for v in (obj.get("spec") or {}).get("versions") or [] if v.get("storage")
         ]
@@ -88,7 +87,7 @@ def _mark_ready(ctx: Ctx, obj: Obj) -> None:
         )
         status["observedGeneration"] = generation
     status["conditions"] = conds
-    new = copy.deepcopy(obj)
+    new = clone(obj)
     new["status"] = status
     ctx.store.write(new)
 

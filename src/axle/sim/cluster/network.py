@@ -13,10 +13,10 @@ from the same pool the same way.
 
 from __future__ import annotations
 
-import copy
 import ipaddress
 from typing import Any
 
+from axle.sim.cluster.objects import clone
 from axle.sim.cluster.runtime import Ctx
 
 Obj = dict[str, Any]
@@ -94,7 +94,7 @@ def _ensure_address(ctx: Ctx, obj: Obj, *, ip_mode: bool) -> None:
     if (status.get("loadBalancer") or {}).get("ingress"):
         return
     created = ctx.store.mark(obj, "created")
-    new = copy.deepcopy(obj)
+    new = clone(obj)
     new.setdefault("status", {}).setdefault("loadBalancer", {})
     if ctx.now() < created + ctx.timings.start_latency:
         if ctx.store.write(new) and obj["kind"] == "Service":
@@ -130,7 +130,7 @@ def services(ctx: Ctx) -> None:
         if spec.get("type") == "LoadBalancer":
             _ensure_address(ctx, svc, ip_mode=True)
         elif "status" not in svc:
-            new = copy.deepcopy(svc)
+            new = clone(svc)
             new["status"] = {"loadBalancer": {}}
             ctx.store.write(new)
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import json
 import os
 import tempfile
@@ -32,7 +31,9 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
+
+import orjson
 
 from axle.errors import Conflict, Invalid
 from axle.sim.cluster.kinds import Key, key_of
@@ -40,6 +41,7 @@ from axle.sim.cluster.kinds import Key, key_of
 Obj = dict[str, Any]
 Path_ = tuple[str, ...]
 STATE_VERSION = 1
+_T = TypeVar("_T")
 _SYSTEM_META = {
     "name",
     "namespace",
@@ -51,6 +53,11 @@ _SYSTEM_META = {
     "deletionTimestamp",
     "selfLink",
 }
+
+
+def clone(obj: _T) -> _T:
+    """A deep copy of a JSON value (through orjson: many times faster than copy.deepcopy)."""
+    return cast(_T, orjson.loads(orjson.dumps(obj)))
 
 
 def rfc3339(epoch: float) -> str:
@@ -147,6 +154,7 @@ class ObjectStore:
         self.cluster_name = cluster_name
         self.state_path = state_path
         self.objects: dict[Key, Obj] = {}
+        self._by_kind: dict[tuple[str, str], dict[Key, Obj]] = {}  # (group, kind) -> objects
         self.revision = 0
         self.marks: dict[str, dict[str, float]] = {}  # uid -> named instants (timers)
         self.dirty = False
@@ -158,11 +166,9 @@ class ObjectStore:
         return self.objects.get(key)
 
     def of_kind(self, group: str, kind: str, namespace: str | None = None) -> list[Obj]:
-        return [
-            o
-            for k, o in sorted(self.objects.items())
-            if k[0] == group and k[1] == kind and (namespace is None or k[2] == namespace)
-        ]
+        """Objects of one kind (in one namespace, or all), ordered by namespace and name."""
+        index = self._by_kind.get((group, kind), {})
+        return [o for k, o in sorted(index.items()) if namespace is None or k[2] == namespace]
 
     def by_uid(self) -> dict[str, Obj]:
         return {o["metadata"]["uid"]: o for o in self.objects.values()}
@@ -179,7 +185,7 @@ class ObjectStore:
         """Store `obj` whole (a controller's update); False when nothing changed."""
         key = key_of(obj)
         old = self.objects.get(key)
-        new = copy.deepcopy(obj)
+        new = clone(obj)
         meta = new.setdefault("metadata", {})
         if key[2]:
             meta["namespace"] = key[2]
@@ -205,17 +211,19 @@ class ObjectStore:
         self.revision += 1
         meta["resourceVersion"] = str(self.revision)
         self.objects[key] = new
+        self._by_kind.setdefault(key[:2], {})[key] = new
         self.dirty = True
         self._notify(new)
         return True
 
     def remove(self, key: Key) -> Obj | None:
         obj = self.objects.pop(key, None)
+        self._by_kind.get(key[:2], {}).pop(key, None)
         if obj is not None:
             self.revision += 1
             self.marks.pop(obj["metadata"]["uid"], None)
             self.dirty = True
-            gone = copy.deepcopy(obj)
+            gone = clone(obj)
             gone["metadata"]["deletionTimestamp"] = self.now()
             self._notify(gone)
         return obj
@@ -251,7 +259,7 @@ class ObjectStore:
                     name=meta["name"],
                 )
         live: Obj = (
-            copy.deepcopy(old)
+            clone(old)
             if old
             else {"apiVersion": obj["apiVersion"], "kind": obj["kind"], "metadata": {}}
         )
@@ -260,7 +268,7 @@ class ObjectStore:
         if key[2]:
             live["metadata"]["namespace"] = key[2]
         for p in new_paths:
-            set_path(live, p, copy.deepcopy(get_path(applied, p)))
+            set_path(live, p, clone(get_path(applied, p)))
         others: set[Path_] = set()
         for m, paths in managed.items():
             if m != manager:
@@ -323,7 +331,7 @@ class ObjectStore:
 
     def _notify(self, obj: Obj) -> None:
         for queue in self._subscribers:
-            queue.put_nowait(copy.deepcopy(obj))
+            queue.put_nowait(clone(obj))
 
     # ---- the state file --------------------------------------------------------------
 
@@ -353,6 +361,9 @@ class ObjectStore:
                 f"{cluster_name!r} ({exc}); remove it to start the cluster afresh"
             ) from None
         self.objects = {key_of(o): o for o in objects}
+        self._by_kind = {}
+        for key, obj in self.objects.items():
+            self._by_kind.setdefault(key[:2], {})[key] = obj
         self.revision = revision
         self.marks = marks
         self.dirty = False

@@ -24,12 +24,11 @@ retries with backoff; repeating the same event every pass would only churn versi
 
 from __future__ import annotations
 
-import copy
 import ipaddress
 from collections.abc import Callable
 from typing import Any
 
-from axle.sim.cluster.objects import rfc3339
+from axle.sim.cluster.objects import clone, rfc3339
 from axle.sim.cluster.runtime import Ctx, pod_active, set_condition
 from axle.sim.cluster.scheduler import FitFailure, schedule
 
@@ -104,7 +103,7 @@ def schedule_pending(ctx: Ctx) -> None:
             return ctx.store.get(("", "PersistentVolumeClaim", ns, name))
 
         result = schedule(pod, nodes, bound, claim)
-        new = copy.deepcopy(pod)
+        new = clone(pod)
         status = new.setdefault("status", {})
         status.setdefault("phase", "Pending")
         status.setdefault("qosClass", "BestEffort")
@@ -320,7 +319,7 @@ def run_pods(ctx: Ctx) -> None:
     for pod in ctx.store.of_kind("", "Pod"):
         if not (pod.get("spec") or {}).get("nodeName") or not pod_active(pod):
             continue
-        new = copy.deepcopy(pod)
+        new = clone(pod)
         events = _run_one(ctx, new)
         if ctx.store.write(new):
             for type_, reason, message in events:

@@ -15,7 +15,6 @@ and `lastTimestamp` instead of adding an Event, as the kubelet's and controllers
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import random
@@ -24,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from axle.sim.cluster.kinds import BUILTIN_GROUPS, group_of
-from axle.sim.cluster.objects import ObjectStore, rfc3339
+from axle.sim.cluster.objects import ObjectStore, clone, rfc3339
 
 Obj = dict[str, Any]
 # kube's SafeEncodeString alphabet: no vowels, no confusable digits.
@@ -78,7 +77,7 @@ class Ctx:
         existing = self.store.get(("", "Event", namespace, name))
         now = self.stamp()
         if existing is not None:
-            ev = copy.deepcopy(existing)
+            ev = clone(existing)
             ev["count"] = int(ev.get("count", 1)) + 1
             ev["lastTimestamp"] = now
             self.store.write(ev)

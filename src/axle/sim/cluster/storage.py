@@ -13,9 +13,9 @@ as Immediate. A volume whose claim is gone is deleted when its reclaim policy is
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
+from axle.sim.cluster.objects import clone
 from axle.sim.cluster.runtime import Ctx
 
 Obj = dict[str, Any]
@@ -59,7 +59,7 @@ def claims(ctx: Ctx) -> None:
         spec = pvc.get("spec") or {}
         meta = pvc["metadata"]
         if "status" not in pvc:
-            new = copy.deepcopy(pvc)
+            new = clone(pvc)
             new["status"] = {"phase": "Pending"}
             ctx.store.write(new)
             pvc = new
@@ -122,7 +122,7 @@ def claims(ctx: Ctx) -> None:
             "status": {"phase": "Bound"},
         }
         ctx.store.write(pv)
-        new = copy.deepcopy(pvc)
+        new = clone(pvc)
         new["spec"]["volumeName"] = pv_name
         new["spec"].setdefault("storageClassName", sc_name)
         new["spec"].setdefault("volumeMode", "Filesystem")
@@ -151,6 +151,6 @@ def release_volumes(ctx: Ctx) -> None:
             if spec.get("persistentVolumeReclaimPolicy", "Delete") == "Delete":
                 ctx.store.remove(("", "PersistentVolume", "", pv["metadata"]["name"]))
             elif (pv.get("status") or {}).get("phase") != "Released":
-                new = copy.deepcopy(pv)
+                new = clone(pv)
                 new["status"] = {"phase": "Released"}
                 ctx.store.write(new)

@@ -28,7 +28,6 @@ once, with no graceful termination):
 
 from __future__ import annotations
 
-import copy
 import math
 from datetime import UTC, datetime
 from typing import Any
@@ -37,6 +36,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from cronsim import CronSim, CronSimError
 
 from axle.sim.cluster.kinds import Key, key_of
+from axle.sim.cluster.objects import clone
 from axle.sim.cluster.runtime import (
     Ctx,
     is_true,
@@ -64,7 +64,7 @@ def _replicas(obj: Obj) -> int:
 def new_pod(ctx: Ctx, owner: Obj, template: Obj, name: str, labels: dict[str, str]) -> Obj:
     """A pod from `template`, owned by `owner`, not yet scheduled."""
     tmeta = template.get("metadata") or {}
-    spec = copy.deepcopy(template.get("spec") or {})
+    spec = clone(template.get("spec") or {})
     spec.setdefault("restartPolicy", "Always")
     spec.setdefault("schedulerName", "default-scheduler")
     spec.setdefault("dnsPolicy", "ClusterFirst")
@@ -145,7 +145,7 @@ def replicasets(ctx: Ctx) -> None:
                 )
         pods = [p for p in ctx.owned(rs, "", "Pod") if pod_active(p)]
         ready = sum(1 for p in pods if pod_ready(p))
-        new = copy.deepcopy(rs)
+        new = clone(rs)
         new["status"] = omit_zero(
             {
                 "replicas": len(pods),
@@ -203,9 +203,9 @@ def deployments(ctx: Ctx) -> None:
             for r in owned
         ]
         if new_rs is None:
-            tpl = copy.deepcopy(template)
+            tpl = clone(template)
             tpl.setdefault("metadata", {}).setdefault("labels", {})["pod-template-hash"] = h
-            selector = copy.deepcopy(spec.get("selector") or {})
+            selector = clone(spec.get("selector") or {})
             selector.setdefault("matchLabels", {})["pod-template-hash"] = h
             rs = {
                 "apiVersion": "apps/v1",
@@ -242,7 +242,7 @@ def deployments(ctx: Ctx) -> None:
 
 
 def _scale(ctx: Ctx, rs: Obj, to: int, d: Obj) -> None:
-    new = copy.deepcopy(rs)
+    new = clone(rs)
     before = _replicas(rs)
     new["spec"]["replicas"] = to
     ctx.store.write(new)
@@ -336,7 +336,7 @@ def _deployment_status(ctx: Ctx, d: Obj, new_rs: Obj, olds: list[Obj], replicas:
         "availableReplicas",
         "unavailableReplicas",
     )
-    new = copy.deepcopy(d)
+    new = clone(d)
     new["status"] = status
     ctx.store.write(new)
 
@@ -371,7 +371,7 @@ def statefulsets(ctx: Ctx) -> None:
                             "namespace": namespace,
                             "labels": dict(((spec.get("selector") or {}).get("matchLabels")) or {}),
                         },
-                        "spec": copy.deepcopy(vct.get("spec") or {}),
+                        "spec": clone(vct.get("spec") or {}),
                         "status": {"phase": "Pending"},
                     }
                     ctx.store.write(pvc)
@@ -446,7 +446,7 @@ def statefulsets(ctx: Ctx) -> None:
             "currentReplicas",
             "updatedReplicas",
         )
-        new = copy.deepcopy(sts)
+        new = clone(sts)
         new["status"] = status
         ctx.store.write(new)
 
@@ -469,7 +469,7 @@ def jobs(ctx: Ctx) -> None:
         failed = sum(1 for p in pods if p.get("status", {}).get("phase") == "Failed")
         active = [p for p in pods if pod_active(p)]
         finished = is_true(job, "Complete") or is_true(job, "Failed")
-        new = copy.deepcopy(job)
+        new = clone(job)
         status = dict(new.get("status") or {})
         stamp = ctx.stamp()
         status.setdefault("startTime", stamp)
@@ -607,7 +607,7 @@ def cronjobs(ctx: Ctx) -> None:
                     },
                     "ownerReferences": [owner_ref(cj)],
                 },
-                "spec": copy.deepcopy(jt.get("spec") or {}),
+                "spec": clone(jt.get("spec") or {}),
             }
             if ctx.store.get(_key(job)) is None:
                 ctx.store.write(job)
@@ -660,7 +660,7 @@ def cronjobs(ctx: Ctx) -> None:
         ]
         if successes:
             status["lastSuccessfulTime"] = max(s for s in successes if s)
-        new = copy.deepcopy(cj)
+        new = clone(cj)
         new["status"] = status
         ctx.store.write(new)
 
