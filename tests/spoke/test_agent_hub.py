@@ -178,6 +178,18 @@ async def test_work_status_round_trip(hub: HubThread, tmp_path: Path) -> None:
 
         found = await until(pull_failed, "ArtifactPullFailed")
         assert "1111" in found["Applied"]["message"]
+        # Transitions are recorded as Events on the Work, for `axle describe work`.
+        bad = await admin.get("works", "bad", "spoke-delta")
+
+        async def warned() -> Any:
+            events = await admin.events_for(bad)
+            return [e for e in events if e["reason"] == "ArtifactPullFailed"]
+
+        event = (await until(warned, "an ArtifactPullFailed event"))[0]
+        assert event["type"] == "Warning" and "1111" in event["message"]
+        good = await admin.get("works", "llm", "spoke-delta")
+        reasons = {e["reason"] for e in await admin.events_for(good)}
+        assert {"Applied", "Available"} <= reasons
         # Deleting the Work removes its objects.
         await admin.delete("works", "llm", "spoke-delta")
         await until(lambda: _gone(cluster, "cfg"), "objects removed")

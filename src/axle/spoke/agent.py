@@ -25,6 +25,7 @@ import contextlib
 import copy
 import logging
 import random
+import secrets
 import socket
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
@@ -36,7 +37,7 @@ import httpx
 from axle import __version__
 from axle.api.spoketokens import SPOKE_LEASE_NAME
 from axle.client import Client, ConnectionFailed, Resource
-from axle.errors import ApiError, Conflict, NotFound, Unauthorized
+from axle.errors import ApiError, Conflict, Forbidden, NotFound, Unauthorized
 from axle.kube.cluster import CapacityReport, Cluster
 from axle.spoke import credential as cred
 from axle.spoke.artifacts import Puller
@@ -469,10 +470,47 @@ class SpokeAgent:
         written = await self.client.patch(
             WORKS, name, {"status": patch}, self.namespace, subresource="status"
         )
+        for cond in _transitions(old.get("conditions") or [], new.get("conditions") or []):
+            await self._event(written, cond)
         if not state.deleted and state.obj["metadata"].get("generation") == (
             written.get("metadata") or {}
         ).get("generation"):
             state.obj = written
+
+    async def _event(self, work: Obj, cond: Mapping[str, Any]) -> None:
+        """Record a condition's transition as an Event on the Work (for `describe work`)."""
+        assert self.client is not None
+        meta = work.get("metadata") or {}
+        good = cond.get("status") == "True" or cond.get("reason") in ("WaitingForGroup",)
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {
+                "name": f"{meta.get('name')}.{secrets.token_hex(8)}",
+                "namespace": self.namespace,
+            },
+            "involvedObject": {
+                "apiVersion": "axle.dev/v1alpha1",
+                "kind": "Work",
+                "name": meta.get("name"),
+                "namespace": self.namespace,
+                "uid": meta.get("uid", ""),
+            },
+            "reason": str(cond.get("reason") or cond.get("type")),
+            "message": str(cond.get("message") or ""),
+            "type": "Normal" if good else "Warning",
+            "count": 1,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "source": {"component": "axle-spoke-agent", "host": self.spoke},
+            "reportingComponent": "axle-spoke-agent",
+            "reportingInstance": self.identity,
+        }
+        try:
+            await self.client.create(event, self.namespace)
+        except (ConnectionFailed, Conflict, Forbidden) as exc:  # history only: never fatal
+            log.warning("spoke %s: event for Work %s: %s", self.spoke, meta.get("name"), exc)
 
     async def _changes_loop(self) -> None:
         """Wake the Work whose objects changed on the cluster (drift, health)."""
@@ -485,6 +523,12 @@ class SpokeAgent:
 
     def work_names(self) -> list[str]:
         return sorted(self._works)
+
+
+def _transitions(old: list[Obj], new: list[Obj]) -> list[Obj]:
+    """Conditions of `new` whose status or reason differs from `old`'s."""
+    before = {c.get("type"): (c.get("status"), c.get("reason")) for c in old}
+    return [c for c in new if before.get(c.get("type")) != (c.get("status"), c.get("reason"))]
 
 
 def _strip_none(value: Any) -> Any:
