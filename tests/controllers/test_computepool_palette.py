@@ -530,3 +530,29 @@ async def test_the_quickstart_shared_pool_runs(
     assert obj["status"]["capacity"]["gpu"] == {"NVIDIA-H100": 16}
     names = sorted(m["name"] for m in obj["status"]["reservedMachines"])
     assert names[0].startswith("cp-") and all(n.startswith("gpu-h100-") for n in names[1:])
+
+
+async def test_a_shared_pool_of_two_clusters(
+    store: Store, hub: ControllerManager, palette_url: str
+) -> None:
+    await setup(store, palette_url)
+    obj = pool("twins", workers=1, variant="shared")
+    obj["spec"]["clusterVariant"]["shared"]["clusterCount"] = 2
+    await store.create(POOL, obj)
+    obj = await wait_phase(store, "twins", "Running")
+    clusters = obj["status"]["clusters"]
+    assert [c["name"][-2:] for c in clusters] == ["-0", "-1"]
+    assert sorted(c["metadata"]["name"] for c in await palette_clusters(palette_url)) == sorted(
+        c["name"] for c in clusters
+    )
+    by_cluster: dict[str, set[str]] = {}
+    for m in obj["status"]["reservedMachines"]:
+        by_cluster.setdefault(m["cluster"], set()).add(m["id"])
+    assert len(by_cluster) == 2 and not set.intersection(*by_cluster.values())
+    for c in clusters:
+        assert (await store.get(SPOKE, None, c["name"]))["spec"]["computePoolRef"][
+            "name"
+        ] == "twins"
+    secret = await store.get(K.secret, "ml-prod", "twins-kubeconfig")
+    assert all(c["name"] in secret["data"] for c in clusters)
+    assert obj["status"]["capacity"]["gpu"] == {"NVIDIA-H100": 16}
