@@ -125,7 +125,9 @@ async def test_control_plane_as_worker_is_untainted(tmp_path: Path) -> None:
     text = await running_cluster_kubeconfig(
         [("single", ["gpu-h100-03"], {"isControlPlane": True, "useControlPlaneAsWorker": True})]
     )
-    sim = SimCluster.from_kubeconfig(text, state_path=None)
+    path = tmp_path / "single.kubeconfig"
+    path.write_text(text)
+    sim = SimCluster.from_kubeconfig(path, state_path=None)
     [node] = await sim.list_objects("v1", "Node")
     assert "taints" not in node["spec"]
     assert node["metadata"]["labels"]["node-role.kubernetes.io/control-plane"] == ""

@@ -80,3 +80,28 @@ async def test_state_file_written_atomically(clock: ManualClock, tmp_path: Path)
     await sim.apply(deployment("web"))
     assert state.exists()
     assert os.listdir(tmp_path) == ["cluster.json"]  # no temporary left behind
+
+
+async def test_resume_from_state_alone(clock: ManualClock, tmp_path: Path) -> None:
+    state = tmp_path / "cluster.json"
+    first = SimCluster(
+        "demo", GPU_NODES, state_path=state, clock=clock, kubernetes_version="v1.32.3"
+    )
+    await first.apply(deployment("web"))
+    again = SimCluster("demo", None, state_path=state, clock=clock)
+    assert again.kubernetes_version == "v1.32.3"
+    assert len((await again.capacity()).nodes) == 4
+    assert await again.get("apps/v1", "Deployment", "default", "web") is not None
+    with pytest.raises(Invalid, match="has no saved nodes"):
+        SimCluster("fresh", None, state_path=tmp_path / "none.json", clock=clock)
+
+
+async def test_events_of_deleted_objects_expire(clock: ManualClock, tmp_path: Path) -> None:
+    sim = SimCluster("demo", GPU_NODES, clock=clock)
+    await sim.apply(deployment("web"))
+    await sim.delete("apps/v1", "Deployment", "default", "web")
+    assert await sim.list_objects("v1", "Event")
+    await sim.advance(3599)
+    assert await sim.list_objects("v1", "Event")
+    await sim.advance(1)
+    assert await sim.list_objects("v1", "Event") == []

@@ -7,9 +7,11 @@ so the match is structural (tests check it).
 
 A SimCluster is built from the kubeconfig the Palette simulator hands out for a Running
 cluster (`from_kubeconfig`, which reads the nodes from its `palette-sim.axle.dev` extension),
-or from `NodeSpec`s in tests. It starts with the namespaces `default`, `kube-system`,
-`kube-public`, `kube-node-lease` and the default StorageClass; objects in any other namespace
-need that Namespace first (404 `namespaces "x" not found`, as from the API server).
+from `NodeSpec`s in tests, or from its state file alone (`SimCluster(name, None,
+state_path=...)`, which resumes the nodes saved there). It starts with the namespaces
+`default`, `kube-system`, `kube-public`, `kube-node-lease` and the default StorageClass;
+objects in any other namespace need that Namespace first (404 `namespaces "x" not found`,
+as from the API server).
 
 Every mutation runs the simulated controllers until the cluster settles at the current clock
 reading (see `controllers.py`), then saves the state file. Time-driven progress (start
@@ -35,7 +37,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from axle.errors import Forbidden, NotFound
+from axle.errors import Forbidden, Invalid, NotFound
 from axle.sim.cluster.controllers import Controllers
 from axle.sim.cluster.kinds import group_of, key_for, key_of, plural
 from axle.sim.cluster.kubeconfig import read_kubeconfig
@@ -62,28 +64,40 @@ class SimCluster:
     def __init__(
         self,
         name: str,
-        nodes: Sequence[NodeSpec],
+        nodes: Sequence[NodeSpec] | None,
         *,
         state_path: Path | None = None,
         start_latency: float = 0.0,
         job_duration: float = 0.0,
         clock: Callable[[], float] = time.time,
-        kubernetes_version: str = DEFAULT_KUBERNETES_VERSION,
+        kubernetes_version: str | None = None,
         lb_pool: str = DEFAULT_LB_POOL,
     ) -> None:
+        """`nodes=None` resumes the nodes of the state file (`sim://NAME` after a restart)."""
         self.name = name
-        self.kubernetes_version = kubernetes_version
         self.clock = clock
         self.store = ObjectStore(clock, name, state_path)
         self.restored = self.store.load()
+        stored = self.store.of_kind("", "Node")
+        if nodes is None and not stored:
+            raise Invalid(
+                f"simulated cluster {name!r} has no saved nodes"
+                + (f" in {state_path}" if state_path else "")
+                + "; start it from the kubeconfig the Palette simulator gives for it"
+            )
+        if kubernetes_version is None and nodes is None:
+            info = stored[0].get("status", {}).get("nodeInfo") or {}
+            kubernetes_version = info.get("kubeletVersion")
+        self.kubernetes_version = kubernetes_version or DEFAULT_KUBERNETES_VERSION
         self.controllers = Controllers(
             self.store,
             Timings(start_latency=start_latency, job_duration=job_duration),
-            kubernetes_version,
+            self.kubernetes_version,
             lb_pool,
         )
         self._closed = asyncio.Event()
-        self._sync_nodes(nodes)
+        if nodes is not None:
+            self._sync_nodes(nodes)
         for ns in SYSTEM_NAMESPACES:
             if self.store.get(("", "Namespace", "", ns)) is None:
                 self.store.write(
@@ -96,7 +110,7 @@ class SimCluster:
     @classmethod
     def from_kubeconfig(
         cls,
-        source: str | Mapping[str, Any],
+        source: str | Path | Mapping[str, Any],
         *,
         state_path: Path | None,
         start_latency: float = 0.0,
@@ -104,7 +118,12 @@ class SimCluster:
         job_duration: float = 0.0,
         lb_pool: str = DEFAULT_LB_POOL,
     ) -> SimCluster:
-        """The cluster a Palette simulator kubeconfig (YAML text or dict) describes."""
+        """The cluster a Palette simulator kubeconfig (YAML text, a file, a dict) describes."""
+        if isinstance(source, Path):
+            try:
+                source = source.read_text()
+            except OSError as exc:
+                raise Invalid(f"cannot read kubeconfig {source}: {exc.strerror or exc}") from None
         info = read_kubeconfig(source)
         return cls(
             info.name,

@@ -21,10 +21,11 @@ import random
 
 from axle.sim.cluster import network, pods, storage, workloads
 from axle.sim.cluster.kinds import key_of
-from axle.sim.cluster.objects import ObjectStore, clone
+from axle.sim.cluster.objects import ObjectStore, clone, rfc3339
 from axle.sim.cluster.runtime import Ctx, Obj, Timings, is_builtin, set_condition
 
 MAX_PASSES = 100
+EVENT_TTL = 3600.0
 
 
 def collect_garbage(ctx: Ctx) -> None:
@@ -41,6 +42,17 @@ def collect_garbage(ctx: Ctx) -> None:
             return
         for o in orphans:
             ctx.store.remove(key_of(o))
+
+
+def expire_events(ctx: Ctx) -> None:
+    """Drop Events about objects that are gone, an hour after their last occurrence (the API
+    server's event TTL), so a long-lived cluster does not accumulate them forever."""
+    uids = set(ctx.store.by_uid())
+    cutoff = rfc3339(ctx.now() - EVENT_TTL)
+    for ev in ctx.store.of_kind("", "Event"):
+        gone = (ev.get("involvedObject") or {}).get("uid") not in uids
+        if gone and str(ev.get("lastTimestamp") or "") <= cutoff:
+            ctx.store.remove(key_of(ev))
 
 
 def namespaces(ctx: Ctx) -> None:
@@ -114,6 +126,7 @@ class Controllers:
         for _ in range(MAX_PASSES):
             before = store.revision
             collect_garbage(self.ctx)
+            expire_events(self.ctx)
             storage.release_volumes(self.ctx)
             namespaces(self.ctx)
             workloads.cronjobs(self.ctx)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,10 +46,6 @@ class Ctx:
     kubernetes_version: str
     lb_pool: str
     rand: random.Random
-
-    @property
-    def clock(self) -> Callable[[], float]:
-        return self.store.clock
 
     def now(self) -> float:
         return self.store.clock()
