@@ -57,7 +57,9 @@ async def test_load_balancer_address_after_start_latency(
     assert live["status"]["loadBalancer"]["ingress"] == [{"ip": "10.200.0.1", "ipMode": "VIP"}]
     reasons = [e["reason"] for e in await sim.events_for(live)]
     assert reasons == ["EnsuringLoadBalancer", "EnsuredLoadBalancer"]
-    other = await sim.apply(service("api", "LoadBalancer"))
+    again = await sim.apply(service("web", "LoadBalancer"))  # re-applied: nothing moves
+    assert again["metadata"]["resourceVersion"] == live["metadata"]["resourceVersion"]
+    await sim.apply(service("api", "LoadBalancer"))
     await sim.advance(4)
     other = await sim.get("v1", "Service", "default", "api") or {}
     assert other["status"]["loadBalancer"]["ingress"][0]["ip"] == "10.200.0.2"

@@ -116,10 +116,11 @@ class Controllers:
     ) -> None:
         self.ctx = Ctx(store, timings, kubernetes_version, lb_pool, random.Random())
 
-    def admit(self, obj: Obj) -> None:
-        """What the API server fills in before storing (allocations, defaults)."""
+    def admit(self, obj: Obj, old: Obj | None) -> None:
+        """What the API server fills in before storing (allocations, defaults); `old` is the
+        stored version an update replaces."""
         if obj.get("kind") == "Service" and obj.get("apiVersion") == "v1":
-            network.admit_service(self.ctx, obj)
+            network.admit_service(self.ctx, obj, old)
 
     def reconcile(self) -> None:
         store = self.ctx.store

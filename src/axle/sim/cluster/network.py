@@ -52,8 +52,9 @@ def _used_lb_ips(ctx: Ctx) -> set[str]:
     return out
 
 
-def admit_service(ctx: Ctx, svc: Obj) -> None:
-    """Fill in what the API server allocates when a Service is stored."""
+def admit_service(ctx: Ctx, svc: Obj, old: Obj | None) -> None:
+    """Fill in what the API server allocates when a Service is stored. An update keeps the
+    node ports its ports already had (an applied port list does not carry them)."""
     spec = svc.setdefault("spec", {})
     spec.setdefault("type", "ClusterIP")
     spec.setdefault("sessionAffinity", "None")
@@ -70,11 +71,17 @@ def admit_service(ctx: Ctx, svc: Obj) -> None:
             spec.setdefault("ipFamilies", ["IPv4"])
             spec.setdefault("ipFamilyPolicy", "SingleStack")
     if spec["type"] in ("NodePort", "LoadBalancer"):
+        kept = {
+            (p.get("port"), p.get("protocol", "TCP")): p["nodePort"]
+            for p in ((old or {}).get("spec") or {}).get("ports") or []
+            if p.get("nodePort")
+        }
         used_ports = _used_node_ports(ctx)
         free = (p for p in NODE_PORTS if p not in used_ports)
         for port in spec.get("ports") or []:
             if not port.get("nodePort"):
-                port["nodePort"] = next(free)
+                previous = kept.get((port.get("port"), port.get("protocol", "TCP")))
+                port["nodePort"] = previous or next(free)
         spec.setdefault("externalTrafficPolicy", "Cluster")
     for port in spec.get("ports") or []:
         port.setdefault("protocol", "TCP")

@@ -229,7 +229,11 @@ class ObjectStore:
         return obj
 
     def apply(
-        self, obj: Obj, manager: str, force: bool, admit: Callable[[Obj], None] | None = None
+        self,
+        obj: Obj,
+        manager: str,
+        force: bool,
+        admit: Callable[[Obj, Obj | None], None] | None = None,
     ) -> Obj:
         """Server-side apply of `obj` by `manager` (see the module docstring)."""
         meta = obj.get("metadata")
@@ -301,7 +305,7 @@ class ObjectStore:
             fields.append(entry)
         live["metadata"]["managedFields"] = fields
         if admit is not None:
-            admit(live)
+            admit(live, old)
         self.write(live)
         return self.objects[key]
 
