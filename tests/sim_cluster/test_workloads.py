@@ -67,6 +67,8 @@ async def test_rolling_update_makes_a_new_replicaset(
     assert sets[first]["spec"]["replicas"] == 2
     assert d["status"]["replicas"] == 4 and d["status"]["updatedReplicas"] == 2
     assert d["status"]["availableReplicas"] == 2
+    assert cond(d, "Progressing")["reason"] == "ReplicaSetUpdated"
+    assert cond(d, "Available")["status"] == "True"
     await sim.advance(2)
     sets = {r["metadata"]["name"]: r for r in await sim.list_objects("apps/v1", "ReplicaSet")}
     assert sets[first]["spec"]["replicas"] == 0
@@ -76,6 +78,9 @@ async def test_rolling_update_makes_a_new_replicaset(
     assert {p["spec"]["containers"][0]["image"] for p in pods} == {"nginx:1.28"}
     live = await sim.get("apps/v1", "Deployment", "default", "web")
     assert live is not None and live["status"]["replicas"] == 2
+    assert (
+        cond(live, "Progressing")["message"] == f'ReplicaSet "{new}" has successfully progressed.'
+    )
 
 
 async def test_scale_down_and_recreate(sim: SimCluster) -> None:

@@ -61,7 +61,7 @@ def _replicas(obj: Obj) -> int:
     return 1 if value is None else int(value)
 
 
-def new_pod(ctx: Ctx, owner: Obj, template: Obj, name: str, labels: dict[str, str]) -> Obj:
+def new_pod(owner: Obj, template: Obj, name: str, labels: dict[str, str]) -> Obj:
     """A pod from `template`, owned by `owner`, not yet scheduled."""
     tmeta = template.get("metadata") or {}
     spec = clone(template.get("spec") or {})
@@ -87,18 +87,14 @@ def new_pod(ctx: Ctx, owner: Obj, template: Obj, name: str, labels: dict[str, st
 
 
 def _create(ctx: Ctx, obj: Obj, owner: Obj, controller: str) -> None:
+    """Store a pod an owner made, with the owner's `SuccessfulCreate` event."""
     ctx.store.write(obj)
     kind, name = obj["kind"], obj["metadata"]["name"]
-    what = {"Pod": "pod", "Job": "job", "ReplicaSet": "replica set"}.get(kind, kind.lower())
-    if owner["kind"] == "Deployment":
-        reason, message = "ScalingReplicaSet", f"Scaled up replica set {name} to {_replicas(obj)}"
-    elif owner["kind"] == "StatefulSet":
-        reason = "SuccessfulCreate"
+    if owner["kind"] == "StatefulSet":
         message = f"create {kind} {name} in StatefulSet {owner['metadata']['name']} successful"
     else:
-        reason, message = "SuccessfulCreate", f"Created {what}: {name}"
-    ctx.event(ctx.store.get(_key(obj)) or obj, "Normal", reason, message, controller)
-    ctx.event(owner, "Normal", reason, message, controller)
+        message = f"Created {kind.lower()}: {name}"
+    ctx.event(owner, "Normal", "SuccessfulCreate", message, controller)
 
 
 def _key(obj: Obj) -> Key:
@@ -123,7 +119,7 @@ def replicasets(ctx: Ctx) -> None:
         template = (rs.get("spec") or {}).get("template") or {}
         for _ in range(desired - len(active)):
             name = f"{rs['metadata']['name']}-{ctx.suffix()}"
-            _create(ctx, new_pod(ctx, rs, template, name, {}), rs, RS_CONTROLLER)
+            _create(ctx, new_pod(rs, template, name, {}), rs, RS_CONTROLLER)
         if len(active) > desired:
 
             def rank(p: Obj) -> tuple[int, int, str]:
@@ -288,7 +284,12 @@ def _deployment_status(ctx: Ctx, d: Obj, new_rs: Obj, olds: list[Obj], replicas:
     )
     started = ctx.store.mark(d, f"progress:{h}")
     prog = next((c for c in conds if c.get("type") == "Progressing"), {})
-    if complete or prog.get("reason") == "NewReplicaSetAvailable":
+    # Once this ReplicaSet has completed, the rollout stays complete (a later crash is the
+    # Available condition's business), until the next template makes a new ReplicaSet.
+    done_before = prog.get("reason") == "NewReplicaSetAvailable" and (
+        f'"{rs_name}"' in str(prog.get("message"))
+    )
+    if complete or done_before:
         conds = set_condition(
             conds,
             "Progressing",
@@ -387,7 +388,7 @@ def statefulsets(ctx: Ctx) -> None:
                 "statefulset.kubernetes.io/pod-name": pod_name,
                 "apps.kubernetes.io/pod-index": str(i),
             }
-            pod = new_pod(ctx, sts, template, pod_name, labels)
+            pod = new_pod(sts, template, pod_name, labels)
             pod["spec"]["hostname"] = pod_name
             if spec.get("serviceName"):
                 pod["spec"]["subdomain"] = spec["serviceName"]
@@ -505,7 +506,7 @@ def jobs(ctx: Ctx) -> None:
             }
             template = spec.get("template") or {}
             for _ in range(max(want, 0)):
-                pod = new_pod(ctx, job, template, f"{name}-{ctx.suffix()}", labels)
+                pod = new_pod(job, template, f"{name}-{ctx.suffix()}", labels)
                 _create(ctx, pod, job, JOB_CONTROLLER)
                 active.append(pod)
         for c in conds:
