@@ -413,7 +413,7 @@ class ComputePoolReconciler(Reconciler):
         status["message"] = message
         written = await write_status(self.store, self.kind, pool, status)
         if phase != was or (phase in ("Pending", "Failed", "Degraded") and message != was_message):
-            if phase in ("Failed", "Degraded") or (phase == "Pending" and was is not None):
+            if phase in ("Failed", "Degraded", "Pending"):
                 ready = get_condition({"status": status}, "Ready") or {}
                 await self.ctx.recorder.warning(pool, str(ready.get("reason") or phase), message)
             else:
@@ -659,6 +659,15 @@ class ComputePoolReconciler(Reconciler):
                 )
                 for p in selection.picks
             ]
+            set_condition(
+                status["conditions"],
+                "ComputeAvailable",
+                "True",
+                "HostsAvailable",
+                f"{len(claims)} matching hosts available in Compute {cname}: "
+                + ", ".join(c.host_name for c in claims),
+                pool["metadata"].get("generation"),
+            )
             needed = gpu_usage(claims)
             ns = pool["metadata"]["namespace"]
             problems = quota_problems(
@@ -678,7 +687,8 @@ class ComputePoolReconciler(Reconciler):
                 raise Blocked(
                     "QuotaAvailable",
                     "QuotaExceeded",
-                    "; ".join(problems) + "; free GPUs in other pools or raise spec.gpuLimits",
+                    "; ".join(problems) + "; delete or shrink other pools, or raise the "
+                    f"gpuLimits of project {ns} (within tenant {res.tenant}'s)",
                 )
             taken = await claim_all(self.store, lease, pool, claims, res.tenant)
             if taken is not None:
