@@ -34,6 +34,7 @@ async def test_gpu_pod_goes_to_a_gpu_node_and_runs(sim: SimCluster) -> None:
     assert condition(p, "PodScheduled")["status"] == "True"
     assert condition(p, "Ready")["status"] == "True"
     assert p["status"]["podIP"].startswith("10.244.")
+    assert p["status"]["qosClass"] == "Burstable"
     reasons = [e["reason"] for e in await sim.events_for(p)]
     assert reasons[0] == "Scheduled" and "Started" in reasons
 
@@ -104,8 +105,9 @@ async def test_cpu_and_memory_and_init_containers(make_cluster: Callable[..., Si
         "0/1 nodes are available: 1 Insufficient cpu, 1 Insufficient memory. "
         f"preemption: 0/1 nodes are available: 1 {NO_VICTIMS}."
     ]
-    await sim.apply(pod("fits", container(requests={"cpu": "3", "memory": "64Gi"})))
-    assert (await scheduled(sim, "fits"))["spec"]["nodeName"] == "small"
+    await sim.apply(pod("fits", container(limits={"cpu": "3", "memory": "64Gi"})))
+    fits = await scheduled(sim, "fits")
+    assert fits["spec"]["nodeName"] == "small" and fits["status"]["qosClass"] == "Guaranteed"
     p = await sim.apply(pod("second", container(limits={"cpu": "2"})))  # request = limit
     assert "Insufficient cpu" in (await failed_scheduling(sim, p))[0]
 

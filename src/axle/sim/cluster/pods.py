@@ -83,6 +83,24 @@ def _node_address(ctx: Ctx, node_name: str) -> str:
     return ""
 
 
+def qos_class(pod: Obj) -> str:
+    """Guaranteed (every container's CPU and memory limited, requests equal to limits),
+    BestEffort (no requests or limits at all), else Burstable."""
+    spec = pod.get("spec") or {}
+    containers = [*(spec.get("containers") or []), *(spec.get("initContainers") or [])]
+    any_set, guaranteed = False, bool(containers)
+    for c in containers:
+        res = c.get("resources") or {}
+        limits, requests = res.get("limits") or {}, res.get("requests") or {}
+        any_set = any_set or bool(limits) or bool(requests)
+        for r in ("cpu", "memory"):
+            if r not in limits or requests.get(r, limits[r]) != limits[r]:
+                guaranteed = False
+    if guaranteed:
+        return "Guaranteed"
+    return "Burstable" if any_set else "BestEffort"
+
+
 def schedule_pending(ctx: Ctx) -> None:
     nodes = ctx.store.of_kind("", "Node")
     pods = ctx.store.of_kind("", "Pod")
@@ -106,7 +124,7 @@ def schedule_pending(ctx: Ctx) -> None:
         new = clone(pod)
         status = new.setdefault("status", {})
         status.setdefault("phase", "Pending")
-        status.setdefault("qosClass", "BestEffort")
+        status.setdefault("qosClass", qos_class(pod))
         conds = status.get("conditions") or []
         if isinstance(result, FitFailure):
             old: Obj = next((c for c in conds if c.get("type") == "PodScheduled"), {})

@@ -82,7 +82,7 @@ def new_pod(owner: Obj, template: Obj, name: str, labels: dict[str, str]) -> Obj
         "kind": "Pod",
         "metadata": meta,
         "spec": spec,
-        "status": {"phase": "Pending", "qosClass": "BestEffort"},
+        "status": {"phase": "Pending"},
     }
 
 
