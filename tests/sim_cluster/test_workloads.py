@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -299,3 +300,22 @@ async def test_cronjob_with_bad_schedule_says_so(sim: SimCluster) -> None:
     assert (event["reason"], event["type"]) == ("UnparseableSchedule", "Warning")
     await sim.advance(600)
     assert len(await sim.events_for(live)) == 1
+
+
+async def test_run_steps_when_a_timer_comes_due(
+    clock: ManualClock, make_cluster: Callable[..., SimCluster]
+) -> None:
+    sim = make_cluster(start_latency=5.0)
+    await sim.apply(deployment("web", replicas=1))
+    assert sim.controllers.next_due == clock.now + 5
+    runner = asyncio.create_task(sim.run(interval=0.01))
+    clock.advance(5)
+    deadline = asyncio.get_running_loop().time() + 5
+    while True:
+        live = await sim.get("apps/v1", "Deployment", "default", "web")
+        if live and live["status"].get("readyReplicas") == 1:
+            break
+        assert asyncio.get_running_loop().time() < deadline, live
+        await asyncio.sleep(0.01)
+    await sim.close()
+    await asyncio.wait_for(runner, 5)

@@ -56,6 +56,7 @@ from axle.sim.cluster.storage import default_storage_class
 Obj = dict[str, Any]
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 DEFAULT_LB_POOL = "10.200.0.0/24"
+IDLE_STEP = 60.0  # seconds between steps when no timer is pending
 
 
 class SimCluster:
@@ -166,9 +167,16 @@ class SimCluster:
         self.step()
 
     async def run(self, interval: float = 0.5) -> None:
-        """Step every `interval` seconds until `close()` (the agent's background task)."""
+        """Until `close()`, check every `interval` seconds whether a timer is due (a pod to
+        start, a job to finish, a cron slot) and `step` when one is, or at least every
+        `IDLE_STEP` seconds (the agent's background task). Changes made through the
+        interface step at once and need no timer."""
+        last = self.clock()
         while not self._closed.is_set():
-            self.step()
+            now = self.clock()
+            if now >= self.controllers.next_due or now - last >= IDLE_STEP:
+                self.step()
+                last = now
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._closed.wait(), timeout=interval)
 

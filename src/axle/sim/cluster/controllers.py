@@ -17,11 +17,12 @@ controller here (ConfigMap, Secret, ServiceAccount, RBAC, ...) are stored as the
 
 from __future__ import annotations
 
+import math
 import random
 
 from axle.sim.cluster import network, pods, storage, workloads
 from axle.sim.cluster.kinds import key_of
-from axle.sim.cluster.objects import ObjectStore, clone, rfc3339
+from axle.sim.cluster.objects import ObjectStore, clone, parse_time
 from axle.sim.cluster.runtime import Ctx, Obj, Timings, is_builtin, set_condition
 
 MAX_PASSES = 100
@@ -48,10 +49,11 @@ def expire_events(ctx: Ctx) -> None:
     """Drop Events about objects that are gone, an hour after their last occurrence (the API
     server's event TTL), so a long-lived cluster does not accumulate them forever."""
     uids = set(ctx.store.by_uid())
-    cutoff = rfc3339(ctx.now() - EVENT_TTL)
     for ev in ctx.store.of_kind("", "Event"):
-        gone = (ev.get("involvedObject") or {}).get("uid") not in uids
-        if gone and str(ev.get("lastTimestamp") or "") <= cutoff:
+        if (ev.get("involvedObject") or {}).get("uid") in uids:
+            continue
+        last = parse_time(str(ev.get("lastTimestamp") or ev["metadata"]["creationTimestamp"]))
+        if ctx.due(last + EVENT_TTL):
             ctx.store.remove(key_of(ev))
 
 
@@ -122,9 +124,15 @@ class Controllers:
         if obj.get("kind") == "Service" and obj.get("apiVersion") == "v1":
             network.admit_service(self.ctx, obj, old)
 
+    @property
+    def next_due(self) -> float:
+        """When a timer the last `reconcile` saw comes due (infinity: none pending)."""
+        return self.ctx.next_due
+
     def reconcile(self) -> None:
         store = self.ctx.store
         for _ in range(MAX_PASSES):
+            self.ctx.next_due = math.inf
             before = store.revision
             collect_garbage(self.ctx)
             expire_events(self.ctx)

@@ -103,7 +103,7 @@ def _ensure_address(ctx: Ctx, obj: Obj, *, ip_mode: bool) -> None:
     created = ctx.store.mark(obj, "created")
     new = clone(obj)
     new.setdefault("status", {}).setdefault("loadBalancer", {})
-    if ctx.now() < created + ctx.timings.start_latency:
+    if not ctx.due(created + ctx.timings.start_latency):
         if ctx.store.write(new) and obj["kind"] == "Service":
             ctx.event(
                 new, "Normal", "EnsuringLoadBalancer", "Ensuring load balancer", SERVICE_CONTROLLER

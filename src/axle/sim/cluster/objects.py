@@ -64,6 +64,11 @@ def rfc3339(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def parse_time(stamp: str) -> float:
+    """Epoch seconds of an RFC 3339 stamp as `rfc3339` writes it."""
+    return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+
+
 def leaf_paths(doc: Any, prefix: Path_ = ()) -> set[Path_]:
     """Every leaf of nested dicts (a scalar, a list, or an empty dict) as a key path."""
     out: set[Path_] = set()

@@ -213,7 +213,7 @@ def _pull_failure(ctx: Ctx, pod: Obj, failing: list[Obj], start_at: float) -> li
         for cs in status.get("containerStatuses") or []
     }
     image = str(failing[0].get("image"))
-    backoff = ctx.now() >= start_at + ctx.timings.image_pull_backoff
+    backoff = ctx.due(start_at + ctx.timings.image_pull_backoff)
     reason = "ImagePullBackOff" if backoff else "ErrImagePull"
     pull_msg = (
         f'rpc error: code = NotFound desc = failed to pull and unpack image "{image}": '
@@ -287,7 +287,7 @@ def _run_one(ctx: Ctx, pod: Obj) -> list[Event]:
     finite = spec.get("restartPolicy", "Always") in ("Never", "OnFailure")
     code = _exit_code(pod)
     stamp = ctx.stamp()
-    if ctx.now() < start_at:
+    if not ctx.due(start_at):
         status["phase"] = "Pending"
         status["containerStatuses"] = _container_statuses(
             pod, lambda c: {"waiting": {"reason": "ContainerCreating"}}, False
@@ -297,7 +297,7 @@ def _run_one(ctx: Ctx, pod: Obj) -> list[Event]:
     if failing:
         return _pull_failure(ctx, pod, failing, start_at)
     end_at = start_at + _duration(pod, ctx.timings.job_duration)
-    if finite and ctx.now() >= end_at:
+    if finite and ctx.due(end_at):
         term = {
             "terminated": {
                 "exitCode": code,

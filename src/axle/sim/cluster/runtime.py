@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -47,8 +48,17 @@ class Ctx:
     lb_pool: str
     rand: random.Random
 
+    next_due: float = math.inf  # the earliest future instant a controller waits for
+
     def now(self) -> float:
         return self.store.clock()
+
+    def due(self, at: float) -> bool:
+        """Has instant `at` come? If not, remember it, so the cluster knows when to wake."""
+        if self.store.clock() >= at:
+            return True
+        self.next_due = min(self.next_due, at)
+        return False
 
     def stamp(self) -> str:
         return rfc3339(self.store.clock())

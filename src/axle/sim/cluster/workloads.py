@@ -36,7 +36,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from cronsim import CronSim, CronSimError
 
 from axle.sim.cluster.kinds import Key, key_of
-from axle.sim.cluster.objects import clone
+from axle.sim.cluster.objects import clone, parse_time
 from axle.sim.cluster.runtime import (
     Ctx,
     is_true,
@@ -299,7 +299,7 @@ def _deployment_status(ctx: Ctx, d: Obj, new_rs: Obj, olds: list[Obj], replicas:
             stamp,
             update_time=True,
         )
-    elif ctx.now() >= started + deadline:
+    elif ctx.due(started + deadline):
         conds = set_condition(
             conds,
             "Progressing",
@@ -538,24 +538,23 @@ def job_finished(job: Obj) -> str | None:
 # ---- CronJob ------------------------------------------------------------------------------
 
 
-def _parse_time(stamp: str) -> datetime:
-    return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-
-
-def latest_due(schedule: str, tz: str | None, after: datetime, now: datetime) -> datetime | None:
-    """The latest schedule time in (after, now], or None (bad schedule: None as well)."""
+def schedule_times(
+    schedule: str, tz: str | None, after: datetime, now: datetime
+) -> tuple[datetime | None, datetime | None]:
+    """The latest schedule time in (after, now] and the first one after now (None for
+    none, or for a schedule that does not parse)."""
     try:
         zone = ZoneInfo(tz) if tz else UTC
         it = CronSim(schedule, after.astimezone(zone))
     except (CronSimError, ZoneInfoNotFoundError, ValueError):
-        return None
+        return None, None
     last = None
     for _ in range(100_000):
-        t = next(it)
-        if t > now:
-            break
+        t = next(it, None)
+        if t is None or t > now:
+            return last, t
         last = t
-    return last
+    return last, None
 
 
 def cronjobs(ctx: Ctx) -> None:
@@ -568,8 +567,14 @@ def cronjobs(ctx: Ctx) -> None:
             ctx.owned(cj, "batch", "Job"), key=lambda j: j["metadata"]["creationTimestamp"]
         )
         active = [j for j in owned if job_finished(j) is None]
-        since = _parse_time(status.get("lastScheduleTime") or cj["metadata"]["creationTimestamp"])
-        due = latest_due(str(spec.get("schedule") or ""), spec.get("timeZone"), since, now)
+        since = datetime.fromtimestamp(
+            parse_time(status.get("lastScheduleTime") or cj["metadata"]["creationTimestamp"]), UTC
+        )
+        due, upcoming = schedule_times(
+            str(spec.get("schedule") or ""), spec.get("timeZone"), since, now
+        )
+        if upcoming is not None and not spec.get("suspend"):
+            ctx.due(upcoming.timestamp())
         if not _valid(spec) and not ctx.store.has_mark(cj, "unparseable"):
             ctx.store.mark(cj, "unparseable")
             msg = f"unparseable schedule: {spec.get('schedule')!r}"
