@@ -72,6 +72,7 @@ from axle.controllers.objects import (
 )
 from axle.controllers.provider_cache import ProviderCache, ProviderFactory, palette_provider
 from axle.controllers.reservations import (
+    CLAIM_LABEL,
     PROJECT_LABEL,
     TENANT_LABEL,
     HostClaim,
@@ -331,12 +332,18 @@ class ComputePoolReconciler(Reconciler):
     def _pools_in(self, namespace: str) -> list[str]:
         return [key_of(p) for p in self.ctx.cache(self.kind).list(namespace)]
 
-    def _waiting_pools(self, _obj: Obj) -> list[str]:
+    def _waiting_pools(self, namespace: str | None = None) -> list[str]:
         return [
             key_of(p)
-            for p in self.ctx.cache(self.kind).list()
+            for p in self.ctx.cache(self.kind).list(namespace)
             if (p.get("status") or {}).get("phase") in (None, "Pending")
         ]
+
+    def _released_claim(self, lease: Obj) -> list[str]:
+        # Only host claims matter (not the leader's or the spokes' heartbeat Leases).
+        if (lease["metadata"].get("labels") or {}).get(CLAIM_LABEL) != "true":
+            return []
+        return self._waiting_pools()
 
     @staticmethod
     def _pool_of_spoke(spoke: Obj) -> list[str]:
@@ -348,11 +355,16 @@ class ComputePoolReconciler(Reconciler):
     def watches(self) -> Iterable[tuple[KindInfo, Mapper]]:
         k = self.kinds
         return [
-            (self.compute_kind, lambda c: self._pools_in(c["metadata"].get("namespace") or "")),
+            # A new inventory matters to pools still choosing hosts; running pools learn
+            # what they need from Palette and their Spoke.
+            (
+                self.compute_kind,
+                lambda c: self._waiting_pools(c["metadata"].get("namespace") or ""),
+            ),
             (k.project, lambda p: self._pools_in(p["metadata"].get("namespace") or "")),
             (self.spoke_kind, self._pool_of_spoke),
             # A released claim may be what a waiting pool needs.
-            (k.lease, self._waiting_pools),
+            (k.lease, self._released_claim),
         ]
 
     async def aclose(self) -> None:
@@ -379,6 +391,11 @@ class ComputePoolReconciler(Reconciler):
             delay = await self._advance(pool, plan, status)
         except Blocked as blocked:
             delay = blocked.delay if blocked.delay is not None else self.wait_seconds
+            created = any(c.get("paletteClusterUid") for c in status.get("clusters") or [])
+            if blocked.phase == "Pending" and created:
+                # A pool whose clusters exist is not back to choosing hosts: it keeps its
+                # phase and the condition says what is wrong now.
+                blocked.phase = str((pool.get("status") or {}).get("phase") or "Provisioning")
             await self._block(pool, status, blocked)
             return delay
         return delay
@@ -412,7 +429,10 @@ class ComputePoolReconciler(Reconciler):
         status["phase"] = phase
         status["message"] = message
         written = await write_status(self.store, self.kind, pool, status)
-        if phase != was or (phase in ("Pending", "Failed", "Degraded") and message != was_message):
+        # An Event per phase change, and per new problem while Pending or Failed; Degraded's
+        # message ages with every pass (time since the last heartbeat), so only its start
+        # is recorded.
+        if phase != was or (phase in ("Pending", "Failed") and message != was_message):
             if phase in ("Failed", "Degraded", "Pending"):
                 ready = get_condition({"status": status}, "Ready") or {}
                 await self.ctx.recorder.warning(pool, str(ready.get("reason") or phase), message)
@@ -1076,7 +1096,7 @@ class ComputePoolReconciler(Reconciler):
             )
             set_condition(conds, "Ready", "False", "SpokeUnavailable", message, gen)
             await self._write(pool, status, "Degraded", message)
-            return self.poll_seconds
+            return self.wait_seconds
         message = f"{len(plan.clusters)} cluster(s) running and joined"
         set_condition(conds, "Ready", "True", "Running", message, gen)
         await self._write(pool, status, "Running", message)
