@@ -70,6 +70,9 @@ async def test_apply_removes_fields_the_same_manager_dropped(sim: SimCluster) ->
     assert live["data"] == {"c": "3", "d": "4"}
     managers = {m["manager"] for m in live["metadata"]["managedFields"]}
     assert managers == {"axle", "other"}
+    # An empty map sent by one manager leaves the keys another manager owns.
+    live = await sim.apply(configmap("cfg", {}), field_manager="third")
+    assert live["data"] == {"c": "3", "d": "4"}
 
 
 async def test_spec_change_bumps_generation_and_status_is_ignored(sim: SimCluster) -> None:

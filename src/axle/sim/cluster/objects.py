@@ -277,7 +277,10 @@ class ObjectStore:
         if key[2]:
             live["metadata"]["namespace"] = key[2]
         for p in new_paths:
-            set_path(live, p, clone(get_path(applied, p)))
+            value = get_path(applied, p)
+            if value == {} and isinstance(get_path(live, p), dict):
+                continue  # an empty map asks for the map, not for emptying others' keys
+            set_path(live, p, clone(value))
         others: set[Path_] = set()
         for m, paths in managed.items():
             if m != manager:
