@@ -556,3 +556,30 @@ async def test_a_shared_pool_of_two_clusters(
     secret = await store.get(K.secret, "ml-prod", "twins-kubeconfig")
     assert all(c["name"] in secret["data"] for c in clusters)
     assert obj["status"]["capacity"]["gpu"] == {"NVIDIA-H100": 16}
+
+
+async def test_a_palette_error_fails_the_pool_with_palettes_message(
+    store: Store, hub: ControllerManager, palette_url: str
+) -> None:
+    async with httpx.AsyncClient(base_url=palette_url) as c:
+        r = await c.post(
+            "/admin/provisioning-failures",
+            json={"count": 1, "message": "kubeadm init failed on cp-01: etcd did not start"},
+        )
+        assert r.status_code < 300, r.text
+    await setup(store, palette_url)
+    await store.create(POOL, pool("doomed"))
+    obj = await wait_phase(store, "doomed", "Failed")
+    cond = get_condition(obj, "ClusterProvisioned") or {}
+    assert cond.get("reason") == "ProvisioningFailed"
+    assert "etcd did not start" in cond["message"]
+    assert "delete the pool" in obj["status"]["message"]
+    # Deleting a failed pool deletes its Palette cluster, which frees the hosts.
+    await store.delete(POOL, "ml-prod", "doomed")
+
+    async def gone() -> bool:
+        return not (await store.list(POOL, "ml-prod")).items
+
+    await eventually(gone, what="the failed pool deleted")
+    assert await palette_clusters(palette_url) == []
+    assert await list_claims(store, K.lease) == []

@@ -166,3 +166,15 @@ def test_pool_plan_and_cluster_names() -> None:
     assert (cp.count, cp.memory_mib, dict(cp.resource_groups)) == (3, 15258, {"rack": "a"})
     assert (w.count, w.gpu_family, w.gpu_count, w.worker_pool) == (2, "NVIDIA-L40S", 4, "w")
     assert cluster_names(pool, 1) == ["p-1234abcd"]
+
+
+def test_heartbeat_age_reads_like_a_person_wrote_it() -> None:
+    from datetime import UTC, datetime
+
+    from axle.controllers.computepool import heartbeat_age
+
+    now = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+    assert heartbeat_age(None, now) == "never"
+    assert heartbeat_age("2026-01-01T11:59:18Z", now) == "42s ago"
+    assert heartbeat_age("2026-01-01T11:55:00Z", now) == "5m ago"
+    assert heartbeat_age("2026-01-01T09:00:00Z", now) == "3h ago"

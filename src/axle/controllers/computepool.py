@@ -257,7 +257,8 @@ def kubeconfig_server_of_file(path: Path) -> str:
         return ""
 
 
-def _age(since: str | None, now: datetime) -> str:
+def heartbeat_age(since: str | None, now: datetime) -> str:
+    """`42s ago`, `5m ago`, `3h ago` (or `never`) for a Degraded pool's message."""
     if not since:
         return "never"
     try:
@@ -1065,7 +1066,7 @@ class ComputePoolReconciler(Reconciler):
                 last = (spoke.get("status") or {}).get("lastHeartbeatTime")
                 unavailable.append(
                     f"spoke {name} is Available={available.get('status') or 'Unknown'} "
-                    f"(last heartbeat {_age(last, self.now())})"
+                    f"(last heartbeat {heartbeat_age(last, self.now())})"
                 )
             cap = (spoke.get("status") or {}).get("capacity")
             if cap:
