@@ -207,3 +207,13 @@ async def test_the_default_installer_routes_by_kubeconfig(tmp_path: Path) -> Non
         assert installer.installed("sim-1") and installer.installed("real-1")
     finally:
         await installer.aclose()
+
+
+def test_real_clusters_are_reached_through_the_kubeconfig_text() -> None:
+    from axle.controllers.spokeinstaller import real_cluster_factory
+    from axle.kube.real import RealCluster
+
+    assert isinstance(real_cluster_factory(REAL_KUBECONFIG), RealCluster)
+    with pytest.raises(InstallError) as err:
+        real_cluster_factory("clusters: [")
+    assert err.value.reason == "InvalidKubeconfig"

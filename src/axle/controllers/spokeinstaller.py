@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import json
 import logging
 import os
@@ -349,17 +348,27 @@ def _secret_env(env: str, secret: str, key: str) -> dict[str, Any]:
 
 
 def real_cluster_factory(kubeconfig: str) -> Cluster:
-    """`axle.kube.real.RealCluster` for a kubeconfig's text."""
+    """`axle.kube.real.RealCluster` for a kubeconfig's text (parsed here: it takes a dict)."""
     try:
-        module = importlib.import_module("axle.kube.real")
+        from axle.kube.real import RealCluster
     except ImportError as exc:
         raise InstallError(
             "InstallerUnavailable", "this hub cannot reach real clusters (axle.kube.real missing)"
         ) from exc
-    factory = module.RealCluster
-    from_text = getattr(factory, "from_kubeconfig_text", None)
-    cluster: Cluster = from_text(kubeconfig) if from_text is not None else factory(kubeconfig)
-    return cluster
+    try:
+        config = yaml.safe_load(kubeconfig)
+    except yaml.YAMLError as exc:
+        raise InstallError(
+            "InvalidKubeconfig", f"the cluster's kubeconfig is not YAML: {exc}"
+        ) from exc
+    if not isinstance(config, dict):
+        raise InstallError("InvalidKubeconfig", "the cluster's kubeconfig is not a mapping")
+    try:
+        return RealCluster(config)
+    except Exception as exc:  # the client's own checks of the kubeconfig
+        raise InstallError(
+            "InvalidKubeconfig", f"the cluster's kubeconfig is unusable: {exc}"
+        ) from exc
 
 
 class ManifestInstaller:
