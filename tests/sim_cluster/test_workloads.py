@@ -319,3 +319,32 @@ async def test_run_steps_when_a_timer_comes_due(
         await asyncio.sleep(0.01)
     await sim.close()
     await asyncio.wait_for(runner, 5)
+
+
+async def test_daemonset_one_pod_per_eligible_node(sim: SimCluster) -> None:
+    ds = {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": {"name": "agent", "namespace": "default"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "agent"}},
+            "template": {
+                "metadata": {"labels": {"app": "agent"}},
+                "spec": {"containers": [container(image="agent:1")]},
+            },
+        },
+    }
+    live = await sim.apply(ds)
+    pods = await pods_of(sim, "app=agent")
+    assert sorted(p["spec"]["nodeName"] for p in pods) == ["gpu-01", "gpu-02"]
+    st = live["status"]
+    assert (st["desiredNumberScheduled"], st["numberReady"], st["numberAvailable"]) == (2, 2, 2)
+    assert "numberUnavailable" not in st
+    # Tolerating the control-plane taint puts it on every node; a new template replaces pods.
+    ds["spec"]["template"]["spec"]["tolerations"] = [{"operator": "Exists"}]
+    ds["spec"]["template"]["spec"]["containers"][0]["image"] = "agent:2"
+    live = await sim.apply(ds)
+    pods = await pods_of(sim, "app=agent")
+    assert sorted(p["spec"]["nodeName"] for p in pods) == ["cp-01", "cp-02", "gpu-01", "gpu-02"]
+    assert {p["spec"]["containers"][0]["image"] for p in pods} == {"agent:2"}
+    assert live["status"]["numberReady"] == 4

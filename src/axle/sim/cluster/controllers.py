@@ -143,6 +143,7 @@ class Controllers:
             workloads.deployments(self.ctx)
             workloads.replicasets(self.ctx)
             workloads.statefulsets(self.ctx)
+            workloads.daemonsets(self.ctx)
             storage.claims(self.ctx)
             pods.schedule_pending(self.ctx)
             pods.run_pods(self.ctx)

@@ -1,4 +1,4 @@
-"""Workload controllers: Deployment, ReplicaSet, StatefulSet, Job, CronJob.
+"""Workload controllers: Deployment, ReplicaSet, StatefulSet, DaemonSet, Job, CronJob.
 
 Each follows its Kubernetes controller closely enough that health read from `status` means
 what it means on a real cluster, with these simplifications (pods are created and deleted at
@@ -17,6 +17,9 @@ once, with no graceful termination):
   does); `OrderedReady` creates a pod only when the lower ordinals are Running and Ready,
   `Parallel` all at once; an update replaces pods from the highest ordinal down, one at a
   time once the others are ready.
+* DaemonSet: one pod per node whose taints the template tolerates and whose labels match its
+  node selector and affinity, pinned there by node affinity on `metadata.name` (as the
+  DaemonSet controller does) and bound by the scheduler; a template change replaces them.
 * Job: keeps `parallelism` pods running until `completions` succeed (`Complete`, after
   `SuccessCriteriaMet`) or more than `backoffLimit` fail (`Failed` reason
   `BackoffLimitExceeded`, after `FailureTarget`); a failed pod is replaced at once (no
@@ -47,11 +50,14 @@ from axle.sim.cluster.runtime import (
     set_condition,
     template_hash,
 )
+from axle.sim.cluster.scheduler import untolerated_taint
+from axle.sim.cluster.selectors import node_matches
 
 Obj = dict[str, Any]
 DEPLOYMENT_CONTROLLER = "deployment-controller"
 RS_CONTROLLER = "replicaset-controller"
 STS_CONTROLLER = "statefulset-controller"
+DS_CONTROLLER = "daemonset-controller"
 JOB_CONTROLLER = "job-controller"
 CRONJOB_CONTROLLER = "cronjob-controller"
 
@@ -450,6 +456,82 @@ def statefulsets(ctx: Ctx) -> None:
         new = clone(sts)
         new["status"] = status
         ctx.store.write(new)
+
+
+# ---- DaemonSet ----------------------------------------------------------------------------
+
+
+def _node_affinity_to(node_name: str, affinity: Obj | None) -> Obj:
+    """The pod affinity the DaemonSet controller sets: pinned to one node by name."""
+    out = clone(affinity or {})
+    out["nodeAffinity"] = {
+        **(out.get("nodeAffinity") or {}),
+        "requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [
+                {"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node_name]}]}
+            ]
+        },
+    }
+    return out
+
+
+def daemonsets(ctx: Ctx) -> None:
+    nodes = ctx.store.of_kind("", "Node")
+    for ds in ctx.store.of_kind("apps", "DaemonSet"):
+        spec = ds.get("spec") or {}
+        template = spec.get("template") or {}
+        revision = template_hash(template)
+        probe = {"spec": template.get("spec") or {}}
+        wanted = {
+            n["metadata"]["name"]
+            for n in nodes
+            if untolerated_taint(probe, n) is None and node_matches(probe, n)
+        }
+        pods: dict[str, Obj] = {}
+        for p in ctx.owned(ds, "", "Pod"):
+            target = _daemon_node(p)
+            stale = (p["metadata"].get("labels") or {}).get("controller-revision-hash") != revision
+            keep = pod_active(p) and not stale and target in wanted and target not in pods
+            if target is not None and keep:
+                pods[target] = p
+            else:
+                _delete(ctx, p)
+        for node_name in sorted(wanted - set(pods)):
+            labels = {"controller-revision-hash": revision, "pod-template-generation": "1"}
+            pod = new_pod(ds, template, f"{ds['metadata']['name']}-{ctx.suffix()}", labels)
+            pod["spec"]["affinity"] = _node_affinity_to(node_name, pod["spec"].get("affinity"))
+            _create(ctx, pod, ds, DS_CONTROLLER)
+            pods[node_name] = ctx.store.get(_key(pod)) or pod
+        scheduled = sum(1 for p in pods.values() if (p.get("spec") or {}).get("nodeName"))
+        ready = sum(1 for p in pods.values() if pod_ready(p))
+        new = clone(ds)
+        new["status"] = omit_zero(
+            {
+                "observedGeneration": ds["metadata"].get("generation", 1),
+                "desiredNumberScheduled": len(wanted),
+                "currentNumberScheduled": scheduled,
+                "updatedNumberScheduled": len(pods),
+                "numberMisscheduled": 0,
+                "numberReady": ready,
+                "numberAvailable": ready,
+                "numberUnavailable": len(wanted) - ready,
+            },
+            "updatedNumberScheduled",
+            "numberAvailable",
+            "numberUnavailable",
+        )
+        ctx.store.write(new)
+
+
+def _daemon_node(pod: Obj) -> str | None:
+    terms = (((pod.get("spec") or {}).get("affinity") or {}).get("nodeAffinity") or {}).get(
+        "requiredDuringSchedulingIgnoredDuringExecution", {}
+    ).get("nodeSelectorTerms") or []
+    for term in terms:
+        for f in term.get("matchFields") or []:
+            if f.get("key") == "metadata.name" and f.get("values"):
+                return str(f["values"][0])
+    return None
 
 
 # ---- Job ----------------------------------------------------------------------------------
