@@ -8,7 +8,7 @@ kinds.py        groups, scope and plural names of kinds
 selectors.py    label selectors, node affinity
 scheduler.py    fitting pods to nodes; kube-scheduler's FailedScheduling text
 pods.py         binding pods; the kubelet's part (starting, image pulls, exits)
-workloads.py    Deployment, ReplicaSet, StatefulSet, Job, CronJob controllers
+workloads.py    Deployment, ReplicaSet, StatefulSet, DaemonSet, Job, CronJob
 network.py      Services (ClusterIP, node ports, LoadBalancer), Ingresses
 storage.py      StorageClass, PVC provisioning and binding
 controllers.py  the passes that run them all until the cluster settles
