@@ -55,7 +55,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from axle.api.meta import GROUP, SYSTEM_NAMESPACE, ConditionStatus, get_condition, set_condition
-from axle.api.registry import KindInfo, UnknownKind
+from axle.api.registry import KindInfo
 from axle.api.spoke import spoke_namespace
 from axle.api.spoketokens import SPOKE_LABEL, bootstrap_secret, new_bootstrap_token
 from axle.controllers.controller import Context, Mapper, Reconciler
@@ -78,6 +78,7 @@ from axle.controllers.reservations import (
     HostClaim,
     claim_all,
     gpu_usage,
+    list_claims,
     pool_claims,
     quota_problems,
     release_pool,
@@ -649,8 +650,6 @@ class ComputePoolReconciler(Reconciler):
         async with self._reserve_lock:
             if mine:
                 await release_pool(self.store, lease, uid)
-            from axle.controllers.reservations import list_claims
-
             others = [c.host_uid for c in await list_claims(self.store, lease) if c.pool_uid != uid]
             compute = res.compute
             selector = (compute.get("spec") or {}).get("tagSelector") or DEFAULT_TAG_SELECTOR
@@ -1147,7 +1146,7 @@ class ComputePoolReconciler(Reconciler):
         )
         works = 0
         for name in names:
-            with contextlib.suppress(UnknownKind):
+            with contextlib.suppress(NotFound):
                 works += len(
                     (await self.store.list(self.work_kind, spoke_namespace(str(name)))).items
                 )
