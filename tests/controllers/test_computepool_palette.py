@@ -331,6 +331,8 @@ async def test_insufficient_compute_names_what_is_missing(
     obj = await eventually(reason, what="InsufficientCompute")
     msg = get_condition(obj, "ComputeAvailable")["message"]  # type: ignore[index]
     assert "needs 5x NVIDIA-H100 hosts with 8 GPUs, 4 available" in msg
+    env = await store.get(ENVIRONMENT, "ml-prod", "huge")  # there from the start
+    assert env["metadata"]["ownerReferences"][0]["uid"] == obj["metadata"]["uid"]
     assert await list_claims(store, K.lease) == []
     assert await palette_clusters(palette_url) == []
 

@@ -570,6 +570,9 @@ class ComputePoolReconciler(Reconciler):
             # A failed pool stays failed until it is deleted: recreating a cluster the user
             # has not looked at would hide Palette's error.
             return None
+        # The pool's Environment exists from the start, so deployments can name it early.
+        await self._environment(pool)
+        status["environment"] = pool["metadata"]["name"]
         res = await self._resolve(pool)
         claims = await self._reserve(pool, plan, res, status)
         res.claims = claims
@@ -631,8 +634,6 @@ class ComputePoolReconciler(Reconciler):
             gen,
         )
         await self._kubeconfigs(pool, plan, res, status)
-        await self._environment(pool)
-        status["environment"] = pool["metadata"]["name"]
         return await self._spokes(pool, plan, res, status)
 
     async def _reserve(
