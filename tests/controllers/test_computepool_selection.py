@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from axle.controllers.computepool import cluster_names, pool_plan
 from axle.controllers.hostselection import CONTROL_PLANE, WORKER, HostNeed, candidates, select_hosts
+from axle.controllers.poolplan import cluster_names, pool_plan
 from axle.controllers.reservations import claim_name, quota_problems
 
 
@@ -178,3 +178,53 @@ def test_heartbeat_age_reads_like_a_person_wrote_it() -> None:
     assert heartbeat_age("2026-01-01T11:59:18Z", now) == "42s ago"
     assert heartbeat_age("2026-01-01T11:55:00Z", now) == "5m ago"
     assert heartbeat_age("2026-01-01T09:00:00Z", now) == "3h ago"
+
+
+def test_the_create_request_lists_the_held_hosts_and_the_defaults() -> None:
+    from axle.controllers.poolrequest import create_request
+    from axle.controllers.reservations import HostClaim
+
+    pool = {
+        "metadata": {"name": "p", "namespace": "ns", "uid": "1234abcd-0000"},
+        "spec": {
+            "clusterVariant": {
+                "dedicated": {
+                    "paletteClusterDeploymentConfig": {
+                        "nodePoolRequirements": {
+                            "controlPlanePool": {"nodeCount": 1, "workerNodeEligible": True},
+                            "workerPools": [{"name": "gpu", "nodeCount": 2, "labels": {"a": "b"}}],
+                        },
+                        "edge": {"vip": "10.0.0.100"},
+                    }
+                }
+            }
+        },
+    }
+    plan = pool_plan(pool)
+    [name] = plan.clusters
+    claims = [
+        HostClaim("id-cp-1", "cp-1", name, CONTROL_PLANE),
+        HostClaim("id-h100-1", "h100-1", name, WORKER, "gpu"),
+        HostClaim("id-h100-2", "h100-2", name, WORKER, "gpu"),
+        HostClaim("id-cp-3", "cp-3", "another-cluster", CONTROL_PLANE),
+    ]
+    defaults = {
+        "edge": {"ntpServers": ["pool.ntp.org"], "vip": "10.0.0.1"},
+        "defaults": {"sshKeys": ["ssh-ed25519 AAAA key"]},
+    }
+    body = create_request(
+        pool, plan, name, claims, candidates(STATUS), defaults, "prof-1"
+    ).to_wire()
+    spec = body["spec"]
+    assert body["metadata"]["name"] == name
+    assert spec["cloudConfig"] == {
+        "controlPlaneEndpoint": {"host": "10.0.0.100", "type": "VIP"},  # the pool's VIP wins
+        "sshKeys": ["ssh-ed25519 AAAA key"],
+        "ntpServers": ["pool.ntp.org"],
+    }
+    assert spec["profiles"] == [{"uid": "prof-1"}]
+    cp, gpu = spec["machinepoolconfig"]
+    assert cp["poolConfig"]["isControlPlane"] and cp["poolConfig"]["useControlPlaneAsWorker"]
+    assert [h["hostName"] for h in cp["cloudConfig"]["edgeHosts"]] == ["cp-1"]
+    assert gpu["poolConfig"]["size"] == 2 and gpu["poolConfig"]["additionalLabels"] == {"a": "b"}
+    assert gpu["poolConfig"]["machinePoolProperties"] == {"archType": "amd64"}

@@ -59,7 +59,7 @@ from axle.api.registry import KindInfo
 from axle.api.spoke import spoke_namespace
 from axle.api.spoketokens import SPOKE_LABEL, bootstrap_secret, new_bootstrap_token
 from axle.controllers.controller import Context, Mapper, Reconciler
-from axle.controllers.hostselection import CONTROL_PLANE, WORKER, HostNeed, candidates, select_hosts
+from axle.controllers.hostselection import candidates, select_hosts
 from axle.controllers.objects import (
     delete_if_exists,
     ensure,
@@ -70,6 +70,8 @@ from axle.controllers.objects import (
     owner_ref,
     write_status,
 )
+from axle.controllers.poolplan import PoolPlan, pool_plan
+from axle.controllers.poolrequest import create_request
 from axle.controllers.provider_cache import ProviderCache, ProviderFactory, palette_provider
 from axle.controllers.reservations import (
     CLAIM_LABEL,
@@ -95,19 +97,9 @@ from axle.errors import Conflict, NotFound
 from axle.providers.base import InvalidRequest, ProviderError
 from axle.providers.base import NotFound as ProviderNotFound
 from axle.providers.palette import (
-    ClusterMetadata,
-    ClusterProfileEntity,
-    ControlPlaneEndpoint,
-    EdgeNativeClusterConfig,
     EdgeNativeClusterEntity,
-    EdgeNativeClusterSpec,
-    MachinePool,
-    MachinePoolCloudConfig,
-    MachinePoolHost,
     PaletteClient,
-    PoolConfig,
 )
-from axle.providers.palette.clusters import MachinePoolProperties
 from axle.providers.palette.lookup import find_cluster_by_name, resolve_cluster_profile
 from axle.store.base import Obj
 
@@ -143,16 +135,6 @@ class Blocked(Exception):
 
 
 @dataclass
-class PoolPlan:
-    """What a pool asks for, read from its spec."""
-
-    variant: str
-    config: dict[str, Any]
-    clusters: dict[str, list[HostNeed]]
-    deletion_policy: str
-
-
-@dataclass
 class Resolved:
     project: Obj
     tenant: str
@@ -168,87 +150,6 @@ def _utcnow() -> datetime:
 
 def _b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
-
-
-def cluster_names(pool: Obj, count: int) -> list[str]:
-    """Deterministic Palette cluster (and Spoke) names for a pool."""
-    m = pool["metadata"]
-    base = f"{m['name']}-{str(m['uid']).replace('-', '')[:8]}"
-    if count <= 1:
-        return [base]
-    return [f"{base}-{i}" for i in range(count)]
-
-
-def _memory_mib(mem: dict[str, Any] | None) -> int | None:
-    if not mem:
-        return None
-    if mem.get("memoryMiB"):
-        return int(mem["memoryMiB"])
-    text = str(mem.get("memory") or "").strip().replace(" ", "")
-    units = {
-        "GB": 1000**3,
-        "G": 1000**3,
-        "GI": 1024**3,
-        "GIB": 1024**3,
-        "MB": 1000**2,
-        "MI": 1024**2,
-        "MIB": 1024**2,
-        "TB": 1000**4,
-        "TI": 1024**4,
-    }
-    for unit in sorted(units, key=len, reverse=True):
-        if text.upper().endswith(unit):
-            try:
-                return int(float(text[: -len(unit)]) * units[unit] / 1024**2)
-            except ValueError:
-                return None
-    return None
-
-
-def pool_plan(pool: Obj) -> PoolPlan:
-    """Cluster names and host needs from a pool's spec."""
-    spec = pool.get("spec") or {}
-    variant_spec = spec.get("clusterVariant") or {}
-    variant = "dedicated" if variant_spec.get("dedicated") is not None else "shared"
-    chosen = variant_spec.get(variant) or {}
-    config = chosen.get("paletteClusterDeploymentConfig") or {}
-    count = 1 if variant == "dedicated" else int(chosen.get("clusterCount") or 1)
-    req = config.get("nodePoolRequirements") or {}
-    cp = req.get("controlPlanePool") or {}
-    cp_groups = dict(variant_spec.get("controlPlaneResourceGroups") or {})
-    worker_groups = dict(variant_spec.get("workerResourceGroups") or {})
-    needs = [
-        HostNeed(
-            role=CONTROL_PLANE,
-            count=int(cp.get("nodeCount") or 1),
-            architecture=(cp.get("architecture") or "").upper() or None,
-            cpu=(cp.get("cpu") or {}).get("cpuCount"),
-            memory_mib=_memory_mib(cp.get("memory")),
-            resource_groups=cp_groups,
-        )
-    ]
-    for wp in req.get("workerPools") or []:
-        gpu = wp.get("gpu") or {}
-        needs.append(
-            HostNeed(
-                role=WORKER,
-                count=int(wp.get("nodeCount") or 1),
-                worker_pool=wp.get("name"),
-                architecture=(wp.get("architecture") or "").upper() or None,
-                cpu=(wp.get("cpu") or {}).get("cpuCount"),
-                memory_mib=_memory_mib(wp.get("memory")),
-                gpu_family=gpu.get("family"),
-                gpu_count=gpu.get("gpuCount") if gpu else None,
-                resource_groups=worker_groups,
-            )
-        )
-    names = cluster_names(pool, count)
-    return PoolPlan(
-        variant=variant,
-        config=config,
-        clusters={name: needs for name in names},
-        deletion_policy=str(config.get("deletionPolicy") or "delete"),
-    )
 
 
 def kubeconfig_server_of_file(path: Path) -> str:
@@ -884,80 +785,15 @@ class ComputePoolReconciler(Reconciler):
     async def _create_body(
         self, pool: Obj, plan: PoolPlan, res: Resolved, name: str
     ) -> EdgeNativeClusterEntity:
-        """The edge-native create request: the pool's hosts for `name`, its cluster profile,
-        VIP, NTP and SSH keys from the pool's deployment config, else the ComputeConfig."""
-        defaults = self._defaults(res)
-        edge = {**(defaults.get("edge") or {}), **(plan.config.get("edge") or {})}
-        ssh = plan.config.get("sshKeys") or (defaults.get("defaults") or {}).get("sshKeys")
-        vip = edge.get("vip")
-        req = plan.config.get("nodePoolRequirements") or {}
-        cp = req.get("controlPlanePool") or {}
-        by_id = {c.id: c for c in candidates(res.compute.get("status") or {})}
-        mine = [c for c in res.claims if c.cluster == name]
-
-        def hosts(role: str, worker_pool: str | None) -> list[HostClaim]:
-            return [c for c in mine if c.role == role and c.worker_pool == worker_pool]
-
-        def arch(claims: list[HostClaim]) -> MachinePoolProperties | None:
-            archs = {by_id[c.host_uid].architecture.lower() for c in claims if c.host_uid in by_id}
-            if len(archs) == 1:
-                value = archs.pop()
-                if value in ("amd64", "arm64"):
-                    return MachinePoolProperties(archType=cast(Any, value))
-            return None
-
-        def machine_pool(pool_name: str, claims: list[HostClaim], **cfg: Any) -> MachinePool:
-            return MachinePool(
-                cloudConfig=MachinePoolCloudConfig(
-                    edgeHosts=[
-                        MachinePoolHost(hostUid=c.host_uid, hostName=c.host_name) for c in claims
-                    ]
-                ),
-                poolConfig=PoolConfig(
-                    name=pool_name,
-                    size=len(claims),
-                    labels=[pool_name],
-                    machinePoolProperties=arch(claims),
-                    **cfg,
-                ),
-            )
-
-        cp_hosts = hosts(CONTROL_PLANE, None)
-        pools = [
-            machine_pool(
-                "control-plane",
-                cp_hosts,
-                isControlPlane=True,
-                useControlPlaneAsWorker=bool(cp.get("workerNodeEligible")),
-                additionalLabels=cp.get("labels") or None,
-            )
-        ]
-        for wp in req.get("workerPools") or []:
-            pools.append(
-                machine_pool(
-                    str(wp["name"]),
-                    hosts(WORKER, wp.get("name")),
-                    additionalLabels=wp.get("labels") or None,
-                )
-            )
         profile_uid = await self._profile_uid(res.provider, res.profile)
-        m = pool["metadata"]
-        return EdgeNativeClusterEntity(
-            metadata=ClusterMetadata(
-                name=name,
-                labels={"axle-pool": m["name"], "axle-project": m["namespace"]},
-            ),
-            spec=EdgeNativeClusterSpec(
-                cloudConfig=EdgeNativeClusterConfig(
-                    controlPlaneEndpoint=ControlPlaneEndpoint(host=vip, type="VIP")
-                    if vip
-                    else None,
-                    sshKeys=list(ssh) if ssh else None,
-                    ntpServers=list(edge.get("ntpServers") or []) or None,
-                ),
-                profiles=[ClusterProfileEntity(uid=profile_uid)],
-                machinepoolconfig=pools,
-            ),
+        return create_request(
+            pool,
+            plan,
+            name,
+            res.claims,
+            candidates(res.compute.get("status") or {}),
+            self._defaults(res),
+            profile_uid,
         )
 
     # --- kubeconfig, spokes, environment --------------------------------------------------
