@@ -15,7 +15,8 @@ One pass never blocks: it does the next step that can be done now, records where
    Shortfalls wait with `ComputeAvailable=False` (`InsufficientCompute`, naming what is
    missing) or `QuotaAvailable=False` (`QuotaExceeded`, with the numbers); nothing is held
    meanwhile.
-3. **Create** each Palette cluster under a deterministic name (`<pool>-<uid[:8]>`, `-<i>` per
+3. **Create** each Palette cluster (the request is `poolrequest.create_request`; names and
+   host needs come from `poolplan`) under a deterministic name (`<pool>-<uid[:8]>`, `-<i>` per
    extra cluster of a shared pool). The name is written to status before the create call, and
    before creating, Palette is searched for a cluster of that name: a hub killed mid-create and
    restarted adopts the cluster it made rather than making a second one.
