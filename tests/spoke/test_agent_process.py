@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -169,7 +170,7 @@ def test_spoke_agent_host_process_with_simulated_clusters(tmp_path: Path) -> Non
             cmd,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+            stderr=(tmp_path / "host.log").open("w"),
             text=True,
             bufsize=1,
         )
@@ -187,14 +188,25 @@ def test_spoke_agent_host_process_with_simulated_clusters(tmp_path: Path) -> Non
                 + "\n"
             )
         host.stdin.flush()
-        joined: set[str] = set()
-        while len(joined) < 3:
-            line = host.stdout.readline()
-            assert line, "the host exited"
-            event = json.loads(line)
-            assert event["event"] != "failed", event
-            if event["event"] == "joined":
-                joined.add(event["spoke"])
+        events: list[dict[str, Any]] = []
+        out = host.stdout
+        threading.Thread(
+            target=lambda: events.extend(json.loads(line) for line in out), daemon=True
+        ).start()
+
+        def all_joined() -> bool:
+            bad = [e for e in events if e["event"] in ("failed", "error")]
+            assert not bad, bad
+            return {e.get("spoke") for e in events if e["event"] == "joined"} == {
+                "sim-0",
+                "sim-1",
+                "sim-2",
+            }
+
+        try:
+            wait_for(all_joined, what="three agents joined", timeout=60)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{events}\n{(tmp_path / 'host.log').read_text()}") from exc
 
         def capacity(name: str) -> Any:
             with hub.client() as c:
