@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from axle.spoke.artifacts import ArtifactError
-from axle.spoke.manifests import REVISION_ANNOTATION, WORK_LABEL, group_by_priority
+from axle.spoke.manifests import REVISION_ANNOTATION, WORK_LABEL, contains, group_by_priority
 from axle.spoke.work import WorkProcessor
 from tests.spoke.fakecluster import FakeCluster
 
@@ -304,3 +304,22 @@ async def test_remove_honours_the_propagation_policy(
     if policy == "Foreground":
         assert [k[1] for k in cluster.deleted] == ["ConfigMap", "Namespace"]
     assert fresh.known_works() == []
+
+
+@pytest.mark.parametrize(
+    ("live", "desired", "same"),
+    [
+        ({"a": 1, "b": {"c": "x"}, "extra": 2}, {"a": 1, "b": {"c": "x"}}, True),
+        ({"a": 1}, {"a": 2}, False),
+        ({"a": [1, 2]}, {"a": [1]}, False),
+        ({"cpu": "500m"}, {"cpu": "0.5"}, True),
+        ({"memory": "1Gi"}, {"memory": "1073741824"}, True),
+        ({"gpu": "4"}, {"gpu": 4}, True),
+        ({"image": "busybox"}, {"image": "busybox:1"}, False),
+        ({"flag": True}, {"flag": "true"}, False),
+        ({}, {"a": None}, True),
+        ({"a": 1}, {"a": None}, False),
+    ],
+)
+def test_contains_is_the_drift_check(live: Obj, desired: Obj, same: bool) -> None:
+    assert contains(live, desired) is same

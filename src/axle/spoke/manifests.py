@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 WORK_LABEL = "axle.dev/work"
@@ -119,7 +121,11 @@ def contains(live: Any, desired: Any) -> bool:
     if isinstance(desired, Mapping):
         if not isinstance(live, Mapping):
             return False
-        return all(k in live and contains(live[k], v) for k, v in desired.items())
+        # A null in a manifest means "unset" (rendered `creationTimestamp: null` and the like).
+        return all(
+            (v is None and live.get(k) is None) or (k in live and contains(live[k], v))
+            for k, v in desired.items()
+        )
     if isinstance(desired, list):
         if not isinstance(live, list) or len(live) != len(desired):
             return False
@@ -128,9 +134,47 @@ def contains(live: Any, desired: Any) -> bool:
         return live is desired
     if isinstance(desired, int | float) and isinstance(live, int | float):
         return float(live) == float(desired)
-    return bool(live == desired) or (
-        isinstance(live, str | int) and isinstance(desired, str | int) and str(live) == str(desired)
-    )
+    if live == desired:
+        return True
+    if isinstance(live, str | int) and isinstance(desired, str | int):
+        if str(live) == str(desired):
+            return True
+        # The API server writes quantities canonically ("0.5" comes back as "500m").
+        a, b = quantity(live), quantity(desired)
+        return a is not None and a == b
+    return False
+
+
+_SUFFIXES = {
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("1e-3"),
+    "": Decimal(1),
+    "k": Decimal(10) ** 3,
+    "M": Decimal(10) ** 6,
+    "G": Decimal(10) ** 9,
+    "T": Decimal(10) ** 12,
+    "P": Decimal(10) ** 15,
+    "E": Decimal(10) ** 18,
+    "Ki": Decimal(2) ** 10,
+    "Mi": Decimal(2) ** 20,
+    "Gi": Decimal(2) ** 30,
+    "Ti": Decimal(2) ** 40,
+    "Pi": Decimal(2) ** 50,
+    "Ei": Decimal(2) ** 60,
+}
+_QUANTITY_RE = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]?)$")
+
+
+def quantity(value: str | int) -> Decimal | None:
+    """A Kubernetes resource quantity's value ("500m" -> 0.5), or None if it is not one."""
+    match = _QUANTITY_RE.match(str(value).strip())
+    if not match:
+        return None
+    try:
+        return Decimal(match.group(1)) * _SUFFIXES[match.group(2)]
+    except InvalidOperation:
+        return None
 
 
 def desired_fields(obj: Mapping[str, Any]) -> Obj:
