@@ -440,7 +440,14 @@ class SpokeAgent:
                 return
             obj = state.obj
             state.synced_generation = (obj.get("metadata") or {}).get("generation")
-            result = await self.processor.sync(obj)
+            try:
+                result = await self.processor.sync(obj)
+            except ApiError as exc:  # the cluster failed us (unreachable, ...): try again
+                log.warning("spoke %s: Work %s: cluster: %s", self.spoke, name, exc.message)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(state.wake.wait(), backoff.next())
+                state.wake.set()
+                continue
             try:
                 await self._write_status(state, result)
             except NotFound:

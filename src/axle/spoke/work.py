@@ -21,6 +21,7 @@ is already applied and whose objects did not drift is neither pulled nor re-appl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import json
 import logging
@@ -133,7 +134,12 @@ class WorkProcessor:
             or "Foreground",
             "uid": (work.get("metadata") or {}).get("uid"),
         }
-        write_private(self._inventory_path(ns, name), json.dumps(record))
+        text = json.dumps(record)
+        path = self._inventory_path(ns, name)
+        with contextlib.suppress(OSError):
+            if path.read_text() == text:
+                return  # unchanged: a resync pass does not touch the disk
+        write_private(path, text)
 
     def known_works(self) -> list[tuple[str, str]]:
         """(namespace, name) of every Work this agent holds an inventory for."""
