@@ -39,13 +39,19 @@ def agent(
     state: Path,
     cluster: FakeCluster,
     token: str | None = None,
+    url: str | None = None,
     **kw: Any,
 ) -> SpokeAgent:
     kw.setdefault("resync_seconds", 0.5)
     kw.setdefault("requeue_seconds", 0.1)
     kw.setdefault("capacity_seconds", 0.1)
     return SpokeAgent(
-        hub=hub.url, spoke=name, cluster=cluster, state_dir=state, bootstrap_token=token, **kw
+        hub=url or hub.url,
+        spoke=name,
+        cluster=cluster,
+        state_dir=state,
+        bootstrap_token=token,
+        **kw,
     )
 
 
@@ -203,3 +209,18 @@ async def _has(cluster: FakeCluster, name: str) -> bool:
 
 async def _gone(cluster: FakeCluster, name: str) -> bool:
     return not await _has(cluster, name)
+
+
+async def test_join_and_heartbeat_over_tls(hub: HubThread, tmp_path: Path) -> None:
+    token = await enroll(hub, "theta")
+    https = hub.url.replace("http://", "https://")
+    ca = str(hub.settings.data_dir / "ca.crt")
+    spoke = agent(hub, "theta", tmp_path, FakeCluster(), token, https, ca_file=ca)
+    async with running(spoke):
+        await until(lambda: _done(spoke.joined.wait()), "join over TLS")
+        await until(lambda: _async(spoke.heartbeats >= 1), "a heartbeat over TLS")
+    assert cred.load(tmp_path).hub == https  # type: ignore[union-attr]
+
+
+async def _async(value: Any) -> Any:
+    return value
