@@ -323,3 +323,15 @@ async def test_remove_honours_the_propagation_policy(
 )
 def test_contains_is_the_drift_check(live: Obj, desired: Obj, same: bool) -> None:
     assert contains(live, desired) is same
+
+
+def test_merge_patch_nulls_what_was_dropped() -> None:
+    from axle.spoke.agent import merge_patch
+
+    old = {"capacity": {"gpus": {"H100": 8}, "nodes": 2}, "gone": 1, "same": [1]}
+    new = {"capacity": {"gpus": {}, "nodes": 1}, "same": [1]}
+    assert merge_patch(old, new) == {
+        "capacity": {"gpus": {"H100": None}, "nodes": 1},
+        "same": [1],
+        "gone": None,
+    }

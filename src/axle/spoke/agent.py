@@ -350,8 +350,9 @@ class SpokeAgent:
                     status = spoke.get("status") or {}
                     written = {k: status.get(k) for k in report}
                 if report != written:
+                    patch = merge_patch(written, report)
                     await self.client.patch(
-                        SPOKES, self.spoke, {"status": report}, subresource="status"
+                        SPOKES, self.spoke, {"status": patch}, subresource="status"
                     )
                     written = report
                     log.info("spoke %s: capacity %s", self.spoke, report["capacity"])
@@ -471,8 +472,7 @@ class SpokeAgent:
         new = result.status
         if _strip_none(new) == _strip_none(dict(old)):
             return
-        patch: Obj = {k: None for k in old if k not in new}
-        patch.update(new)
+        patch = merge_patch(dict(old), new)
         name = state.obj["metadata"]["name"]
         written = await self.client.patch(
             WORKS, name, {"status": patch}, self.namespace, subresource="status"
@@ -530,6 +530,25 @@ class SpokeAgent:
 
     def work_names(self) -> list[str]:
         return sorted(self._works)
+
+
+def merge_patch(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> Obj:
+    """The JSON merge patch (RFC 7386) that turns `old` into `new`.
+
+    A plain `new` as the patch would keep keys `new` dropped inside nested maps (a GPU model
+    no longer present, an output removed): those are sent as null.
+    """
+    out: Obj = {}
+    for key, value in new.items():
+        before = (old or {}).get(key)
+        if isinstance(value, Mapping) and isinstance(before, Mapping):
+            out[key] = merge_patch(before, value)
+        else:
+            out[key] = value
+    for key in old or {}:
+        if key not in new:
+            out[key] = None
+    return out
 
 
 def _transitions(old: list[Obj], new: list[Obj]) -> list[Obj]:
