@@ -7,6 +7,7 @@ hub in a thread and read back. Nodes and /version come from a tiny stdlib HTTP s
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from axle.client import Client
 from axle.errors import Invalid, ServiceUnavailable
 from axle.kube.real import RealCluster, node_capacity, to_api_error
 from tests.client.hubthread import HubThread
+from tests.spoke.conftest import until
 
 
 def kubeconfig(server: str, token: str) -> dict[str, Any]:
@@ -198,3 +200,28 @@ async def test_capacity_from_nodes(tmp_path: Path) -> None:
     assert cap.kubernetes_version == "v1.30.4"
     assert [n.name for n in cap.nodes] == ["gpu-1", "cp-1"]
     assert cap.gpus_by_product == {"NVIDIA-H100-80GB-HBM3": 8}
+
+
+async def test_changes_yield_labelled_objects_that_moved(hub: HubThread, tmp_path: Path) -> None:
+    cluster = RealCluster(
+        kubeconfig(hub.url, hub.token), discovery_cache=tmp_path / "d.json", poll_interval=0.05
+    )
+    await cluster.apply(cm({"a": "1"}))
+    changes = cluster.changes()
+    first = asyncio.ensure_future(anext(changes))
+
+    # The first poll records what exists (nothing is yielded for it); change things after it.
+    async def polled() -> bool:
+        return cluster.polls >= 1
+
+    await until(polled, "the first poll")
+    async with Client(hub.url, hub.token) as admin:
+        await admin.patch("configmaps", "cfg", {"data": {"a": "edited"}}, "default")
+    changed = await asyncio.wait_for(first, 10)
+    assert changed["metadata"]["name"] == "cfg" and changed["data"] == {"a": "edited"}
+    async with Client(hub.url, hub.token) as admin:
+        await admin.delete("configmaps", "cfg", "default")
+    gone = await asyncio.wait_for(anext(changes), 10)
+    assert gone["metadata"]["name"] == "cfg"
+    await changes.aclose()
+    await cluster.close()

@@ -125,6 +125,7 @@ class RealCluster:
         self.poll_interval = poll_interval
         self._dynamic: DynamicClient | None = None
         self._applied_kinds: dict[tuple[str, str], None] = {}
+        self.polls = 0  # completed `changes()` polls (tests wait for the first)
 
     @classmethod
     def in_cluster(cls, **kwargs: Any) -> RealCluster:
@@ -306,6 +307,7 @@ class RealCluster:
                     if key not in now:
                         yield item
             seen, first = now, False
+            self.polls += 1
             await asyncio.sleep(self.poll_interval)
 
     async def close(self) -> None:
