@@ -585,3 +585,72 @@ async def test_a_palette_error_fails_the_pool_with_palettes_message(
     await eventually(gone, what="the failed pool deleted")
     assert await palette_clusters(palette_url) == []
     assert await list_claims(store, K.lease) == []
+
+
+async def add_fault(url: str, **rule: Any) -> None:
+    async with httpx.AsyncClient(base_url=url) as c:
+        r = await c.post("/admin/faults", json=rule)
+        assert r.status_code < 300, r.text
+
+
+async def clear_faults(url: str) -> None:
+    async with httpx.AsyncClient(base_url=url) as c:
+        (await c.delete("/admin/faults")).raise_for_status()
+
+
+async def test_a_refused_create_releases_the_hosts_and_tries_again(
+    store: Store, hub: ControllerManager, palette_url: str
+) -> None:
+    await setup(store, palette_url)
+    await add_fault(
+        palette_url,
+        status=409,
+        count=1,
+        method="POST",
+        path="/v1/spectroclusters/edge-native",
+        message="edge host gpu-h100-01 is in use by cluster legacy",
+    )
+
+    async def refused() -> Obj | None:
+        events = (await store.list(K.event, "ml-prod")).items
+        return next((e for e in events if e["reason"] == "CreateRefused"), None)
+
+    await store.create(POOL, pool("retry"))
+    event = await eventually(refused, what="a CreateRefused event")
+    assert event["type"] == "Warning"
+    assert "in use by cluster legacy" in event["message"]
+    assert "hosts were released" in event["message"]
+    # The fault fired once: the next pass reserves again and the pool comes up.
+    await wait_phase(store, "retry", "Running")
+    assert len(await palette_clusters(palette_url)) == 1
+    assert len(await list_claims(store, K.lease)) == 3
+
+
+async def test_deletion_waits_while_palette_refuses_to_delete(
+    store: Store, hub: ControllerManager, palette_url: str
+) -> None:
+    await setup(store, palette_url)
+    await store.create(POOL, pool("sticky"))
+    await wait_phase(store, "sticky", "Running")
+    await add_fault(
+        palette_url, status=400, method="DELETE", path="/v1/spectroclusters/*", message="busy"
+    )
+    await store.delete(POOL, "ml-prod", "sticky")
+    obj = await wait_phase(store, "sticky", "Deleting")
+
+    async def reported() -> Obj | None:
+        o = await get_pool(store, "sticky")
+        return o if "waiting for Palette to delete" in (o["status"].get("message") or "") else None
+
+    obj = await eventually(reported, what="the deletion waiting on Palette")
+    assert "InvalidRequest" in obj["status"]["message"]
+    assert len(await palette_clusters(palette_url)) == 1
+    assert len(await list_claims(store, K.lease)) == 3  # hosts stay held meanwhile
+    await clear_faults(palette_url)
+
+    async def gone() -> bool:
+        return not (await store.list(POOL, "ml-prod")).items
+
+    await eventually(gone, what="the pool deleted once Palette deletes")
+    assert await palette_clusters(palette_url) == []
+    assert await list_claims(store, K.lease) == []

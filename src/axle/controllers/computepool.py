@@ -216,6 +216,8 @@ class ComputePoolReconciler(Reconciler):
         self.clock = clock
         # Selection, quota check and claims run one pool at a time in this process.
         self._reserve_lock = asyncio.Lock()
+        # The last version of each pool this reconcile wrote (one reconcile per key at once).
+        self._latest: dict[str, Obj] = {}
 
     @property
     def kind(self) -> KindInfo:
@@ -291,9 +293,13 @@ class ComputePoolReconciler(Reconciler):
         status["variant"] = plan.variant
         status["observedGeneration"] = pool["metadata"].get("generation")
         status.setdefault("clusters", [])
+        self._latest.pop(key, None)
         try:
             delay = await self._advance(pool, plan, status)
         except Blocked as blocked:
+            # Steps before the one that stopped may have written the pool: build on the
+            # latest version, or the write would conflict and the reason be lost.
+            pool = self._latest.pop(key, pool)
             delay = blocked.delay if blocked.delay is not None else self.wait_seconds
             created = any(c.get("paletteClusterUid") for c in status.get("clusters") or [])
             if blocked.phase == "Pending" and created:
@@ -302,6 +308,7 @@ class ComputePoolReconciler(Reconciler):
                 blocked.phase = str((pool.get("status") or {}).get("phase") or "Provisioning")
             await self._block(pool, status, blocked)
             return delay
+        self._latest.pop(key, None)
         return delay
 
     async def _add_finalizer(self, pool: Obj) -> Obj:
@@ -333,6 +340,7 @@ class ComputePoolReconciler(Reconciler):
         status["phase"] = phase
         status["message"] = message
         written = await write_status(self.store, self.kind, pool, status)
+        self._latest[key_of(written)] = written
         # An Event per phase change, and per new problem while Pending or Failed; Degraded's
         # message ages with every pass (time since the last heartbeat), so only its start
         # is recorded.
