@@ -254,6 +254,8 @@ async def test_pull_failure_is_reported(tmp_path: Path, reg: Registry) -> None:
     applied = cond(result.status, "Applied")
     assert (applied["status"], applied["reason"]) == ("False", "ArtifactPullFailed")
     assert "digest mismatch" in applied["message"]
+    available = cond(result.status, "Available")
+    assert (available["status"], available["reason"]) == ("Unknown", "ArtifactPullFailed")
     assert cluster.applied == []
     assert not result.settled
 
@@ -266,6 +268,8 @@ async def test_apply_failure_names_the_object(tmp_path: Path, reg: Registry) -> 
     applied = cond(result.status, "Applied")
     assert applied["reason"] == "ApplyFailed"
     assert "ConfigMap ml/b" in applied["message"] and "Invalid value" in applied["message"]
+    available = cond(result.status, "Available")
+    assert (available["reason"], available["message"]) == ("ApplyFailed", applied["message"])
     assert "appliedDigest" not in result.status
 
 

@@ -191,7 +191,12 @@ class WorkProcessor:
                     f"cannot pull {url}@{digest}: {exc}",
                     generation,
                 )
-                _available_unknown(conditions, generation, "the artifact was not pulled")
+                _available_unknown(
+                    conditions,
+                    generation,
+                    f"cannot pull {url}@{digest}: {exc}",
+                    "ArtifactPullFailed",
+                )
                 return SyncResult(status, settled=False)
 
         revision = str(spec.get("revision") or digest)
@@ -323,7 +328,14 @@ class WorkProcessor:
                 generation,
             )
         else:
-            _available_unknown(conditions, generation, "not every object is applied yet")
+            # Every applied object is healthy, but not everything is applied: say why.
+            applied_cond = next((c for c in conditions if c.get("type") == APPLIED), {})
+            _available_unknown(
+                conditions,
+                generation,
+                str(applied_cond.get("message") or "not every object is applied yet"),
+                str(applied_cond.get("reason") or "Progressing"),
+            )
         return SyncResult(status, settled=settled and applied, applied=run.applied)
 
     async def _apply_group(self, group: Sequence[Obj], run: _Pass) -> None:
@@ -462,5 +474,7 @@ def _first_unhealthy_text(run: _Pass) -> str | None:
     return None
 
 
-def _available_unknown(conditions: list[Obj], generation: Any, why: str) -> None:
-    set_condition(conditions, AVAILABLE, "Unknown", "Progressing", why, generation)
+def _available_unknown(
+    conditions: list[Obj], generation: Any, why: str, reason: str = "Progressing"
+) -> None:
+    set_condition(conditions, AVAILABLE, "Unknown", reason, why, generation)
