@@ -54,16 +54,18 @@ def joined(events: list[dict[str, Any]]) -> set[str]:
 async def test_host_runs_many_agents_and_resumes_them(hub: HubThread, tmp_path: Path) -> None:
     names = ["h-one", "h-two", "h-three"]
     tokens = {n: await enroll(hub, n) for n in names}
-    host, events, lines, stop, task, made = await host_run(tmp_path)
+    base, elsewhere = tmp_path / "base", tmp_path / "elsewhere" / "h-three"
+    host, events, lines, stop, task, made = await host_run(base)
     for name in names:
-        lines.send(
-            {
-                "hub": hub.url,
-                "bootstrapToken": tokens[name],
-                "spoke": name,
-                "cluster": f"sim://{name}",
-            }
-        )
+        line = {
+            "hub": hub.url,
+            "bootstrapToken": tokens[name],
+            "spoke": name,
+            "cluster": f"sim://{name}",
+        }
+        if name == "h-three":  # a state dir outside the base dir is remembered too
+            line["stateDir"] = str(elsewhere)
+        lines.send(line)
     lines.send("not json")
     lines.send({"spoke": "x"})
 
@@ -88,7 +90,8 @@ async def test_host_runs_many_agents_and_resumes_them(hub: HubThread, tmp_path: 
         "the repeated line answered",
     )
     assert len(made) == 3
-    assert all((tmp_path / n / "agent.json").exists() for n in names)
+    assert all((base / n / "agent.json").exists() for n in names[:2])
+    assert (elsewhere / "agent.json").exists()
     lines.send({"stop": "h-three"})
     await until(lambda: _async(lambda: "h-three" not in host.agents), "h-three stopped")
     stop.set()
@@ -97,7 +100,7 @@ async def test_host_runs_many_agents_and_resumes_them(hub: HubThread, tmp_path: 
 
     # A new host on the same base dir resumes all three from their stored credentials
     # (their bootstrap tokens are used up, so a join would fail).
-    host2, events2, _, stop2, task2, made2 = await host_run(tmp_path)
+    host2, events2, _, stop2, task2, made2 = await host_run(base)
     await until(lambda: _async(lambda: joined(events2) == set(names)), "every agent resumed")
     assert sorted(made2) == sorted(f"sim://{n}" for n in names)
     async with Client(hub.url, hub.token) as admin:
@@ -105,14 +108,26 @@ async def test_host_runs_many_agents_and_resumes_them(hub: HubThread, tmp_path: 
             lease = await admin.get("leases", "spoke-agent", f"spoke-{name}")
             assert lease["spec"]["renewTime"]
     await host2.forget("h-two")
-    assert not (tmp_path / "h-two").exists()
+    assert not (base / "h-two").exists()
     stop2.set()
     await asyncio.wait_for(task2, 20)
-    _, events3, _, stop3, task3, made3 = await host_run(tmp_path)
+    _, events3, _, stop3, task3, made3 = await host_run(base)
     await until(lambda: _async(lambda: joined(events3) == {"h-one", "h-three"}), "resumed")
     assert sorted(made3) == ["sim://h-one", "sim://h-three"]
     stop3.set()
     await asyncio.wait_for(task3, 20)
+    # Forgetting an agent that is not running finds its state dir from the record.
+    idle = idle_host(base)
+    await idle.forget("h-three")
+    assert not elsewhere.exists()
+    assert [p.name for p in idle_host(base)._index()] == ["h-one"]
+
+
+def idle_host(base: Path) -> AgentHost:
+    async def make(spec: AgentSpec) -> ClusterHandle:
+        return ClusterHandle(FakeCluster())
+
+    return AgentHost(base, make, agent_options=OPTIONS)
 
 
 async def _async(fn: Any) -> Any:

@@ -197,11 +197,21 @@ class AgentHost:
     async def forget(self, spoke: str) -> None:
         """Stop the agent and delete its state (its cluster is gone for good)."""
         running = self.agents.get(spoke)
-        state = running.spec.state_dir if running else self.base_dir / spoke
+        state = running.spec.state_dir if running else self._recorded_dir(spoke)
         await self.stop(spoke)
         self._save_index([d for d in self._index() if d != state])
         shutil.rmtree(state, ignore_errors=True)
         self.emit({"spoke": spoke, "event": "forgotten"})
+
+    def _recorded_dir(self, spoke: str) -> Path:
+        """The state dir recorded for `spoke` (it may lie outside the base dir)."""
+        for state in self._index():
+            try:
+                if json.loads((state / AGENT_FILE).read_text()).get("spoke") == spoke:
+                    return state
+            except (OSError, ValueError):
+                continue
+        return self.base_dir / spoke
 
     async def resume(self) -> int:
         """Start every agent recorded under the base dir; returns how many."""
