@@ -339,3 +339,23 @@ def test_merge_patch_nulls_what_was_dropped() -> None:
         "same": [1],
         "gone": None,
     }
+
+
+async def test_a_changed_work_ends_the_health_wait(tmp_path: Path, reg: Registry) -> None:
+    cluster = FakeCluster(on_apply=lambda obj: {"replicas": 1})  # never available
+    digest = reg.push([manifest("Deployment", "db", "db"), manifest("Deployment", "api", "api")])
+    proc = processor(cluster, tmp_path, reg, group_wait=1000.0)
+    asked: list[bool] = []
+
+    def interrupted() -> bool:
+        asked.append(True)
+        return len(asked) >= 3  # the Work changes while the pass waits
+
+    w = work(
+        digest,
+        groups=[{"priority": 1, "components": ["db"]}, {"priority": 2, "components": ["api"]}],
+    )
+    result = await proc.sync(w, interrupted)
+    assert len(asked) == 3
+    assert proc.clock() < 1000.0  # type: ignore[operator]
+    assert cond(result.status, "Applied")["reason"] == "WaitingForGroup"

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import functools
 import logging
 import random
 import secrets
@@ -442,7 +443,7 @@ class SpokeAgent:
             obj = state.obj
             state.synced_generation = (obj.get("metadata") or {}).get("generation")
             try:
-                result = await self.processor.sync(obj)
+                result = await self.processor.sync(obj, functools.partial(_superseded, state, obj))
             except ApiError as exc:  # the cluster failed us (unreachable, ...): try again
                 log.warning("spoke %s: Work %s: cluster: %s", self.spoke, name, exc.message)
                 with contextlib.suppress(TimeoutError):
@@ -549,6 +550,14 @@ def merge_patch(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> Obj:
         if key not in new:
             out[key] = None
     return out
+
+
+def _superseded(state: _WorkState, synced: Obj) -> bool:
+    """Whether the Work changed (new generation) or went away since this pass began."""
+    if state.deleted:
+        return True
+    generation = (state.obj.get("metadata") or {}).get("generation")
+    return bool(generation != (synced.get("metadata") or {}).get("generation"))
 
 
 def _transitions(old: list[Obj], new: list[Obj]) -> list[Obj]:

@@ -110,6 +110,7 @@ class WorkProcessor:
         self.sleep = sleep
         self.clock = clock
         self.field_manager = field_manager
+        self._interrupted: Callable[[], bool] = lambda: False
 
     # ---- inventory ---------------------------------------------------------------------------
 
@@ -152,8 +153,15 @@ class WorkProcessor:
 
     # ---- sync --------------------------------------------------------------------------------
 
-    async def sync(self, work: Mapping[str, Any]) -> SyncResult:
-        """Bring the cluster in line with `work`; returns its new status (not yet written)."""
+    async def sync(
+        self, work: Mapping[str, Any], interrupted: Callable[[], bool] | None = None
+    ) -> SyncResult:
+        """Bring the cluster in line with `work`; returns its new status (not yet written).
+
+        `interrupted()` is asked while waiting for a group to become healthy: when it says so
+        (the Work changed or was deleted meanwhile), the wait ends early and the pass stops.
+        """
+        self._interrupted = interrupted or (lambda: False)
         ns, name = work_id(work)
         spec = work.get("spec") or {}
         old_status: Obj = copy.deepcopy(dict(work.get("status") or {}))
@@ -364,6 +372,8 @@ class WorkProcessor:
             if all(s.healthy for s in states):
                 return True
             if any(s.health == h.DEGRADED for s in states) or self.clock() >= deadline:
+                return False
+            if self._interrupted():
                 return False
             await self.sleep(self.poll_interval)
             await self._assess(group, run)
