@@ -34,6 +34,7 @@ from axle.controllers.reservations import CLAIM_LABEL, list_claims
 from axle.controllers.spokeinstaller import AgentRequest
 from axle.controllers.tenant import TenantReconciler
 from axle.errors import Conflict, NotFound
+from axle.providers.base import Unreachable
 from axle.sim.palette import SimConfig, serve
 from axle.store.base import Obj, Store
 from tests.controllers.conftest import fast_settings
@@ -654,3 +655,60 @@ async def test_deletion_waits_while_palette_refuses_to_delete(
     await eventually(gone, what="the pool deleted once Palette deletes")
     assert await palette_clusters(palette_url) == []
     assert await list_claims(store, K.lease) == []
+
+
+class FlakyPalette:
+    """The real client, except that status polls fail while `down` is set."""
+
+    down = False
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def get_cluster_status(self, uid: str) -> str:
+        if FlakyPalette.down:
+            raise Unreachable("connection refused")
+        return str(await self.inner.get_cluster_status(uid))
+
+
+async def test_an_unreachable_palette_while_provisioning_is_retried(
+    store: Store, tmp_path: Path, palette_url: str
+) -> None:
+    from axle.controllers.provider_cache import palette_provider
+
+    installer = JoiningInstaller(store)
+    factories = reconcilers(installer)
+    factories[-1] = partial(
+        ComputePoolReconciler,
+        installer=installer,
+        hub_url="http://hub.test",
+        poll_seconds=0.05,
+        wait_seconds=0.2,
+        provider_factory=lambda data, key: FlakyPalette(palette_provider(data, key)),
+    )
+    mgr = ControllerManager(store, fast_settings(tmp_path), "test-hub", reconcilers=factories)
+    await mgr.start()
+    try:
+        await eventually(mgr.ready.is_set, what="controllers running")
+        await setup(store, palette_url)
+        FlakyPalette.down = True
+        await store.create(POOL, pool("flaky-palette"))
+
+        async def unreachable() -> Obj | None:
+            o = await get_pool(store, "flaky-palette")
+            c = get_condition(o, "ClusterProvisioned") or {}
+            return o if c.get("reason") == "Unreachable" else None
+
+        obj = await eventually(unreachable, what="ClusterProvisioned Unreachable")
+        assert obj["status"]["phase"] == "Provisioning"
+        assert "retrying" in get_condition(obj, "ClusterProvisioned")["message"]  # type: ignore[index]
+        assert len(await palette_clusters(palette_url)) == 1  # created once, polled in vain
+        FlakyPalette.down = False
+        await wait_phase(store, "flaky-palette", "Running")
+        assert len(await palette_clusters(palette_url)) == 1
+    finally:
+        FlakyPalette.down = False
+        await mgr.stop()
