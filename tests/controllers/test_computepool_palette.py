@@ -377,8 +377,13 @@ async def test_two_pools_race_for_the_last_hosts(
 
         phases = await eventually(settled, what=f"round {round_}: one Running, one Pending")
         loser = b if phases[0] == "Running" else a
-        cond = get_condition(await get_pool(store, loser), "ComputeAvailable") or {}
-        assert cond.get("reason") in ("InsufficientCompute", "HostTaken"), cond
+
+        async def waits(loser: str = loser) -> dict[str, Any] | None:
+            cond = get_condition(await get_pool(store, loser), "ComputeAvailable") or {}
+            return cond if cond.get("reason") == "InsufficientCompute" else None
+
+        cond = await eventually(waits, what=f"round {round_}: the loser InsufficientCompute")
+        assert cond["message"].startswith("needs 3x NVIDIA-H100 hosts with 8 GPUs, 1 available")
         claims = await list_claims(store, K.lease)
         assert len(claims) == len({c.host_uid for c in claims}) == 4
         assert len({c.holder for c in claims}) == 1

@@ -79,9 +79,7 @@ def test_resource_groups_architecture_and_implied_tags() -> None:
     need = h100(3, resource_groups={"rack": "a"})
     sel = select_hosts(candidates(STATUS), {"c": [need]})
     assert not sel.ok
-    assert sel.message() == (
-        "cluster c needs 3x NVIDIA-H100 hosts with 8 GPUs (tags rack=a), 2 available"
-    )
+    assert sel.message() == ("needs 3x NVIDIA-H100 hosts with 8 GPUs (tags rack=a), 2 available")
     arm = HostNeed(CONTROL_PLANE, 1, architecture="ARM64")
     assert names(select_hosts(candidates(STATUS), {"c": [arm]})) == ["cp-arm"]
     tagged = HostNeed(CONTROL_PLANE, 1, resource_groups={"palette.ai": "true"})
@@ -228,3 +226,8 @@ def test_the_create_request_lists_the_held_hosts_and_the_defaults() -> None:
     assert [h["hostName"] for h in cp["cloudConfig"]["edgeHosts"]] == ["cp-1"]
     assert gpu["poolConfig"]["size"] == 2 and gpu["poolConfig"]["additionalLabels"] == {"a": "b"}
     assert gpu["poolConfig"]["machinePoolProperties"] == {"archType": "amd64"}
+
+
+def test_several_clusters_say_which_one_lacks_hosts() -> None:
+    sel = select_hosts(candidates(STATUS), {"c0": [CP, h100(2)], "c1": [CP, h100(2)]})
+    assert sel.message().startswith("cluster c1 needs 2x NVIDIA-H100 hosts with 8 GPUs")

@@ -110,6 +110,7 @@ class Shortfall:
 class Selection:
     picks: list[Pick] = field(default_factory=list)
     shortfalls: list[Shortfall] = field(default_factory=list)
+    name_clusters: bool = False  # several clusters: say which one lacks hosts
 
     @property
     def ok(self) -> bool:
@@ -118,7 +119,7 @@ class Selection:
     def message(self) -> str:
         parts = []
         for s in self.shortfalls:
-            prefix = f"cluster {s.cluster} " if s.cluster else ""
+            prefix = f"cluster {s.cluster} " if s.cluster and self.name_clusters else ""
             parts.append(prefix + s.message())
         return "; ".join(parts)
 
@@ -191,7 +192,7 @@ def select_hosts(
     implied = dict(implied_tags or {})
     used = set(taken)
     pool = sorted((h for h in inventory if h.state == "available" and h.id not in used), key=_order)
-    selection = Selection()
+    selection = Selection(name_clusters=len(clusters) > 1)
     for cluster in sorted(clusters):
         for need in clusters[cluster]:
             fitting = [h for h in pool if h.id not in used and fits(h, need, implied)]
