@@ -112,7 +112,13 @@ def test_order_of_hosts_does_not_matter() -> None:
 
 def test_machine_states() -> None:
     assert machine_state(host("a")) == "available"
-    assert machine_state(host("a", state="unpaired")) == "available"
+    # Palette refuses to build a cluster on an unpaired host: never offer it as available.
+    assert machine_state(host("a", state="unpaired")) == "unhealthy"
+    fields = group_hosts([host("a", state="unpaired")]).status_fields()
+    machine = next(
+        m for g in fields["controlPlaneCompute"] + fields["workerCompute"] for m in g["machines"]
+    )
+    assert "unpaired" in machine["message"]
     assert machine_state(host("a", state="in-use")) == "in-use"
     assert machine_state(host("a", used_by=("cluster-1",))) == "in-use"
     # unhealthy wins over in-use: a broken machine must never be picked

@@ -78,7 +78,10 @@ def machine_states(status: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
 
 
 def machine_state(host: Host) -> str:
-    if not host.healthy:
+    """available, in-use or unhealthy. An `unpaired` host is registered with Palette but not
+    paired, and Palette refuses to build a cluster on it, so it is not available; of the three
+    states it can be only `unhealthy` (with a message saying why)."""
+    if not host.healthy or host.state == "unpaired":
         return "unhealthy"
     if host.state == "in-use" or host.in_use_by:
         return "in-use"
@@ -133,7 +136,10 @@ def _machine(host: Host, state: str) -> dict[str, Any]:
     if host.in_use_by:
         m["usedBy"] = ",".join(host.in_use_by)
     if state == "unhealthy":
-        m["message"] = host.health_message or "Palette reports the host unhealthy"
+        if host.healthy and host.state == "unpaired":
+            m["message"] = "unpaired in Palette: pair the edge host before it can join a cluster"
+        else:
+            m["message"] = host.health_message or "Palette reports the host unhealthy"
     if host.address:
         m["edgeHostDetails"] = {"hostAddress": host.address}
     return m
