@@ -10,12 +10,15 @@ reaches Running with one Palette cluster and no host reserved twice.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +73,25 @@ def machines(compute: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def start_hub(data: Path, provisioning: str = "0") -> HubProcess:
+def _children(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_hub(data: Path, provisioning: str = "0", sim_port: int = 0) -> HubProcess:
     return HubProcess(
         data,
         (
@@ -78,7 +99,7 @@ def start_hub(data: Path, provisioning: str = "0") -> HubProcess:
             "--inventory",
             str(INVENTORY),
             "--palette-sim-port",
-            "0",
+            str(sim_port),
             "--compute-sync-seconds",
             "1",
             "--palette-sim-provisioning-seconds",
@@ -122,11 +143,17 @@ def create_pool(http: httpx.Client) -> None:
 
 
 def pool_phase(http: httpx.Client, phase: str, timeout: float = 60) -> dict[str, Any]:
+    last: list[Any] = [None]
+
     def check() -> dict[str, Any] | None:
         p = http.get(f"{POOLS}/train").json()
+        last[0] = p.get("status")
         return p if (p.get("status") or {}).get("phase") == phase else None
 
-    return wait_for(check, timeout=timeout, what=f"pool train {phase}")
+    try:
+        return wait_for(check, timeout=timeout, what=f"pool train {phase}")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; last status: {last[0]}") from None
 
 
 def palette_clusters(sim: str) -> list[str]:
@@ -184,7 +211,9 @@ def test_dedicated_pool_with_a_real_agent(tmp_path: Path) -> None:
 
 def test_sigkill_during_provisioning(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    hub = start_hub(data, provisioning="3")
+    # A fixed simulator port: the restarted hub's simulator must answer where the Secret says.
+    sim_port = _free_port()
+    hub = start_hub(data, provisioning="3", sim_port=sim_port)
     try:
         sim = apply_quickstart(hub, tmp_path)
         with hub.client() as http:
@@ -192,14 +221,21 @@ def test_sigkill_during_provisioning(tmp_path: Path) -> None:
             pool_phase(http, "Provisioning", timeout=30)
             wait_for(lambda: palette_clusters(sim), timeout=15, what="the Palette cluster")
         assert hub.proc is not None
+        children = _children(hub.proc.pid)
         hub.proc.send_signal(signal.SIGKILL)
         hub.proc.wait()
         hub.proc = None
-        # The simulator is a child of the hub, killed with it or not: a restarted hub starts
-        # its own on the same state file; use whichever URL it prints.
-        hub = start_hub(data, provisioning="3")
-        m = re.search(r"Palette simulator serving on (\S+)", hub.output())
-        sim = m.group(1) if m else sim
+        # Its Palette simulator outlives a SIGKILLed hub; stop it so that the restarted hub's
+        # own simulator is the only one writing the state file.
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        # The restarted hub starts its own simulator on the same state file and port.
+        for pid in children:
+            deadline = time.monotonic() + 10
+            while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+        hub = start_hub(data, provisioning="3", sim_port=sim_port)
         with hub.client() as http:
             pool = pool_phase(http, "Running", timeout=90)
             assert len(palette_clusters(sim)) == 1
