@@ -127,3 +127,30 @@ def test_quickstart_on_a_palette_sim_hub_lists_the_fleet(tmp_path: Path) -> None
         httpx.get(f"{sim}/v1/users/info", timeout=2)
     state = json.loads((tmp_path / "data" / "palette-sim.json").read_text())
     assert state  # the simulator kept its state in the hub's data dir
+
+
+def test_the_simulator_dies_with_a_killed_hub(tmp_path: Path) -> None:
+    """A hub killed with SIGKILL takes its simulator along (no orphan on the state file)."""
+    import signal
+
+    hub = HubProcess(
+        tmp_path / "data",
+        ("--palette-sim", "--inventory", str(INVENTORY), "--palette-sim-port", "0"),
+    ).start()
+    m = re.search(r"Palette simulator serving on (\S+)", hub.output())
+    assert m, hub.output()
+    sim = m.group(1)
+    assert httpx.get(f"{sim}/admin/requests", timeout=5).status_code == 200
+    assert hub.proc is not None
+    hub.proc.send_signal(signal.SIGKILL)
+    hub.proc.wait()
+
+    def gone() -> bool:
+        try:
+            httpx.get(f"{sim}/admin/requests", timeout=1)
+        except httpx.HTTPError:
+            return True
+        return False
+
+    wait_for(gone, timeout=15, what="the simulator to stop after its hub was killed")
+    hub.proc = None

@@ -10,6 +10,7 @@ simulated clusters again. The process is stopped when the hub stops.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import re
 import signal
@@ -23,6 +24,7 @@ from pathlib import Path
 URL_RE = re.compile(r"serving on (https?://[0-9.]+:[0-9]+)")
 START_TIMEOUT = 20.0
 STATE_FILE = "palette-sim.json"
+PR_SET_PDEATHSIG = 1
 
 
 class SimulatorFailed(RuntimeError):
@@ -60,6 +62,9 @@ def palette_simulator(
         # Its own process group: Ctrl-C in the terminal reaches the hub, which stops it in
         # order, instead of killing the simulator under a hub that still talks to it.
         start_new_session=True,
+        # ... and if the hub dies without stopping it (SIGKILL), the kernel ends it too, so a
+        # restarted hub never finds a second simulator on the same state file.
+        preexec_fn=_die_with_parent,
     )
     assert proc.stdout is not None
     lines: list[str] = []
@@ -82,6 +87,13 @@ def palette_simulator(
         yield url
     finally:
         _stop(proc)
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the parent process dies (Linux prctl)."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _forward(proc: subprocess.Popen[str]) -> None:
