@@ -2,7 +2,9 @@
 
 The hub runs with the Palette simulator (`--palette-sim`, examples/inventory/small-fleet.yaml
 on port 8700, where the quickstart's Palette Secret points), so the demo also shows the
-machine inventory the Compute discovered through the real Palette client.
+machine inventory the Compute discovered through the real Palette client, and the shared
+Compute Pool of examples/quickstart/50-pool.yaml Running: a simulated Palette cluster on
+three reserved machines whose spoke agent joined the hub and reports its nodes and GPUs.
 
 It drives the real `axle` command line as subprocesses, so what it prints is exactly what a
 user typing the same commands would see; nothing here talks to the hub's internals. The hub
@@ -32,7 +34,7 @@ from axle.api.meta import get_condition
 ROOT = Path(__file__).resolve().parents[3]
 QUICKSTART = ROOT / "examples" / "quickstart"
 INVENTORY = ROOT / "examples" / "inventory" / "small-fleet.yaml"
-READY_TIMEOUT = 60.0
+READY_TIMEOUT = 90.0
 URL_RE = re.compile(r"hub serving on (https?://[0-9.]+:[0-9]+)")
 
 
@@ -57,7 +59,17 @@ def _run(args: Sequence[str], env: dict[str, str]) -> str:
 
 def _start_hub(data_dir: Path) -> tuple[subprocess.Popen[str], str]:
     port = os.environ.get("DEMO_PORT", "0")
-    sim = ["--palette-sim", "--inventory", str(INVENTORY.relative_to(ROOT))]
+    sim = [
+        "--palette-sim",
+        "--inventory",
+        str(INVENTORY.relative_to(ROOT)),
+        # A real edge cluster takes minutes; the demo's simulated one a few seconds.
+        "--palette-sim-provisioning-seconds",
+        "3",
+        # Re-list the machines every 2 s (30 s by default) so the pool's show up in-use.
+        "--compute-sync-seconds",
+        "2",
+    ]
     cmd = _axle("up", "--data-dir", str(data_dir), "--port", port, *sim)
     _say(f"$ axle up --data-dir {data_dir} {' '.join(sim)}")
     hub = subprocess.Popen(
@@ -109,11 +121,20 @@ def _wait_ready(url: str, token: str) -> None:
             }
             for c in computes:
                 synced = get_condition(c, "Synced") or {}
+                in_use = (c.get("status") or {}).get("inUseMachines") or 0
                 phases[f"Compute/{c['metadata']['name']}"] = (
-                    "Ready" if synced.get("status") == "True" else synced.get("message")
+                    "Ready"
+                    if synced.get("status") == "True" and in_use >= 3
+                    else synced.get("message") or f"{in_use} machines in use"
                 )
             last = json.dumps(phases)
-            if len(phases) >= 4 and all(p == "Ready" for p in phases.values()):
+            pools = http.get("/apis/axle.dev/v1alpha1/computepools").json().get("items", [])
+            for pool in pools:
+                phase = (pool.get("status") or {}).get("phase")
+                phases[f"ComputePool/{pool['metadata']['name']}"] = (
+                    "Ready" if phase == "Running" else phase
+                )
+            if len(phases) >= 5 and all(p == "Ready" for p in phases.values()):
                 return
             time.sleep(0.2)
     raise SystemExit(f"demo: not Ready within {READY_TIMEOUT:.0f} s: {last}")
@@ -127,10 +148,15 @@ def main() -> None:
         token = (data_dir / "admin-token").read_text().strip()
         env = {**os.environ, "AXLE_SERVER": url, "AXLE_TOKEN": token}
         _run(_axle("apply", "-f", str(QUICKSTART)), env)
-        _say("\nwaiting for the tenant and its projects to be Ready, and the inventory synced ...")
+        _say(
+            "\nwaiting for the tenant and projects to be Ready, the inventory synced, and the "
+            "shared pool Running (Palette cluster provisioned, spoke agent joined) ..."
+        )
         _wait_ready(url, token)
         _run(_axle("get", "tenants,projects", "-A"), env)
         _run(_axle("get", "settings", "-A"), env)
+        _run(_axle("get", "computepools", "-A"), env)
+        _run(_axle("get", "spokes", "-o", "wide"), env)
         _run(_axle("get", "compute", "-A"), env)
         _run(_axle("get", "compute", "fleet", "-n", "ml-prod", "-o", "wide"), env)
         _say(f"\nready in {time.monotonic() - started:.1f} s; hub at {url}, data in {data_dir}")
