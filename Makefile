@@ -41,6 +41,7 @@ lint: install
 bench: install
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/inventory.py
+	$(BIN)/python bench/pools.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
