@@ -50,7 +50,10 @@ def test_yaml_is_clean_block_style() -> None:
 
 
 def test_titles() -> None:
-    assert title("gpuLimits") == "Gpu Limits"
+    assert title("gpuLimits") == "GPU Limits"
+    assert title("memoryMiB") == "Memory MiB"
+    assert title("apiVersion") == "API Version"
+    assert title("podCIDR") == "Pod CIDR"
     assert title("tenantRoleMapping") == "Tenant Role Mapping"
     assert title("NVIDIA-H100") == "NVIDIA-H100"
     assert title("uid") == "UID"

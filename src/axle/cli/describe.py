@@ -28,7 +28,10 @@ from axle.cli.state import (
 )
 
 INDENT = "  "
-_WORD = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+# Split camelCase at a lower-to-upper step, except inside binary units (`memoryMiB`).
+_WORD = re.compile(r"(?<=[a-z0-9])(?<!Ki)(?<!Mi)(?<!Gi)(?<!Ti)(?=[A-Z])")
+# Words written in capitals wherever they appear in a key (`gpuLimits` -> `GPU Limits`).
+_UPPER_WORDS = {"api", "cpu", "gpu", "id", "ip", "ssh", "ntp", "vip", "cidr", "url", "uid"}
 # Metadata shown in the identity section, or not worth showing (managedFields).
 # Maps whose keys are the user's data, not field names: never re-cased.
 _USER_KEYED = {
@@ -46,13 +49,16 @@ _SHOWN_META = {"name", "namespace", "labels", "annotations", "managedFields"}
 
 
 def title(key: str) -> str:
-    """`gpuLimits` -> `Gpu Limits`; keys that are not camelCase (`NVIDIA-H100`) stay as they are."""
+    """`gpuLimits` -> `GPU Limits`, `memoryMiB` -> `Memory MiB`; keys that are not camelCase
+    (`NVIDIA-H100`) stay as they are."""
     if key in _ACRONYMS:
         return _ACRONYMS[key]
     if not key or not key[0].islower():
         return key
     words = _WORD.sub(" ", key).split(" ")
-    return " ".join(w[:1].upper() + w[1:] for w in words)
+    return " ".join(
+        w.upper() if w.lower() in _UPPER_WORDS else w[:1].upper() + w[1:] for w in words
+    )
 
 
 def _scalar(value: Any) -> str:
