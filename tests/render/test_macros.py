@@ -266,3 +266,14 @@ def test_hub_output_is_never_a_stray_macro(text: str, value: str) -> None:
         assert not (isinstance(segment, Macro) and segment.kind == "hub")
         if isinstance(segment, Text):
             assert "{{" not in segment.text
+
+
+@given(st.text(alphabet='{}ab "', max_size=10), st.text(alphabet="{}ab", max_size=6))
+def test_hub_then_spoke_gives_inserted_text_back(value: str, suffix: str) -> None:
+    # The hub encodes what it inserts; the agent's final pass must give it back unchanged.
+    template = {"s": "{{ .var.x }}" + suffix.replace("{", "z"), "k": {"{{ .var.x }}": 1}}
+    out = resolve_hub(
+        template, variables={"x": value}, definition_outputs={}, object_outputs={}, system={}
+    )
+    final = resolve_spoke(out, definition_outputs={}, object_outputs={})
+    assert final == {"s": value + suffix.replace("{", "z"), "k": {value: 1}}
