@@ -18,7 +18,7 @@ def test_parameter_and_context_are_json_values() -> None:
 
 
 def test_strings_are_data_not_code() -> None:
-    result = evaluate("cm", PROGRAM, {"x": "std.exit(1) + '"}, {"name": "a\"b"})
+    result = evaluate("cm", PROGRAM, {"x": "std.exit(1) + '"}, {"name": 'a"b'})
     assert result["output"]["x"] == "std.exit(1) + '"
     assert result["output"]["n"] == 'a"b'
 

@@ -382,3 +382,25 @@ def render_policy(
         message = f"policy {name!r}: output must be an object"
         raise Invalid(message, causes=[Cause(field=field, message=message)])
     return output
+
+
+_KIND_WORDS = {
+    "ComponentDefinition": "component type",
+    "TraitDefinition": "trait",
+    "PolicyDefinition": "policy",
+}
+
+
+def find_definition(
+    catalog: dict[str, dict[str, dict[str, Any]]], kind: str, name: str, *, field: str = "type"
+) -> dict[str, Any]:
+    """Look a definition up in `catalog` (kind -> name -> definition, the shape of
+    `builtins.load()`); raise `Invalid` at `field` naming the known ones when it is missing."""
+    found = catalog.get(kind, {}).get(name)
+    if found is None:
+        known = ", ".join(sorted(catalog.get(kind, {})))
+        message = f"unknown {_KIND_WORDS.get(kind, kind)} {name!r} (known: {known})"
+        raise Invalid(
+            message, causes=[Cause(field=field, message=message, reason="FieldValueNotFound")]
+        )
+    return found
