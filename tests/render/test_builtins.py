@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from axle.api.admission import admit
 from axle.api.definitions import COMPONENT_DEFINITION, POLICY_DEFINITION, TRAIT_DEFINITION
@@ -187,3 +189,38 @@ def test_k8s_objects_keeps_order_beyond_ten() -> None:
         CATALOG["ComponentDefinition"]["k8s-objects"], "x", {"objects": objs}, CTX
     )
     assert [o["metadata"]["name"] for o in rendered] == [f"c{i}" for i in range(12)]
+
+
+_text = st.text(alphabet=st.characters(codec="utf-8"), max_size=20)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    image=_text.filter(bool),
+    port=st.integers(1, 65535),
+    replicas=st.integers(0, 100),
+    env=st.dictionaries(st.from_regex(r"[A-Z_][A-Z0-9_]{0,10}", fullmatch=True), _text, max_size=4),
+    gpus=st.integers(1, 8),
+)
+def test_render_is_deterministic_for_any_input(
+    image: str, port: int, replicas: int, env: dict[str, str], gpus: int
+) -> None:
+    props = {"image": image, "port": port, "replicas": replicas, "env": env}
+
+    def once() -> str:
+        objects, _ = render_component(
+            CATALOG["ComponentDefinition"]["webservice"], "web", props, CTX
+        )
+        objects, _ = apply_trait(
+            CATALOG["TraitDefinition"]["gpu"],
+            objects,
+            {"count": gpus},
+            CTX,
+            component_type="webservice",
+        )
+        validate_objects(objects)
+        return json.dumps(objects)
+
+    first = once()
+    assert first == once()
+    assert json.loads(first)[0]["spec"]["replicas"] == replicas
