@@ -275,3 +275,32 @@ def test_k8s_validation_unknown_kind_passes_with_note() -> None:
 def test_k8s_validation_requires_kind() -> None:
     with pytest.raises(Invalid, match="no apiVersion or kind"):
         validate_object({"metadata": {"name": "x"}})
+
+
+@pytest.mark.parametrize(
+    ("allowed", "ok"),
+    [
+        (["*"], True),
+        (["webservice"], True),
+        (["Deployment"], True),
+        (["deployments.apps"], True),
+        (["jobs.batch"], False),
+        (["worker"], False),
+    ],
+)
+def test_applies_to_forms(allowed: list[str], ok: bool) -> None:
+    objects, _ = render_component(comp("webservice"), "web", {"image": "x"}, CTX)
+    t = trait("scaler")
+    t["spec"]["appliesToWorkloads"] = allowed
+    if ok:
+        out, _ = apply_trait(t, objects, {"replicas": 4}, CTX, component_type="webservice")
+        assert out[0]["spec"]["replicas"] == 4
+    else:
+        with pytest.raises(Invalid, match="does not apply"):
+            apply_trait(t, objects, {"replicas": 4}, CTX, component_type="webservice")
+
+
+def test_revision_snapshot_shape_is_accepted() -> None:
+    snapshot = {"name": "worker", "spec": comp("worker")["spec"]}
+    with pytest.raises(Invalid, match="'worker'"):
+        render_component(snapshot, "w", {"image": 1}, CTX)

@@ -41,7 +41,8 @@ def _spec(definition: dict[str, Any]) -> dict[str, Any]:
 
 
 def _name(definition: dict[str, Any]) -> str:
-    return str((definition.get("metadata") or {}).get("name", ""))
+    # A DefinitionRevision snapshot carries `name` at the top instead of in metadata.
+    return str((definition.get("metadata") or {}).get("name") or definition.get("name") or "")
 
 
 def _revision(definition: dict[str, Any]) -> str:
