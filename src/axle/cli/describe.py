@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from axle.cli import compute
+from axle.cli import compute, definitions
 from axle.cli.printers import GAP, Out, age
 from axle.cli.state import (
     all_namespaces_option,
@@ -220,6 +220,8 @@ def describe(obj: dict[str, Any], events: list[dict[str, Any]]) -> str:
             lines += compute.status_lines(status, 1)
         elif rest:
             lines += _block(rest, 1)
+    if definitions.is_definition(obj):
+        lines += definitions.definition_lines(obj)
     lines += events_table(events)
     return "\n".join(lines)
 

@@ -23,6 +23,7 @@ from axle.controllers.bootstrap import ensure_system_objects
 from axle.controllers.compute import ComputeReconciler
 from axle.controllers.computepool import ComputePoolReconciler
 from axle.controllers.controller import Context, Controller, ControllerOptions, Reconciler
+from axle.controllers.definitions import definition_reconcilers
 from axle.controllers.events import EventRecorder
 from axle.controllers.informer import InformerSet
 from axle.controllers.integrations import SettingsReconciler
@@ -61,6 +62,7 @@ def default_reconcilers(
         partial(ComputeReconciler, sync_seconds=settings.compute_sync_seconds),
         SpokeReconciler,
         partial(ComputePoolReconciler, hub_url=hub_url or "", data_dir=settings.data_dir),
+        *definition_reconcilers(),
     )
 
 
