@@ -21,27 +21,19 @@ from typing import Any
 import click
 import yaml
 
-from axle.api import kinds as _kinds  # noqa: F401  (registers every kind for admission)
-from axle.api.admission import admit
-from axle.api.registry import REGISTRY
 from axle.cli.state import echo_err, fail
 from axle.errors import ApiError, Cause, Invalid
-from axle.oci import build_artifact
-from axle.render import builtins
-from axle.render.pipeline import (
-    RenderResult,
-    profile_revision,
-    render_bundle,
-    render_profile,
-    to_yaml,
-)
-from axle.render.variables import parse_assignments, resolve_variables
 
 _DEFINITION_KINDS = ("ComponentDefinition", "TraitDefinition", "PolicyDefinition")
 
 
 def _read(path: Path) -> list[dict[str, Any]]:
     """Every object in a YAML file, admitted (normalized) like the hub does."""
+    # Imported here, not at the top: `axle.cli.main` must stay cheap to import (kinds ~0.1 s).
+    from axle.api import kinds as _kinds  # noqa: F401  (registers every kind for admission)
+    from axle.api.admission import admit
+    from axle.api.registry import REGISTRY
+
     try:
         docs = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d is not None]
     except (OSError, yaml.YAMLError) as exc:
@@ -63,6 +55,8 @@ def _read(path: Path) -> list[dict[str, Any]]:
 
 
 def _artifact_digest(result_name: str, revision: str, manifests: list[dict[str, Any]]) -> str:
+    from axle.oci import build_artifact
+
     artifact = build_artifact(
         manifests, source=f"axle://render/{result_name}", revision=f"{result_name}@{revision}"
     )
@@ -79,6 +73,10 @@ def render_files(
 
     Raises `Invalid` for unreadable or inadmissible files and any render failure.
     """
+    from axle.render import builtins
+    from axle.render.pipeline import profile_revision, render_bundle, render_profile
+    from axle.render.variables import parse_assignments, resolve_variables
+
     objects: list[dict[str, Any]] = []
     if definitions_dir is not None:
         for path in sorted(definitions_dir.glob("*.y*ml")):
@@ -113,7 +111,7 @@ def render_files(
         return out
     variables = resolve_variables(layers, values)
     for profile in profiles:
-        result: RenderResult = render_profile(
+        result = render_profile(
             profile, definitions=catalog, variables=variables, revision=revision
         )
         out.append((result.name, str(result.revision), result.manifests))
@@ -151,6 +149,8 @@ def render_cmd(
 
     Prints the manifests, then the OCI artifact digest of each render on stderr.
     """
+    from axle.render.pipeline import to_yaml
+
     try:
         rendered = render_files(list(files), list(assignments), definitions_dir, revision)
     except ApiError as err:
