@@ -223,3 +223,23 @@ def test_bundle_missing_profile() -> None:
     with pytest.raises(Invalid) as info:
         render_bundle(bundle, {}, definitions=builtins.load())
     assert info.value.causes[0].field == "spec.workloadProfiles[0]"
+
+
+def test_hub_macros_and_policies() -> None:
+    comp = _web("api")
+    comp["properties"] = {
+        "image": "{{ .sys.registry }}/api:1",
+        "env": {"DB": "{{ .def.db.host }}", "BUCKET": "{{ .obj.bucket }}"},
+    }
+    policy = {"name": "where", "type": "topology", "properties": {"clusters": ["c1"]}}
+    result = render_profile(
+        _profile([comp], policies=[policy]),
+        definitions=builtins.load(),
+        definition_outputs={"db": {"host": "db.svc"}},
+        object_outputs={"bucket": "s3://b"},
+        system={"registry": "reg.example.com"},
+    )
+    container = result.manifests[0]["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "reg.example.com/api:1"
+    assert {"name": "DB", "value": "db.svc"} in container["env"]
+    assert "where" in result.policies
