@@ -1,0 +1,91 @@
+"""Render benchmark: renders per second of the LLM example bundle, and artifact build + push.
+
+One core, in process: the LLM inference example (examples/bundles/llm-inference.yaml) is
+rendered again and again through the same pipeline `axle render` uses (parameters checked
+against the definitions' schemas, Jsonnet evaluated, macros resolved, every object validated
+against the Kubernetes schemas); then artifacts of its manifests (each with a different
+revision, so each is new) are built and pushed to an OCI layout directory. Nothing asserts.
+
+    python bench/render.py [--seconds 5]
+
+Targets (issue 5, this machine): >= 200 renders/s and >= 100 artifacts/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+import axle.api.kinds  # noqa: F401  (registers the kinds admission needs)
+from axle.api.admission import admit
+from axle.api.registry import REGISTRY
+from axle.oci import build_artifact, push
+from axle.render import builtins
+from axle.render.pipeline import render_bundle
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "bundles" / "llm-inference.yaml"
+
+
+def load_example() -> tuple[dict[str, Any], dict[tuple[str, int], dict[str, Any]]]:
+    docs = [d for d in yaml.safe_load_all(EXAMPLE.read_text()) if d]
+    objs = [admit(REGISTRY.by_api_version(d["apiVersion"], d["kind"]), d) for d in docs]
+    bundle = next(o for o in objs if o["kind"] == "ProfileBundle")
+    profiles = {(o["metadata"]["name"], 1): o for o in objs if o["kind"] == "WorkloadProfile"}
+    return bundle, profiles
+
+
+def bench_render(seconds: float) -> tuple[float, list[float], list[dict[str, Any]]]:
+    bundle, profiles = load_example()
+    catalog = builtins.load()
+    manifests: list[dict[str, Any]] = []
+    render_bundle(bundle, profiles, definitions=catalog)  # warm the validator caches
+    times: list[float] = []
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        t0 = time.perf_counter()
+        results = render_bundle(bundle, profiles, definitions=catalog)
+        times.append(time.perf_counter() - t0)
+        manifests = [m for r in results for m in r.manifests]
+    return len(times) / sum(times), times, manifests
+
+
+async def bench_artifacts(manifests: list[dict[str, Any]], seconds: float) -> tuple[float, int]:
+    store = Path(tempfile.mkdtemp(prefix="axle-bench-oci-")) / "layout"
+    n = 0
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        artifact = build_artifact(manifests, source="axle://bench/llm", revision=f"llm@{n}")
+        await push(artifact, f"file://{store}", f"r{n}")
+        n += 1
+    return n / (time.perf_counter() - t0), len(manifests)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--seconds", type=float, default=5.0)
+    args = ap.parse_args()
+    rate, times, manifests = bench_render(args.seconds)
+    times.sort()
+    print(f"render of {EXAMPLE.name}: {len(manifests)} manifests per render")
+    print(
+        f"  {rate:7.0f} renders/s   p50 {statistics.median(times) * 1000:6.2f} ms   "
+        f"p99 {times[int(len(times) * 0.99) - 1] * 1000:6.2f} ms   (target >= 200/s)"
+    )
+    arate, count = asyncio.run(bench_artifacts(manifests, args.seconds))
+    print(
+        f"  {arate:7.0f} artifacts/s built and pushed to an OCI layout dir, {count} objects "
+        "each (target >= 100/s)"
+    )
+
+
+if __name__ == "__main__":
+    main()
