@@ -42,6 +42,7 @@ bench: install
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/inventory.py
 	$(BIN)/python bench/pools.py
+	$(BIN)/python bench/render.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
