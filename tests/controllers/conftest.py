@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -14,8 +13,6 @@ from axle.settings import HubSettings
 from axle.store.base import Store
 from tests.controllers.fakestore import FakeStore
 from tests.controllers.helpers import eventually
-
-HAVE_SQLITE = importlib.util.find_spec("axle.store.sqlite") is not None
 
 
 def fast_settings(tmp_path: Path, **overrides: Any) -> HubSettings:
@@ -43,8 +40,6 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     if request.param == "fake":
         yield FakeStore()  # type: ignore[misc]
         return
-    if not HAVE_SQLITE:
-        pytest.skip("the SQLite store is not available")
     real = await open_sqlite(tmp_path / "axle.db")
     try:
         yield real

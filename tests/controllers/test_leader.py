@@ -13,12 +13,10 @@ from axle.controllers.controller import Context, Reconciler
 from axle.controllers.manager import ControllerManager
 from axle.controllers.objects import get_or_none
 from axle.store.base import Obj, Store
-from tests.controllers.conftest import HAVE_SQLITE, fast_settings, open_sqlite
+from tests.controllers.conftest import fast_settings, open_sqlite
 from tests.controllers.fakestore import FakeStore
 from tests.controllers.helpers import eventually
 from tests.controllers.test_tenant import K, tenant
-
-needs_sqlite = pytest.mark.skipif(not HAVE_SQLITE, reason="the SQLite store is not available")
 
 
 class Log:
@@ -66,7 +64,6 @@ async def stores(tmp_path: Path) -> AsyncIterator[tuple[Store, Store]]:
         await b.close()
 
 
-@needs_sqlite
 async def test_only_one_manager_reconciles_and_a_follower_takes_over(
     stores: tuple[Store, Store], tmp_path: Path
 ) -> None:
@@ -112,7 +109,6 @@ async def _no_release() -> None:
     return None
 
 
-@needs_sqlite
 async def test_a_leader_that_cannot_renew_stops_reconciling(tmp_path: Path) -> None:
     store = await open_sqlite(tmp_path / "axle.db")
     try:

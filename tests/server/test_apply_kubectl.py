@@ -8,7 +8,6 @@ publishes (OpenAPI patch strategies) and whose error output depends on the Statu
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,10 +17,7 @@ import pytest
 
 from tests.integration.hubproc import HubProcess
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed"),
-]
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
