@@ -21,6 +21,7 @@ from typing import Any
 import click
 import yaml
 
+from axle.cli.isolated import run_isolated
 from axle.cli.state import echo_err, fail
 from axle.errors import ApiError, Cause, Invalid
 
@@ -138,12 +139,20 @@ def render_files(
     help="A directory of definition manifests, merged over the built-ins.",
 )
 @click.option("-o", "--output", type=click.Choice(["yaml", "json"]), default="yaml")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    help="Stop a render that takes longer (seconds); it runs in a child process.",
+)
 def render_cmd(
     files: tuple[Path, ...],
     assignments: tuple[str, ...],
     revision: int | None,
     definitions_dir: Path | None,
     output: str,
+    timeout: float,
 ) -> None:
     """Render profiles or bundles from files into Kubernetes manifests (no hub needed).
 
@@ -152,7 +161,16 @@ def render_cmd(
     from axle.render.pipeline import to_yaml
 
     try:
-        rendered = render_files(list(files), list(assignments), definitions_dir, revision)
+        # In a child under a deadline: definitions are user code (see cli/isolated.py).
+        rendered = run_isolated(
+            render_files,
+            list(files),
+            list(assignments),
+            definitions_dir,
+            revision,
+            timeout=timeout,
+            what="rendering",
+        )
     except ApiError as err:
         fail(_describe(err))
     manifests = [m for _, _, ms in rendered for m in ms]
