@@ -28,7 +28,7 @@ import ssl
 import sys
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,47 +48,12 @@ from axle.server.tls import ensure_serving_cert, write_kubeconfig
 from axle.settings import HubSettings
 from axle.store import open_store
 from axle.store.crypto import load_or_create_key
+from axle.utils.serving import SignalFreeServer, bind_socket, url_host
 
 log = logging.getLogger(__name__)
 
 # How long in-flight requests get to finish once the hub is told to stop.
 GRACEFUL_SHUTDOWN_SECONDS = 5
-
-
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal handling: `serve()` owns SIGINT/SIGTERM, because uvicorn
-    re-raises a captured signal after shutdown, which would kill the process before the
-    controllers and the store are closed."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-def bind_socket(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on host:port (port 0: any free port)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # IPPROTO_TCP explicitly: asyncio disables Nagle only on sockets whose proto says TCP,
-    # and with Nagle on, uvicorn's separate header and body writes cost a 40 ms delayed ACK.
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    try:
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        raise
-    sock.listen(2048)
-    sock.setblocking(False)
-    return sock
-
-
-def _url_host(host: str) -> str:
-    if host in ("", "0.0.0.0"):
-        return "127.0.0.1"
-    if host == "::":
-        return "[::1]"
-    return f"[{host}]" if ":" in host else host
 
 
 def _ssl_context(settings: HubSettings) -> tuple[ssl.SSLContext, Path]:
@@ -127,7 +92,7 @@ async def serve(settings: HubSettings, *, on_ready: Callable[[str], None] | None
         audit = AuditLog(settings.audit_path)
         sock = bind_socket(settings.host, settings.port)
         port = sock.getsockname()[1]
-        host = _url_host(settings.host)
+        host = url_host(settings.host)
         ssl_ctx, ca_path = _ssl_context(settings)
         write_kubeconfig(data_dir, f"https://{host}:{port}", token, ca_path)
         app = build_app(settings, store, authenticator, authorizer, audit, spokes=spokes)
@@ -145,7 +110,7 @@ async def serve(settings: HubSettings, *, on_ready: Callable[[str], None] | None
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
             timeout_keep_alive=30,
         )
-        server = _Server(config)
+        server = SignalFreeServer(config)
         _tune_gc()
         await _run_server(server, sock, app.state.api, f"http://{host}:{port}", on_ready)
     finally:
@@ -196,7 +161,7 @@ async def _quietly(aw: Any, what: str) -> None:
 
 
 async def _run_server(
-    server: _Server,
+    server: SignalFreeServer,
     sock: socket.socket,
     api: Any,
     url: str,

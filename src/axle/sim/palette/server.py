@@ -14,9 +14,8 @@ import contextlib
 import gc
 import logging
 import signal
-import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import uvicorn
 from starlette.applications import Starlette
@@ -25,6 +24,7 @@ from axle.sim.palette.admin import Admin
 from axle.sim.palette.app import build_app
 from axle.sim.palette.config import SimConfig, base_faults, build_sim, read_inventory
 from axle.sim.palette.inventory import seed_state
+from axle.utils.serving import SignalFreeServer, bind_socket, url_host
 
 log = logging.getLogger(__name__)
 
@@ -51,35 +51,8 @@ def create_app(config: SimConfig) -> Starlette:
     return build_app(sim, faults, admin.routes(), config.sleep)
 
 
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal handling: `serve()` owns SIGINT/SIGTERM."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    try:
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        raise
-    sock.listen(1024)
-    sock.setblocking(False)
-    return sock
-
-
 def _url(host: str, port: int) -> str:
-    if host in ("", "0.0.0.0"):
-        host = "127.0.0.1"
-    elif host == "::":
-        host = "::1"
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    return f"http://{url_host(host)}:{port}"
 
 
 async def _ticker(app: Starlette, every: float) -> None:
@@ -107,9 +80,9 @@ async def serve(config: SimConfig, *, on_ready: Callable[[str], None] | None = N
     """Run the simulator until SIGINT/SIGTERM or cancellation; `on_ready(url)` once it accepts."""
     app = create_app(config)
     _settle_memory(app)
-    sock = _bind(config.host, config.port)
+    sock = bind_socket(config.host, config.port, backlog=1024)
     url = _url(config.host, sock.getsockname()[1])
-    server = _Server(
+    server = SignalFreeServer(
         uvicorn.Config(app, ws="none", lifespan="off", log_level="warning", access_log=False)
     )
     loop = asyncio.get_running_loop()
