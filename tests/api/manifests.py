@@ -73,6 +73,14 @@ MINIMAL: dict[str, dict[str, Any]] = {
         subjects=[{"kind": "User", "name": "alice"}],
         roleRef={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"},
     ),
+    "ControllerRevision": _obj(
+        "apps/v1",
+        "ControllerRevision",
+        "chat-7d9f8c6b5a",
+        "ml-prod",
+        data={"spec": {"profileBundleRef": {"name": "llm-inference"}}},
+        revision=1,
+    ),
     "Lease": _obj(
         "coordination.k8s.io/v1",
         "Lease",

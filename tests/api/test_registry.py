@@ -19,6 +19,8 @@ DESIGN_KINDS = {
     ("rbac.authorization.k8s.io", "RoleBinding"),
     ("rbac.authorization.k8s.io", "ClusterRoleBinding"),
     ("coordination.k8s.io", "Lease"),
+    # Rollout history of AIWorkloads (Kubernetes' own kind for it).
+    ("apps", "ControllerRevision"),
     *(
         ("axle.dev", k)
         for k in (

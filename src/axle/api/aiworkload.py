@@ -33,7 +33,9 @@ class ModelSource(Model):
 
 
 class AIWorkloadSpec(Model):
-    profileBundleRef: NamespacedRef
+    # Required for an App Deployment; a Model Deployment may name a `model` instead and have
+    # the project's Model-as-a-Service mappings choose the bundle.
+    profileBundleRef: NamespacedRef | None = None
     # An existing pool, or a dedicated one created for this workload (never both).
     computePoolRef: NameRef | None = None
     paletteClusterDeploymentConfig: PaletteClusterDeploymentConfig | None = None
@@ -54,6 +56,25 @@ class Endpoint(OpenModel):
     url: str
 
 
+class ComponentSummary(OpenModel):
+    """A component's ready/desired replicas over every spoke, and its first problem."""
+
+    name: str
+    workloadDeployment: str | None = None
+    ready: NonNegInt = 0
+    desired: NonNegInt = 0
+    message: str | None = None
+
+
+class BundleSummary(OpenModel):
+    """The bundle the current revision deploys (chosen by a MaaS mapping for models)."""
+
+    name: str
+    namespace: str | None = None
+    version: str | None = None
+    mapping: str | None = None
+
+
 class AIWorkloadStatus(StatusBase):
     phase: (
         Literal["Pending", "Provisioning", "Deploying", "Running", "Degraded", "Deleting", "Failed"]
@@ -62,9 +83,17 @@ class AIWorkloadStatus(StatusBase):
     message: str | None = None
     computePool: str | None = None
     revision: NonNegInt | None = None
+    bundle: BundleSummary | None = None
     workloadDeployments: list[WorkloadDeploymentSummary] = Field(default_factory=list)
+    components: list[ComponentSummary] = Field(default_factory=list)
     endpoints: list[Endpoint] = Field(default_factory=list)
+    url: str | None = None
+    # GPUs the rendered manifests request, by GPU family.
     gpuRequests: dict[str, NonNegInt] | None = None
+    # GPUs charged to the project and tenant for this workload (shared pools only: a
+    # dedicated pool's hosts are charged by the pool's claims). Quota usage is recomputed
+    # from these and the claims, never incremented.
+    gpuReservation: dict[str, NonNegInt] | None = None
 
 
 class AIWorkload(Model):
@@ -91,6 +120,13 @@ def _validate(obj: dict[str, Any]) -> list[v.FieldError]:
     label = ((obj.get("metadata") or {}).get("labels") or {}).get(TYPE_LABEL)
     if label not in WORKLOAD_TYPES:
         errs.append(v.not_supported(f"metadata.labels[{TYPE_LABEL}]", label, WORKLOAD_TYPES))
+    if spec.get("profileBundleRef") is None and not (label == "model" and spec.get("model")):
+        errs.append(
+            v.required(
+                "spec.profileBundleRef",
+                "an application needs a profile bundle; a model needs a bundle or spec.model",
+            )
+        )
     has_pool = spec.get("computePoolRef") is not None
     has_dedicated = spec.get("paletteClusterDeploymentConfig") is not None
     if not has_pool and not has_dedicated:
@@ -133,11 +169,12 @@ AI_WORKLOAD = register(
         categories=("axle", "all"),
         columns=(
             PrinterColumn("Type", ".metadata.labels.axle\\.dev/aiworkload-type"),
-            PrinterColumn("Bundle", ".spec.profileBundleRef.name"),
-            PrinterColumn("Pool", ".status.computePool"),
             PrinterColumn("Phase", ".status.phase"),
+            PrinterColumn("Pool", ".status.computePool"),
+            PrinterColumn("Revision", ".status.revision", "integer"),
+            PrinterColumn("URL", ".status.url"),
             PrinterColumn("Age", ".metadata.creationTimestamp", "date"),
-            PrinterColumn("Endpoints", ".status.endpoints[*].url", priority=1),
+            PrinterColumn("Bundle", ".status.bundle.name", priority=1),
             PrinterColumn("Message", ".status.message", priority=1),
         ),
         validate_object=_validate,

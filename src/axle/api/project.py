@@ -16,7 +16,15 @@ from typing import Any, Literal
 from pydantic import Field
 
 from axle.api import validation as v
-from axle.api.common import GpuLimits, NameRef, NonEmptyStr, NonNegInt, immutable, spec_of
+from axle.api.common import (
+    GpuLimits,
+    NameRef,
+    NamespacedRef,
+    NonEmptyStr,
+    NonNegInt,
+    immutable,
+    spec_of,
+)
 from axle.api.meta import SYSTEM_NAMESPACE, Model, ObjectMeta, StatusBase
 from axle.api.registry import KindInfo, PrinterColumn, register
 from axle.api.spoke import SPOKE_NAMESPACE_PREFIX
@@ -39,6 +47,24 @@ class RoleMapping(Model):
     )
 
 
+class ModelFilters(Model):
+    """Which models a mapping covers; every filter set must match."""
+
+    # Shell-style patterns (fnmatch) on the model name, e.g. "meta-llama/*".
+    namePatterns: list[NonEmptyStr] | None = None
+    # Hugging Face organisations (the part before "/"), or NGC orgs.
+    organizations: list[NonEmptyStr] | None = None
+
+
+class ModelMapping(Model):
+    """Model as a Service: a model source (and filters) -> the bundle that serves it."""
+
+    name: NonEmptyStr
+    source: Literal["huggingFace", "ngc"]
+    filters: ModelFilters | None = None
+    profileBundleRef: NamespacedRef
+
+
 class ProjectSpec(Model):
     """A team workspace: its tenant, its members, its defaults and its GPU limits."""
 
@@ -58,6 +84,11 @@ class ProjectSpec(Model):
     )
     gpuLimits: GpuLimits = Field(
         default_factory=dict, description="Most GPUs of each family, within the tenant's limits."
+    )
+    modelAsAServiceMappings: list[ModelMapping] | None = Field(
+        default=None,
+        description="Model Deployments: the first mapping whose source and filters match a "
+        "model chooses its bundle.",
     )
 
 
@@ -119,6 +150,9 @@ def _validate(obj: dict[str, Any]) -> list[v.FieldError]:
     mapping = spec.get("roleMapping") or {}
     for role in ROLES:
         errs.extend(v.unique(mapping.get(role) or [], f"spec.roleMapping.{role}"))
+    errs.extend(
+        v.unique_by(spec.get("modelAsAServiceMappings") or [], "spec.modelAsAServiceMappings")
+    )
     return errs
 
 

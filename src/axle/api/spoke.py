@@ -15,11 +15,21 @@ from typing import Any, Literal
 from pydantic import Field
 
 from axle.api import validation as v
-from axle.api.common import ArtifactRef, NamespacedRef, NonNegInt, PositiveInt
+from axle.api.common import (
+    ArtifactRef,
+    DNSLabel,
+    DNSSubdomain,
+    NamespacedRef,
+    NonNegInt,
+    PositiveInt,
+)
 from axle.api.meta import Model, ObjectMeta, OpenModel, StatusBase
 from axle.api.registry import KindInfo, PrinterColumn, register
 
 SPOKE_NAMESPACE_PREFIX = "spoke-"
+# Put on every Work by the hub; the agent removes it once it has removed the Work's objects
+# from its cluster (OCM's manifest-work-cleanup), so "deleted" means "gone from the spoke".
+WORK_FINALIZER = "axle.dev/spoke-cleanup"
 MAX_SPOKE_NAME = v.DNS1123_LABEL_MAX - len(SPOKE_NAMESPACE_PREFIX)
 
 
@@ -98,12 +108,28 @@ class DeleteOption(Model):
     propagationPolicy: Literal["Foreground", "Orphan"] = "Foreground"
 
 
+class WorkSecretRef(Model):
+    """A hub Secret (in the Work's namespace) the agent copies onto the cluster before it
+    applies anything, so manifests reference credentials by name and never carry them."""
+
+    name: DNSSubdomain
+    targetName: DNSSubdomain
+    # The namespace on the cluster (default: the namespace of the Work's objects).
+    targetNamespace: DNSLabel | None = None
+
+
 class WorkSpec(Model):
     artifact: ArtifactRef
     workloadDeploymentRef: NamespacedRef | None = None
     revision: PositiveInt | None = None
     priorityGroups: list[PriorityGroup] | None = None
     deleteOption: DeleteOption = Field(default_factory=DeleteOption)
+    # The outputs the agent reads from the cluster after each priority group, as the render
+    # declared them: {"definitionOutputs": {C: {O: pathRef}}, "objectOutputs": {O: pathRef}}
+    # (a trait's output is "TRAIT.OUTPUT" under its component). Later groups' `{{ spoke }}`
+    # macros resolve from them; the values are reported in `status.outputs`.
+    outputs: dict[str, Any] | None = None
+    secretRefs: list[WorkSecretRef] | None = None
 
 
 class ResourceStatus(OpenModel):
@@ -115,12 +141,27 @@ class ResourceStatus(OpenModel):
     component: str | None = None
     health: Literal["Healthy", "Progressing", "Degraded", "Missing", "Unknown"] | None = None
     message: str | None = None
+    # Workload kinds: ready and desired replicas (pods of a Deployment/StatefulSet/DaemonSet,
+    # completions of a Job), so the hub can say "vllm 0/1 ready".
+    ready: NonNegInt | None = None
+    desired: NonNegInt | None = None
+
+
+class WorkEndpoint(OpenModel):
+    """An address the Work's objects expose: a LoadBalancer Service or an Ingress host."""
+
+    component: str | None = None
+    kind: str
+    name: str
+    url: str
 
 
 class WorkStatus(StatusBase):
     appliedDigest: str | None = None
     resourceStatus: list[ResourceStatus] = Field(default_factory=list)
+    # Values read from the cluster: {"def": {C: {O: value}}, "obj": {O: value}}.
     outputs: dict[str, Any] | None = None
+    endpoints: list[WorkEndpoint] = Field(default_factory=list)
 
 
 class Work(Model):

@@ -16,6 +16,7 @@ from pydantic import Field
 from axle.api import validation as v
 from axle.api.common import (
     ArtifactRef,
+    DNSLabel,
     DNSSubdomain,
     NameRef,
     NamespacedRef,
@@ -24,6 +25,7 @@ from axle.api.common import (
 )
 from axle.api.meta import Model, ObjectMeta, OpenModel, StatusBase
 from axle.api.registry import KindInfo, PrinterColumn, register
+from axle.api.variables import Variable
 
 
 class ProfileRevisionRef(Model):
@@ -31,14 +33,31 @@ class ProfileRevisionRef(Model):
     revision: PositiveInt | None = None
 
 
+class DeploymentSecretRef(Model):
+    """A hub Secret whose copy the spokes get (e.g. the Hugging Face token of the effective
+    Settings), exposed on the cluster as Secret `targetName`; never rendered into manifests."""
+
+    name: DNSSubdomain
+    namespace: DNSLabel | None = None
+    targetName: DNSSubdomain
+
+
 class WorkloadDeploymentSpec(Model):
     workloadProfileRef: ProfileRevisionRef
     environmentRef: NameRef
     profileBundleRef: NamespacedRef | None = None
     aiWorkloadRef: NameRef | None = None
+    # Deployment-level values (highest precedence) ...
     variables: dict[str, Any] | None = None
-    # Bumped by the owner to force a new render of unchanged inputs.
+    # ... over the bundle's inline variableSet, snapshotted by the owner (so a rollback
+    # renders with the bundle as it was), over the project's and the system's VariableSets.
+    bundleVariables: list[Variable] | None = None
+    # The owner's revision (the AIWorkload's); a new one renders again even if unchanged.
     revision: PositiveInt | None = None
+    # Render (so the GPU requests are known) but deliver nothing: the owner holds delivery
+    # until quota is reserved.
+    suspend: bool = False
+    secretRefs: list[DeploymentSecretRef] | None = None
 
 
 class SpokeDeploymentStatus(OpenModel):
@@ -50,14 +69,37 @@ class SpokeDeploymentStatus(OpenModel):
     healthyResources: NonNegInt | None = None
 
 
+class ComponentStatus(OpenModel):
+    """One component across every spoke: ready/desired replicas and the first problem."""
+
+    name: str
+    ready: NonNegInt = 0
+    desired: NonNegInt = 0
+    health: str | None = None
+    message: str | None = None
+
+
+class DeploymentEndpoint(OpenModel):
+    component: str | None = None
+    spoke: str | None = None
+    url: str
+
+
 class WorkloadDeploymentStatus(StatusBase):
     phase: (
         Literal["Pending", "Rendering", "Deploying", "Running", "Degraded", "Deleting", "Failed"]
         | None
     ) = None
+    # The one blocking cause in words a data scientist understands.
     message: str | None = None
+    observedRevision: NonNegInt | None = None
     artifact: ArtifactRef | None = None
+    # GPUs the rendered manifests request: {nvidia.com/gpu.product or "": count}.
+    gpuRequests: dict[str, NonNegInt] | None = None
     spokes: list[SpokeDeploymentStatus] = Field(default_factory=list)
+    components: list[ComponentStatus] = Field(default_factory=list)
+    endpoints: list[DeploymentEndpoint] = Field(default_factory=list)
+    # {"def": {C: {O: value}}, "obj": {O: value}} as the spokes reported them.
     outputs: dict[str, Any] | None = None
 
 
