@@ -7,13 +7,9 @@ missing these tests fail, they do not skip: a green run must mean a real registr
 
 from __future__ import annotations
 
-import contextlib
 import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,80 +27,12 @@ from axle.oci import (
     resolve,
 )
 from axle.oci.registry import RegistryClient
+from tests.integration.registryproc import RegistryProcess, run_registry
 from tests.oci.conftest import sample_manifests
 
 pytestmark = pytest.mark.integration
 
-START_DEADLINE = 30.0
-
-
-@dataclass
-class Registry:
-    host: str
-    storage: Path
-    log: Path
-
-    def url(self, repo: str) -> str:
-        return f"oci://{self.host}/{repo}"
-
-    def blob_file(self, digest: str) -> Path:
-        hexd = digest.removeprefix("sha256:")
-        return self.storage / "docker/registry/v2/blobs/sha256" / hexd[:2] / hexd / "data"
-
-
-def _binary() -> str:
-    path = shutil.which("docker-registry") or "/usr/bin/docker-registry"
-    if not Path(path).is_file():
-        pytest.fail(
-            "docker-registry is not installed: run `make system-deps` (it runs"
-            " `apt-get install docker-registry`); these tests need a real registry",
-            pytrace=False,
-        )
-    return path
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.contextmanager
-def run_registry(tmp_path: Path, htpasswd: Path | None = None) -> Iterator[Registry]:
-    """Start docker-registry on a free loopback port; wait for /v2/ with a deadline; stop it."""
-    binary = _binary()
-    port = _free_port()
-    storage = tmp_path / "registry-data"
-    auth = f"auth:\n  htpasswd:\n    realm: axle-test\n    path: {htpasswd}\n" if htpasswd else ""
-    config = tmp_path / "registry.yml"
-    config.write_text(
-        "version: 0.1\n"
-        "log:\n  level: info\n"
-        f"storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: true\n"
-        f"http:\n  addr: 127.0.0.1:{port}\n" + auth
-    )
-    log = tmp_path / "registry.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([binary, "serve", str(config)], stdout=out, stderr=out)
-    try:
-        deadline = time.monotonic() + START_DEADLINE
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"docker-registry exited with {proc.returncode}:\n{log.read_text()}")
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"http://127.0.0.1:{port}/v2/", timeout=1).status_code in (200, 401):
-                    break
-            if time.monotonic() > deadline:
-                pytest.fail(f"docker-registry not ready in {START_DEADLINE}s:\n{log.read_text()}")
-            time.sleep(0.05)
-        yield Registry(host=f"127.0.0.1:{port}", storage=storage, log=log)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+Registry = RegistryProcess
 
 
 @pytest.fixture
