@@ -74,6 +74,7 @@ from axle.controllers.objects import (
 from axle.controllers.poolplan import PoolPlan, pool_plan
 from axle.controllers.poolrequest import create_request
 from axle.controllers.provider_cache import ProviderCache, ProviderFactory, palette_provider
+from axle.controllers.quota import write_usage
 from axle.controllers.reservations import (
     CLAIM_LABEL,
     PROJECT_LABEL,
@@ -94,7 +95,7 @@ from axle.controllers.spokeinstaller import (
     kubeconfig_server,
 )
 from axle.controllers.tenancy import project_tenant, status_copy
-from axle.errors import Conflict, NotFound
+from axle.errors import NotFound
 from axle.providers.base import InvalidRequest, ProviderError
 from axle.providers.base import NotFound as ProviderNotFound
 from axle.providers.palette import (
@@ -638,29 +639,9 @@ class ComputePoolReconciler(Reconciler):
             return await pool_claims(self.store, lease, uid)
 
     async def _write_usage(self, project: Obj, tenant: str) -> None:
-        """Recompute GPU usage from the claims into the Project's and Tenant's status."""
-        lease = self.kinds.lease
-        ns = project["metadata"]["namespace"]
-        targets: list[tuple[KindInfo, str | None, str, str, str]] = [
-            (self.kinds.project, ns, project["metadata"]["name"], PROJECT_LABEL, ns),
-        ]
-        if tenant:
-            targets.append((self.kinds.tenant, None, tenant, TENANT_LABEL, tenant))
-        for info, obj_ns, name, label, value in targets:
-            for _ in range(5):
-                obj = await get_or_none(self.store, info, obj_ns, name)
-                if obj is None:
-                    break
-                usage = await usage_by(self.store, lease, label, value)
-                status = copy.deepcopy(obj.get("status") or {})
-                if status.get("gpuUsage") == usage:
-                    break
-                status["gpuUsage"] = usage
-                try:
-                    await write_status(self.store, info, obj, status)
-                    break
-                except Conflict:
-                    continue
+        """Recompute GPU usage (dedicated pools' claims + shared-pool reservations, see
+        `quota.py`) into the Project's and Tenant's status."""
+        await write_usage(self.store, self.kinds, project, tenant)
 
     def _capacity(self, res: Resolved) -> dict[str, Any]:
         compute_status = res.compute.get("status") or {}
