@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from axle.cli import compute, definitions
+from axle.cli import compute, definitions, workloads
 from axle.cli.printers import GAP, Out, age
 from axle.cli.state import (
     all_namespaces_option,
@@ -218,6 +218,8 @@ def describe(obj: dict[str, Any], events: list[dict[str, Any]]) -> str:
             lines += conditions_table(conditions, 2)
         if rest and compute.is_compute(obj):
             lines += compute.status_lines(status, 1)
+        elif workloads.is_aiworkload(obj):
+            lines += workloads.status_lines(status, 1)
         elif rest:
             lines += _block(rest, 1)
     if definitions.is_definition(obj):
