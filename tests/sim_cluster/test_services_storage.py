@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from axle.sim.cluster import SimCluster
+from axle.sim.cluster.network import lb_pool_for
 
 
 def service(name: str, type_: str = "ClusterIP") -> dict[str, Any]:
@@ -54,7 +55,8 @@ async def test_load_balancer_address_after_start_latency(
     await sim.advance(4)
     live = await sim.get("v1", "Service", "default", "web")
     assert live is not None
-    assert live["status"]["loadBalancer"]["ingress"] == [{"ip": "10.200.0.1", "ipMode": "VIP"}]
+    prefix = lb_pool_for("test").removesuffix("0/24")
+    assert live["status"]["loadBalancer"]["ingress"] == [{"ip": f"{prefix}1", "ipMode": "VIP"}]
     reasons = [e["reason"] for e in await sim.events_for(live)]
     assert reasons == ["EnsuringLoadBalancer", "EnsuredLoadBalancer"]
     again = await sim.apply(service("web", "LoadBalancer"))  # re-applied: nothing moves
@@ -62,7 +64,7 @@ async def test_load_balancer_address_after_start_latency(
     await sim.apply(service("api", "LoadBalancer"))
     await sim.advance(4)
     other = await sim.get("v1", "Service", "default", "api") or {}
-    assert other["status"]["loadBalancer"]["ingress"][0]["ip"] == "10.200.0.2"
+    assert other["status"]["loadBalancer"]["ingress"][0]["ip"] == f"{prefix}2"
 
 
 async def test_exhausted_pool_leaves_the_service_without_address(
@@ -87,7 +89,17 @@ async def test_ingress_gets_an_address(sim: SimCluster) -> None:
             "spec": {"rules": [{"host": "web.example"}]},
         }
     )
-    assert ing["status"]["loadBalancer"]["ingress"][0]["ip"].startswith("10.200.0.")
+    prefix = lb_pool_for("test").removesuffix("0/24")
+    assert ing["status"]["loadBalancer"]["ingress"][0]["ip"].startswith(prefix)
+
+
+def test_clusters_get_their_own_deterministic_pool() -> None:
+    assert lb_pool_for("gpu-a") == lb_pool_for("gpu-a")
+    pools = {lb_pool_for(f"pool-{i}") for i in range(50)}
+    assert len(pools) > 45  # distinct ranges for distinct clusters, nearly always
+    for pool in pools:
+        first, second = (int(x) for x in pool.split(".")[:2])
+        assert first == 10 and 200 <= second <= 255 and pool.endswith(".0/24")
 
 
 async def test_claim_bound_by_the_default_class(sim: SimCluster) -> None:

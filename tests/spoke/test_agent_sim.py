@@ -113,7 +113,7 @@ async def test_agent_on_simulator_restart_reapplies_nothing(hub: HubThread, tmp_
 
             status = await until(available, "the Work available")
             rows = {r["kind"]: r for r in status["resourceStatus"]}
-            assert rows["Service"]["message"].startswith("load balancer address 10.200.")
+            assert rows["Service"]["message"].startswith("load balancer address 10.")
             spoke = await admin.get("spokes", "omega")
             assert spoke["status"]["capacity"]["gpus"] == {"NVIDIA-H100-80GB-HBM3": 16}
             assert spoke["status"]["capacity"]["nodes"] == 3

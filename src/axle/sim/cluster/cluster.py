@@ -41,6 +41,7 @@ from axle.errors import Forbidden, Invalid, NotFound
 from axle.sim.cluster.controllers import Controllers
 from axle.sim.cluster.kinds import group_of, key_for, key_of, plural
 from axle.sim.cluster.kubeconfig import read_kubeconfig
+from axle.sim.cluster.network import lb_pool_for
 from axle.sim.cluster.nodes import (
     DEFAULT_KUBERNETES_VERSION,
     NodeSpec,
@@ -55,7 +56,6 @@ from axle.sim.cluster.storage import default_storage_class
 
 Obj = dict[str, Any]
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
-DEFAULT_LB_POOL = "10.200.0.0/24"
 IDLE_STEP = 60.0  # seconds between steps when no timer is pending
 
 
@@ -72,9 +72,13 @@ class SimCluster:
         job_duration: float = 0.0,
         clock: Callable[[], float] = time.time,
         kubernetes_version: str | None = None,
-        lb_pool: str = DEFAULT_LB_POOL,
+        lb_pool: str | None = None,
     ) -> None:
-        """`nodes=None` resumes the nodes of the state file (`sim://NAME` after a restart)."""
+        """`nodes=None` resumes the nodes of the state file (`sim://NAME` after a restart).
+
+        `lb_pool` is the CIDR load-balancer addresses come from; by default a /24 derived
+        from the cluster's name (`network.lb_pool_for`), so clusters get distinct addresses.
+        """
         self.name = name
         self.clock = clock
         self.store = ObjectStore(clock, name, state_path)
@@ -94,9 +98,10 @@ class SimCluster:
             self.store,
             Timings(start_latency=start_latency, job_duration=job_duration),
             self.kubernetes_version,
-            lb_pool,
+            lb_pool or lb_pool_for(name),
         )
         self._closed = asyncio.Event()
+        self._timers_changed = asyncio.Event()
         if nodes is not None:
             self._sync_nodes(nodes)
         for ns in SYSTEM_NAMESPACES:
@@ -117,7 +122,7 @@ class SimCluster:
         start_latency: float = 0.0,
         clock: Callable[[], float] = time.time,
         job_duration: float = 0.0,
-        lb_pool: str = DEFAULT_LB_POOL,
+        lb_pool: str | None = None,
     ) -> SimCluster:
         """The cluster a Palette simulator kubeconfig (YAML text, a file, a dict) describes."""
         if isinstance(source, Path):
@@ -155,8 +160,11 @@ class SimCluster:
 
     def step(self) -> None:
         """Run the controllers at the clock's current reading and save what changed."""
+        due = self.controllers.next_due
         self.controllers.reconcile()
         self.store.save()
+        if self.controllers.next_due < due:
+            self._timers_changed.set()
 
     async def advance(self, seconds: float) -> None:
         """Move a manual clock (one with `advance`) forward, then `step` (tests)."""
@@ -166,19 +174,31 @@ class SimCluster:
         advance(seconds)
         self.step()
 
-    async def run(self, interval: float = 0.5) -> None:
-        """Until `close()`, check every `interval` seconds whether a timer is due (a pod to
-        start, a job to finish, a cron slot) and `step` when one is, or at least every
-        `IDLE_STEP` seconds (the agent's background task). Changes made through the
-        interface step at once and need no timer."""
+    async def run(self, interval: float = IDLE_STEP) -> None:
+        """Until `close()`, `step` when a timer comes due (a pod to start, a job to finish, a
+        cron slot), or at least every `interval` seconds (the agent's background task).
+
+        It sleeps until the earliest pending timer rather than polling: a host process runs a
+        thousand of these, and an idle cluster must cost nothing. A change made through the
+        interface steps at once and may set an earlier timer, so `step` wakes this loop to
+        recompute its sleep. (With a manual clock, tests move time with `advance`.)"""
         last = self.clock()
         while not self._closed.is_set():
             now = self.clock()
-            if now >= self.controllers.next_due or now - last >= IDLE_STEP:
+            if now >= self.controllers.next_due or now - last >= interval:
                 self.step()
                 last = now
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._closed.wait(), timeout=interval)
+            self._timers_changed.clear()
+            wait = min(max(self.controllers.next_due - now, 0.0), interval - (now - last))
+            waiters = [
+                asyncio.ensure_future(self._closed.wait()),
+                asyncio.ensure_future(self._timers_changed.wait()),
+            ]
+            try:
+                await asyncio.wait(waiters, timeout=max(wait, 0.001), return_when="FIRST_COMPLETED")
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()
 
     # ---- the Cluster interface -------------------------------------------------------
 

@@ -7,12 +7,21 @@ node ports from 30000-32767. A `LoadBalancer` Service gets
 `status.loadBalancer.ingress[0].ip` from the load-balancer pool (default 10.200.0.0/24) once
 `start_latency` has passed since its creation, with the service controller's
 `EnsuringLoadBalancer`/`EnsuredLoadBalancer` events; an exhausted pool leaves it without an
-address and says so in a warning (MetalLB's `AllocationFailed`). An Ingress gets its address
-from the same pool the same way.
+address and says so in a warning (MetalLB's `AllocationFailed`).
+
+The pool is per cluster, as a MetalLB `IPAddressPool` is: by default a /24 in 10.200.0.0 -
+10.255.255.0 chosen by a hash of the cluster's name (`lb_pool_for`), so the same cluster always
+hands out the same addresses (also after a restart) and two clusters rarely share a range.
+
+An Ingress gets its address from the same pool the same way, without waiting for an
+IngressClass or controller to exist: the simulator stands in for a cluster whose ingress
+controller is installed with it (as Palette's edge profiles do), and a Work's Ingress should
+show a usable address without one more object to apply.
 """
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 from typing import Any
 
@@ -23,6 +32,12 @@ Obj = dict[str, Any]
 SERVICE_CIDR = "10.96.0.0/16"
 NODE_PORTS = range(30000, 32768)
 SERVICE_CONTROLLER = "service-controller"
+
+
+def lb_pool_for(cluster: str) -> str:
+    """The default load-balancer pool of cluster `cluster`: a /24 fixed by its name."""
+    digest = hashlib.sha256(cluster.encode()).digest()
+    return f"10.{200 + digest[0] % 56}.{digest[1]}.0/24"
 
 
 def _used_cluster_ips(ctx: Ctx) -> set[str]:
