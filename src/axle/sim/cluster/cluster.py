@@ -31,7 +31,6 @@ each object as it is written; a deleted one is yielded once more with
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
