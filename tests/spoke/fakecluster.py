@@ -3,6 +3,8 @@
 Apply replaces the object's fields with the applied ones (server-side apply by a single
 manager), keeps `status`, and asks `on_apply` for a status (so a test decides when a
 Deployment is available). Every change is also offered on `changes()`, as the protocol says.
+The namespaces in `namespaces` exist from the start (as `default` does on a cluster) without
+being objects in the dict, so tests that do not care about namespaces see only their objects.
 """
 
 from __future__ import annotations
@@ -36,7 +38,12 @@ def ready_status(obj: Obj) -> Obj | None:
 
 
 class FakeCluster:
-    def __init__(self, on_apply: Callable[[Obj], Obj | None] | None = ready_status) -> None:
+    def __init__(
+        self,
+        on_apply: Callable[[Obj], Obj | None] | None = ready_status,
+        namespaces: tuple[str, ...] = ("default", "ml"),
+    ) -> None:
+        self.namespaces = set(namespaces)
         self.objects: dict[Key, Obj] = {}
         self.applied: list[Key] = []
         self.deleted: list[Key] = []
@@ -77,6 +84,8 @@ class FakeCluster:
         self, api_version: str, kind: str, namespace: str | None, name: str
     ) -> Obj | None:
         found = self.objects.get((api_version, kind, namespace or "", name))
+        if found is None and (api_version, kind) == ("v1", "Namespace") and name in self.namespaces:
+            return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
         return copy.deepcopy(found) if found is not None else None
 
     async def list_objects(
@@ -97,6 +106,8 @@ class FakeCluster:
 
     async def delete(self, api_version: str, kind: str, namespace: str | None, name: str) -> bool:
         key = (api_version, kind, namespace or "", name)
+        if (api_version, kind) == ("v1", "Namespace"):
+            self.namespaces.discard(name)
         obj = self.objects.pop(key, None)
         if obj is None:
             return False

@@ -144,6 +144,8 @@ async def test_applies_in_priority_order_labels_and_reports(tmp_path: Path, reg:
         "namespace": "ml",
         "component": "api",
         "health": "Healthy",
+        "ready": 1,
+        "desired": 1,
     }
     assert result.settled
 

@@ -132,6 +132,20 @@ def statefulset_health(obj: Obj, events: Sequence[Obj] = ()) -> Assessment:
     return Assessment(HEALTHY)
 
 
+def daemonset_health(obj: Obj, events: Sequence[Obj] = ()) -> Assessment:
+    status = obj.get("status") or {}
+    if not _generation_observed(obj):
+        return Assessment(PROGRESSING, "waiting for the rollout to be observed")
+    want = _int(status.get("desiredNumberScheduled"))
+    updated = _int(status.get("updatedNumberScheduled", want))
+    if updated < want:
+        return Assessment(PROGRESSING, f"{updated} of {want} pods updated")
+    ready = _int(status.get("numberReady"))
+    if ready < want:
+        return Assessment(PROGRESSING, _with_scheduler(f"{ready} of {want} pods ready", events))
+    return Assessment(HEALTHY)
+
+
 def job_health(obj: Obj, events: Sequence[Obj] = ()) -> Assessment:
     conds = _conditions(obj)
     failed = conds.get("Failed") or {}
@@ -224,6 +238,7 @@ def _is_failure_reason(reason: str) -> bool:
 _BY_KIND = {
     "Deployment": deployment_health,
     "StatefulSet": statefulset_health,
+    "DaemonSet": daemonset_health,
     "Job": job_health,
     "Pod": pod_health,
     "Service": service_health,
@@ -231,7 +246,25 @@ _BY_KIND = {
 }
 
 
-WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "Job"})
+WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "Job"})
+
+
+def replica_counts(obj: Obj | None) -> tuple[int, int] | None:
+    """(ready, desired) of a workload: pods ready of a Deployment/StatefulSet/DaemonSet, or
+    completions of a Job; None for other kinds (or a missing object)."""
+    if obj is None:
+        return None
+    kind = str(obj.get("kind") or "")
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    if kind in ("Deployment", "StatefulSet"):
+        return _int(status.get("readyReplicas")), _int(spec.get("replicas", 1))
+    if kind == "DaemonSet":
+        return _int(status.get("numberReady")), _int(status.get("desiredNumberScheduled"))
+    if kind == "Job":
+        completions = spec.get("completions")
+        want = _int(completions) if completions is not None else 1
+        return _int(status.get("succeeded")), want
+    return None
 
 
 def assess(

@@ -4,37 +4,53 @@
 or changed Work, on a cluster change touching its objects, and periodically (drift):
 
 1. get the manifests of `spec.artifact.digest` (cached by digest; pulled and verified once);
-2. stamp each with the inventory label and revision annotation, group them by priority;
-3. per group, in ascending priority: apply each object that is missing or drifted (the live
-   object lost a field the agent applied), then wait (bounded by `group_wait`) until the
-   group is healthy before the next one; a group still unhealthy at the bound stops this pass
-   (the Work reports why and the agent tries again later), it never blocks the agent;
+   a failed pull is `Applied=False ArtifactPullFailed` ("artifact pull failed: <why>") and
+   the agent tries again with backoff;
+2. create the namespaces the objects live in when missing (`namespaces.py`: an agent-created
+   namespace goes when the last Work using it goes), then copy each `spec.secretRefs` Secret
+   from the hub onto the cluster (`Applied=False SecretMissing` while one is missing);
+3. per priority group, in ascending priority: resolve the group's `{{ spoke "..." }}` macros
+   from the outputs read so far (a macro whose output is not available yet stops the pass:
+   "waiting for output vllm.service"; nothing with an unresolved macro is ever applied),
+   stamp each object with the inventory label and revision annotation, apply each object that
+   is missing or drifted, then wait (bounded by `group_wait`) until the group is healthy and
+   read the declared outputs of its components (`outputs.py`); a group still unhealthy at
+   the bound stops this pass (the Work says why and the agent tries again later);
 4. once every group is applied, prune what the previous revision applied and this one
    dropped (only objects still carrying this Work's inventory label);
-5. compute `resourceStatus[]` and the `Applied` / `Available` conditions.
+5. compute `resourceStatus[]` (health, message, ready/desired), `outputs`, `endpoints` and
+   the `Applied` / `Available` conditions.
 
-The inventory of applied objects is kept per Work in the state dir, so objects of a Work
-deleted while the agent was down are still found and removed. An unchanged Work whose digest
-is already applied and whose objects did not drift is neither pulled nor re-applied.
+Every pass re-reads the outputs and re-resolves the macros, so a changed output (a new
+load-balancer address) re-applies the later groups that use it through the drift check, and a
+pass interrupted anywhere (the agent killed between groups) resumes where the cluster is: what
+is applied and unchanged is not applied again. The inventory of applied objects is kept per
+Work in the state dir and saved after every group, so objects of a Work deleted while the
+agent was down are still found and removed. An unchanged Work whose digest is already applied
+and whose objects did not drift is neither pulled nor re-applied.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import copy
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from axle.api.meta import set_condition
-from axle.errors import ApiError
+from axle.errors import ApiError, Forbidden, NotFound
 from axle.kube.cluster import Cluster
+from axle.render.macros import MacroError, find_macros, resolve_spoke
 from axle.spoke import health as h
+from axle.spoke import outputs as out
 from axle.spoke.artifacts import ArtifactCache, ArtifactError, Puller, write_private
 from axle.spoke.manifests import (
     FIRST_KINDS,
@@ -47,9 +63,13 @@ from axle.spoke.manifests import (
     stamp,
     work_label_value,
 )
+from axle.spoke.namespaces import NamespaceBook
+from axle.spoke.scheduling import unscheduled_message
 
 log = logging.getLogger("axle.spoke.work")
 Obj = dict[str, Any]
+# Reads a Secret of the Work's hub namespace by name (raises NotFound / Forbidden).
+SecretSource = Callable[[str], Awaitable[Obj]]
 
 APPLIED = "Applied"
 AVAILABLE = "Available"
@@ -70,6 +90,13 @@ class _Pass:
     keys: list[ObjectKey] = field(default_factory=list)
     components: dict[ObjectKey, str | None] = field(default_factory=dict)
     health: dict[ObjectKey, h.Assessment] = field(default_factory=dict)
+    live: dict[ObjectKey, Obj | None] = field(default_factory=dict)
+    touched: list[ObjectKey] = field(default_factory=list)  # applied or checked this pass
+    namespaces: set[str] = field(default_factory=set)
+    def_outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    obj_outputs: dict[str, Any] = field(default_factory=dict)
+    output_errors: dict[str, str] = field(default_factory=dict)
+    declares_outputs: bool = False
     applied: int = 0
 
 
@@ -79,6 +106,14 @@ class ApplyFailed(Exception):
     def __init__(self, key: ObjectKey, message: str) -> None:
         super().__init__(f"{key.describe()}: {message}")
         self.key = key
+        self.message = message
+
+
+class SecretMissing(Exception):
+    """A Secret the Work references cannot be read from the hub; the message says which."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
         self.message = message
 
 
@@ -96,6 +131,7 @@ class WorkProcessor:
         state_dir: Path,
         *,
         puller: Puller | None = None,
+        secret_source: SecretSource | None = None,
         group_wait: float = 60.0,
         poll_interval: float = 0.5,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -105,6 +141,8 @@ class WorkProcessor:
         self.cluster = cluster
         self.state_dir = state_dir
         self.artifacts = ArtifactCache(state_dir / "artifacts", puller)
+        self.secret_source = secret_source
+        self.namespaces = NamespaceBook(cluster, state_dir / "namespaces.json")
         self.group_wait = group_wait
         self.poll_interval = poll_interval
         self.sleep = sleep
@@ -145,11 +183,11 @@ class WorkProcessor:
     def known_works(self) -> list[tuple[str, str]]:
         """(namespace, name) of every Work this agent holds an inventory for."""
         folder = self.state_dir / "inventory"
-        out = []
+        found = []
         for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
             ns, _, name = path.stem.partition(".")
-            out.append((ns, name))
-        return out
+            found.append((ns, name))
+        return found
 
     # ---- sync --------------------------------------------------------------------------------
 
@@ -191,71 +229,88 @@ class WorkProcessor:
             try:
                 manifests = await self.artifacts.get(url, digest)
             except ArtifactError as exc:
+                message = f"artifact pull failed: {exc}"
+                log.warning("Work %s/%s: %s", ns, name, message)
                 set_condition(
-                    conditions,
-                    APPLIED,
-                    "False",
-                    "ArtifactPullFailed",
-                    f"cannot pull {url}@{digest}: {exc}",
-                    generation,
+                    conditions, APPLIED, "False", "ArtifactPullFailed", message, generation
                 )
-                _available_unknown(
-                    conditions,
-                    generation,
-                    f"cannot pull {url}@{digest}: {exc}",
-                    "ArtifactPullFailed",
-                )
+                _available_unknown(conditions, generation, message, "ArtifactPullFailed")
                 return SyncResult(status, settled=False)
 
         revision = str(spec.get("revision") or digest)
         label = work_label_value(ns, name)
-        groups = [
-            [stamp(obj, label, revision) for obj in group]
-            for group in group_by_priority(manifests, spec.get("priorityGroups"))
-        ]
-        run = _Pass()
+        groups = group_by_priority(manifests, spec.get("priorityGroups"))
+        declared = spec.get("outputs") or {}
+        def_declared: Mapping[str, Mapping[str, Any]] = declared.get("definitionOutputs") or {}
+        obj_declared: Mapping[str, Any] = declared.get("objectOutputs") or {}
+        run = _Pass(declares_outputs=bool(def_declared or obj_declared))
         for group in groups:
             for obj in group:
                 key = ObjectKey.of(obj)
                 run.keys.append(key)
                 run.components[key] = component_of(obj)
         old_keys, _ = self.inventory(ns, name)
-        stopped_at: int | None = None
-        for index, group in enumerate(groups):
+
+        def fail(reason: str, message: str, at: int) -> SyncResult:
+            set_condition(conditions, APPLIED, "False", reason, message, generation)
+            # Remember what may exist on the cluster now, so a later prune finds it.
+            self._save_inventory(work, _union(old_keys, run.touched))
+            return self._finish(status, run, generation, at, applied=False, settled=False)
+
+        try:
+            await self._prepare(work, manifests, label, revision, run)
+        except SecretMissing as exc:
+            return fail("SecretMissing", exc.message, 0)
+        except ApplyFailed as exc:
+            return fail("ApplyFailed", f"applying {exc.key.describe()} failed: {exc.message}", 0)
+        stopped: tuple[int, str, str] | None = None
+        for index, raw_group in enumerate(groups):
+            last = index == len(groups) - 1
+            await self._read_object_outputs(obj_declared, run)
+            try:
+                missing = _missing_output(raw_group, def_declared, obj_declared, run)
+                if missing is not None:
+                    why = run.output_errors.get(missing)
+                    stopped = (
+                        index,
+                        "WaitingForOutput",
+                        f"{index} of {len(groups)} priority groups applied; waiting for output"
+                        f" {missing}" + (f" ({why})" if why else ""),
+                    )
+                    break
+                resolved = resolve_spoke(
+                    raw_group,
+                    definition_outputs=run.def_outputs,
+                    object_outputs=run.obj_outputs,
+                )
+            except MacroError as exc:
+                return fail("ApplyFailed", f"resolving spoke macros failed: {exc.message}", index)
+            group = [stamp(obj, label, revision) for obj in resolved]
+            _rekey(run, raw_group, group)
             try:
                 await self._apply_group(group, run)
             except ApplyFailed as exc:
-                set_condition(
-                    conditions,
-                    APPLIED,
-                    "False",
-                    "ApplyFailed",
-                    f"applying {exc.key.describe()} failed: {exc.message}",
-                    generation,
+                return fail(
+                    "ApplyFailed", f"applying {exc.key.describe()} failed: {exc.message}", index
                 )
-                # Remember what may exist on the cluster now, so a later prune finds it.
-                self._save_inventory(work, _union(old_keys, run.keys))
-                return self._finish(
-                    status, run, generation, stopped_at=index, applied=False, settled=False
+            self._save_inventory(work, _union(old_keys, run.touched))
+            healthy = last or await self._wait_healthy(group, run)
+            self._read_definition_outputs(group, def_declared, run)
+            if not healthy:
+                stopped = (
+                    index + 1,
+                    "WaitingForGroup",
+                    f"{index + 1} of {len(groups)} priority groups applied; waiting for"
+                    f" {_first_unhealthy_text(run) or 'the earlier groups to become healthy'}",
                 )
-            if index < len(groups) - 1 and not await self._wait_healthy(group, run):
-                stopped_at = index + 1
                 break
-        if stopped_at is not None:
-            self._save_inventory(work, _union(old_keys, run.keys))
-            set_condition(
-                conditions,
-                APPLIED,
-                "False",
-                "WaitingForGroup",
-                f"{stopped_at} of {len(groups)} priority groups applied; waiting for"
-                f" {_first_unhealthy_text(run) or 'the earlier groups to become healthy'}",
-                generation,
-            )
-            return self._finish(status, run, generation, stopped_at, applied=False, settled=False)
+        if stopped is not None:
+            at, reason, message = stopped
+            return fail(reason, message, at)
 
         pruned = await self._prune(ns, name, old_keys, set(run.keys))
         self._save_inventory(work, run.keys)
+        await self.namespaces.release(label, keep=run.namespaces)
         status["appliedDigest"] = digest
         set_condition(
             conditions,
@@ -268,6 +323,119 @@ class WorkProcessor:
         result = self._finish(status, run, generation, None, applied=True, settled=True)
         result.pruned = pruned
         return result
+
+    # ---- namespaces and secrets --------------------------------------------------------------
+
+    async def _prepare(
+        self,
+        work: Mapping[str, Any],
+        manifests: Sequence[Obj],
+        label: str,
+        revision: str,
+        run: _Pass,
+    ) -> None:
+        """Create missing namespaces, then copy the Work's Secrets onto the cluster."""
+        ns, _ = work_id(work)
+        refs = (work.get("spec") or {}).get("secretRefs") or []
+        default_ns = _objects_namespace(manifests)
+        wanted: dict[str, None] = {}
+        for obj in manifests:
+            namespace = (obj.get("metadata") or {}).get("namespace")
+            if namespace:
+                wanted[str(namespace)] = None
+        for ref in refs:
+            wanted[str(ref.get("targetNamespace") or default_ns)] = None
+        declared = {
+            str((o.get("metadata") or {}).get("name")): o
+            for o in manifests
+            if o.get("kind") == "Namespace"
+        }
+        for namespace in wanted:
+            own = declared.get(namespace)
+            if own is not None:
+                # The artifact brings it: apply it now (group 0 then finds nothing to do).
+                live = await self.cluster.get("v1", "Namespace", None, namespace)
+                if live is None:
+                    await self._apply_group([stamp(own, label, revision)], run)
+                continue
+            run.namespaces.add(namespace)
+            try:
+                await self.namespaces.ensure(namespace, label)
+            except ApiError as exc:
+                key = ObjectKey("v1", "Namespace", "", namespace)
+                raise ApplyFailed(key, exc.message) from exc
+        secrets: list[Obj] = []
+        for ref in refs:
+            target_ns = str(ref.get("targetNamespace") or default_ns)
+            source_name, target = str(ref.get("name")), str(ref.get("targetName"))
+            where = f"(copied to the cluster as Secret {target_ns}/{target})"
+            if self.secret_source is None:
+                raise SecretMissing(f"secret {source_name!r} {where}: this agent reads no hub")
+            try:
+                source = await self.secret_source(source_name)
+            except NotFound:
+                raise SecretMissing(
+                    f"secret {source_name!r} not found in the hub namespace {ns} {where}"
+                ) from None
+            except Forbidden as exc:
+                raise SecretMissing(
+                    f"secret {source_name!r} in the hub namespace {ns} cannot be read by this"
+                    f" spoke {where}: {exc.message}"
+                ) from None
+            secrets.append(stamp(_secret_copy(source, target, target_ns), label, revision))
+        # Listed first: they are applied first, and a reader of the status sees them so.
+        run.keys[:0] = [
+            k for k in dict.fromkeys(ObjectKey.of(s) for s in secrets) if k not in run.keys
+        ]
+        if secrets:
+            await self._apply_group(secrets, run)
+
+    # ---- outputs ----------------------------------------------------------------------------
+
+    async def _read_object_outputs(self, declared: Mapping[str, Any], run: _Pass) -> None:
+        """Read the object outputs not read yet in this pass (any object on the cluster)."""
+        for oname, ref in declared.items():
+            if oname in run.obj_outputs or not isinstance(ref, Mapping):
+                continue
+            live = await self.cluster.get(
+                str(ref.get("apiVersion")),
+                str(ref.get("kind")),
+                str(ref.get("namespace") or "") or None,
+                str(ref.get("name")),
+            )
+            value = self._read(live, ref, oname, run)
+            if value is not None:
+                run.obj_outputs[oname] = value
+
+    def _read_definition_outputs(
+        self, group: Sequence[Obj], declared: Mapping[str, Mapping[str, Any]], run: _Pass
+    ) -> None:
+        """Read the declared outputs of the components of `group` from their live objects."""
+        components = dict.fromkeys(c for c in (component_of(o) for o in group) if c)
+        for component in components:
+            for oname, ref in (declared.get(component) or {}).items():
+                if not isinstance(ref, Mapping):
+                    continue
+                live: Obj | None = None
+                for obj in group:
+                    if out.matches_ref(obj, component, ref):
+                        live = run.live.get(ObjectKey.of(obj))
+                        break
+                value = self._read(live, ref, out.output_name(component, oname), run)
+                if value is not None:
+                    run.def_outputs.setdefault(component, {})[oname] = value
+
+    @staticmethod
+    def _read(live: Obj | None, ref: Mapping[str, Any], what: str, run: _Pass) -> Any:
+        if live is None:
+            return None
+        try:
+            return out.read_path(live, str(ref.get("path") or ""))
+        except out.PathError as exc:
+            run.output_errors[what] = str(exc)
+            return None
+
+    # ---- status ------------------------------------------------------------------------------
 
     def _finish(
         self,
@@ -297,8 +465,16 @@ class WorkProcessor:
                 row["component"] = run.components[key]
             if found.message:
                 row["message"] = found.message
+            counts = h.replica_counts(run.live.get(key)) if key in run.live else None
+            if counts is not None:
+                row["ready"], row["desired"] = counts
             rows.append(row)
         status["resourceStatus"] = rows
+        status["endpoints"] = out.endpoints(
+            (run.live.get(k), run.components.get(k)) for k in run.keys if k in run.live
+        )
+        if run.declares_outputs:
+            status["outputs"] = {"def": run.def_outputs, "obj": run.obj_outputs}
         conditions: list[Obj] = status["conditions"]
         unhealthy = [
             (k, run.health[k]) for k in run.keys if k in run.health and not run.health[k].healthy
@@ -352,6 +528,7 @@ class WorkProcessor:
             live = await self.cluster.get(
                 key.api_version, key.kind, key.namespace or None, key.name
             )
+            run.touched.append(key)
             if live is not None and contains(live, desired_fields(obj)):
                 continue
             try:
@@ -381,14 +558,18 @@ class WorkProcessor:
     async def _assess(self, objs: Sequence[Obj], run: _Pass) -> None:
         for obj in objs:
             key = ObjectKey.of(obj)
-            run.health[key] = await self.health_of(key)
+            run.health[key], run.live[key] = await self._observe(key)
 
     async def health_of(self, key: ObjectKey) -> h.Assessment:
         """The health of one object, with its (or its pods') Events when it is not healthy."""
+        return (await self._observe(key))[0]
+
+    async def _observe(self, key: ObjectKey) -> tuple[h.Assessment, Obj | None]:
+        """The object's health and the live object it was read from."""
         ns = key.namespace or None
         live = await self.cluster.get(key.api_version, key.kind, ns, key.name)
         if live is None or not h.needs_events(live):
-            return h.assess(live)
+            return h.assess(live), live
         events = await self.cluster.events_for(live)
         pods: list[tuple[Obj, list[Obj]]] = []
         if key.kind in h.WORKLOAD_KINDS:
@@ -398,7 +579,13 @@ class WorkProcessor:
                 for pod in await self.cluster.list_objects("v1", "Pod", ns, text):
                     pod_events = await self.cluster.events_for(pod)
                     pods.append((pod, pod_events))
-        return h.assess(live, events, pods)
+        found = h.assess(live, events, pods)
+        if found.health == h.PROGRESSING and pods:
+            # Pods waiting for the scheduler: say why in one line, with the numbers.
+            pending = await unscheduled_message(self.cluster, pods)
+            if pending is not None:
+                found = h.Assessment(h.PROGRESSING, pending)
+        return found, live
 
     async def _report_only(self, work: Mapping[str, Any], status: Obj) -> SyncResult:
         """Health of what an earlier agent applied for the same digest (nothing pulled)."""
@@ -413,7 +600,7 @@ class WorkProcessor:
             )
             run.keys.append(key)
             run.components[key] = row.get("component")
-            run.health[key] = await self.health_of(key)
+            run.health[key], run.live[key] = await self._observe(key)
         if run.keys and not self.inventory(*work_id(work))[0]:
             self._save_inventory(work, run.keys)
         return self._finish(
@@ -465,8 +652,13 @@ class WorkProcessor:
                         )
                     )
         count = 0
+        label = work_label_value(namespace, name)
         if policy != "Orphan":
-            count = await self._delete_owned(work_label_value(namespace, name), keys)
+            count = await self._delete_owned(label, keys)
+            # Namespaces the agent created go with the last Work that used them.
+            await self.namespaces.release(label, keep=set())
+        else:
+            self.namespaces.forget(label)
         self._inventory_path(namespace, name).unlink(missing_ok=True)
         return count
 
@@ -474,6 +666,68 @@ class WorkProcessor:
 def _union(a: Sequence[ObjectKey], b: Sequence[ObjectKey]) -> list[ObjectKey]:
     seen = dict.fromkeys([*b, *a])
     return list(seen)
+
+
+def _rekey(run: _Pass, raw: Sequence[Obj], resolved: Sequence[Obj]) -> None:
+    """A macro in a name changes the object's key: the pass follows it."""
+    for before, after in zip(raw, resolved, strict=True):
+        old, new = ObjectKey.of(before), ObjectKey.of(after)
+        if old != new and old in run.keys:
+            run.keys[run.keys.index(old)] = new
+            run.components[new] = run.components.pop(old, None)
+
+
+def _missing_output(
+    group: Sequence[Obj],
+    def_declared: Mapping[str, Mapping[str, Any]],
+    obj_declared: Mapping[str, Any],
+    run: _Pass,
+) -> str | None:
+    """The first output a spoke macro of `group` names that is declared but not read yet.
+
+    An output the Work does not declare at all is left to `resolve_spoke`, whose error names
+    the field: waiting for it would wait forever.
+    """
+    for ref in find_macros(list(group)):
+        macro = ref.macro
+        if macro.kind != "spoke":
+            continue
+        if macro.namespace == "def":
+            component, output = macro.names[0], ".".join(macro.names[1:])
+            declared = output in (def_declared.get(component) or {})
+            if declared and output not in run.def_outputs.get(component, {}):
+                return out.output_name(component, output)
+        elif macro.names[0] in obj_declared and macro.names[0] not in run.obj_outputs:
+            return macro.names[0]
+    return None
+
+
+def _objects_namespace(manifests: Sequence[Obj]) -> str:
+    """The namespace most of the Work's objects live in (`default` when none has one)."""
+    found = Counter(
+        str((o.get("metadata") or {}).get("namespace"))
+        for o in manifests
+        if (o.get("metadata") or {}).get("namespace")
+    )
+    return found.most_common(1)[0][0] if found else "default"
+
+
+def _secret_copy(source: Mapping[str, Any], name: str, namespace: str) -> Obj:
+    """The cluster's copy of a hub Secret: same type and data, its own name and namespace.
+
+    `stringData` (write-only on a real API server) is folded into `data` here, so the applied
+    object is what the cluster stores and the drift check does not re-apply it every pass.
+    """
+    data = dict(source.get("data") or {})
+    for key, value in (source.get("stringData") or {}).items():
+        data[key] = base64.b64encode(str(value).encode()).decode()
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": namespace},
+        "type": source.get("type") or "Opaque",
+        "data": data,
+    }
 
 
 def _first_unhealthy_text(run: _Pass) -> str | None:
