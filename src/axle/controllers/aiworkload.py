@@ -1,0 +1,983 @@
+"""The AIWorkload reconciler: bundle -> revision -> pool -> quota -> WorkloadDeployments -> status.
+
+An AIWorkload is an App Deployment (`axle.dev/aiworkload-type: application`) or a Model
+Deployment (`model`). One pass does what can be done now and records where it stopped:
+
+1. **Bundle** (`aiworkload_inputs`, `maas`): `spec.profileBundleRef`, or the Project's first
+   matching Model-as-a-Service mapping for `spec.model`; its workload profiles and their pinned
+   revisions. While `axle.dev/rollback-revision` pins a revision whose spec is the current one,
+   that revision's bundle snapshot is used instead (`revisions.py`).
+2. **Revision**: a ControllerRevision per distinct input; `status.revision`; history of 10.
+3. **Pool**: `spec.computePoolRef`, or the dedicated pool it owns, created from
+   `spec.paletteClusterDeploymentConfig` only after a precheck: enough matching available hosts
+   in the project's Compute (`hostselection`) and the project's and tenant's `gpuLimits` minus
+   usage cover the GPUs of those hosts. Otherwise `Pending`, with the numbers.
+4. **WorkloadDeployments**: one per workload profile of the bundle, `<aiw>-<profile>`;
+   deployments of profiles no longer in the bundle are deleted.
+5. **Quota** (shared pools only): once every deployment rendered the current revision, its
+   `gpuRequests` (by GPU product) are mapped to the pool's families and reserved, under the
+   project's lock after a from-scratch recomputation (`quota.py`). Deployments stay
+   `suspend: true` until the reservation covers them; when it does not fit: `Pending`,
+   `waiting for GPU quota: needs 2 NVIDIA-H100, project ml-prod has 0 of 24 free (24 used)`.
+   Dedicated pools are charged through their host claims, so their deployments never wait.
+6. **Status** (`aiworkload_status`): the pool's state while it is not Running
+   (`Provisioning`, with the pool's message), else the deployments' roll-up; conditions
+   `BundleResolved`, `PoolReady`, `QuotaReserved`, `Deployed`, `Ready`; Events per change.
+
+**Deletion** (finalizer `axle.dev/aiworkload-cleanup`): `Deleting`; the deployments are deleted
+and awaited (their objects are pruned from every spoke), then the dedicated pool, then the
+reservation is dropped and usage recomputed, then the finalizer goes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import hashlib
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from axle.api.controllerrevision import AIWORKLOAD_LABEL
+from axle.api.meta import GROUP, SYSTEM_NAMESPACE, get_condition, set_condition
+from axle.api.registry import KindInfo
+from axle.api.variables import VARIABLE_SET_NAMES
+from axle.controllers import maas
+from axle.controllers.aiworkload_inputs import (
+    DEFAULT_INFRA_LABEL,
+    FINALIZER,
+    PROFILE_TYPE,
+    Blocked,
+    Bundle,
+    Inputs,
+    controller_owner,
+    dedicated_pool_body,
+    dedicated_pool_name,
+    latest_revision,
+    pool_families,
+    pool_variant,
+    profile_namespaces,
+    workload_type,
+    wrong_type_message,
+)
+from axle.controllers.aiworkload_status import RollUp, roll_up
+from axle.controllers.controller import Context, Mapper, Reconciler, owned_by
+from axle.controllers.hostselection import candidates, select_hosts
+from axle.controllers.objects import (
+    ensure,
+    get_or_none,
+    is_deleting,
+    key_of,
+    make_key,
+    owner_ref,
+    owner_uids,
+    write_status,
+)
+from axle.controllers.poolplan import pool_plan
+from axle.controllers.quota import (
+    add,
+    clean,
+    headroom_problems,
+    limits_of,
+    project_lock,
+    recompute_tenant_usage,
+    recompute_usage,
+    write_usage,
+)
+from axle.controllers.reservations import CLAIM_LABEL, PROJECT_LABEL, list_claims
+from axle.controllers.revisions import (
+    ROLLBACK_ANNOTATION,
+    data_hash,
+    ensure_revision,
+    find_revision,
+    list_revisions,
+    number_of,
+    prune,
+    revision_data,
+    rollback_pin,
+)
+from axle.controllers.tenancy import project_tenant, status_copy
+from axle.errors import Conflict, NotFound
+from axle.store.base import Obj
+
+log = logging.getLogger(__name__)
+
+CONDITIONS = ("BundleResolved", "PoolReady", "QuotaReserved", "Deployed")
+DEFAULT_TAG_SELECTOR = {"palette.ai": "true"}
+POOL_READY_PHASES = ("Running", "Degraded")
+_MAX_NAME = 253
+
+
+def deployment_name(aiw_name: str, profile: str) -> str:
+    """`<aiw>-<profile>`, shortened with a hash when it would not be a valid name."""
+    name = f"{aiw_name}-{profile}"
+    if len(name) <= _MAX_NAME:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:10]
+    return f"{name[: _MAX_NAME - 11].rstrip('-.')}-{digest}"
+
+
+class AIWorkloadReconciler(Reconciler):
+    name = "aiworkload"
+
+    def __init__(self, ctx: Context, *, wait_seconds: float = 10.0, poll_seconds: float = 2.0):
+        super().__init__(ctx)
+        reg = ctx.kinds.registry
+        self.aiw_kind = reg.by_group_kind(GROUP, "AIWorkload")
+        self.wd_kind = reg.by_group_kind(GROUP, "WorkloadDeployment")
+        self.pool_kind = reg.by_group_kind(GROUP, "ComputePool")
+        self.compute_kind = reg.by_group_kind(GROUP, "Compute")
+        self.bundle_kind = reg.by_group_kind(GROUP, "ProfileBundle")
+        self.profile_kind = reg.by_group_kind(GROUP, "WorkloadProfile")
+        self.varset_kind = reg.by_group_kind(GROUP, "VariableSet")
+        self.revision_kind = reg.by_group_kind("apps", "ControllerRevision")
+        self.wait_seconds = wait_seconds
+        self.poll_seconds = poll_seconds
+        # The last version of each AIWorkload a pass wrote (one reconcile per key at once),
+        # so a pass that stops after a write reports on that version, not a stale one.
+        self._latest: dict[str, Obj] = {}
+
+    @property
+    def kind(self) -> KindInfo:
+        return self.aiw_kind
+
+    # --- wiring ---------------------------------------------------------------------------
+
+    def _all(self, namespace: str | None = None) -> list[Obj]:
+        return self.ctx.cache(self.aiw_kind).list(namespace)
+
+    def _waiting(self, namespace: str | None = None) -> list[str]:
+        return [
+            key_of(a)
+            for a in self._all(namespace)
+            if (a.get("status") or {}).get("phase") in (None, "Pending", "Provisioning")
+        ]
+
+    def _users_of_pool(self, pool: Obj) -> list[str]:
+        ns, name = pool["metadata"].get("namespace") or "", pool["metadata"]["name"]
+        keys = [
+            key_of(a)
+            for a in self._all(ns)
+            if ((a.get("spec") or {}).get("computePoolRef") or {}).get("name") == name
+            or (a.get("status") or {}).get("computePool") == name
+        ]
+        owner = controller_owner(pool, "AIWorkload")
+        if owner:
+            keys.append(make_key(ns, owner))
+        return keys
+
+    def _users_of_bundle(self, bundle: Obj) -> list[str]:
+        ns, name = bundle["metadata"].get("namespace"), bundle["metadata"]["name"]
+        out = []
+        for a in self._all():
+            ref = (a.get("spec") or {}).get("profileBundleRef") or {}
+            used = (a.get("status") or {}).get("bundle") or {}
+            a_ns = a["metadata"].get("namespace")
+            if (ref.get("name") == name and (ref.get("namespace") or a_ns) == ns) or (
+                used.get("name") == name and used.get("namespace") == ns
+            ):
+                out.append(key_of(a))
+            elif not ref and (a.get("spec") or {}).get("model"):
+                out.append(key_of(a))  # a mapping may now choose this bundle
+        return out
+
+    def _users_of_profile(self, profile: Obj) -> list[str]:
+        ns = profile["metadata"].get("namespace")
+        return [
+            key_of(a)
+            for a in self._all()
+            if a["metadata"].get("namespace") == ns
+            or ((a.get("status") or {}).get("bundle") or {}).get("namespace") == ns
+            or ns == SYSTEM_NAMESPACE
+        ]
+
+    def _claim_changed(self, lease: Obj) -> list[str]:
+        labels = lease["metadata"].get("labels") or {}
+        if labels.get(CLAIM_LABEL) != "true":
+            return []
+        return self._waiting(labels.get(PROJECT_LABEL))
+
+    def _neighbours(self, aiw: Obj) -> list[str]:
+        # A workload that changed (or went) may have freed quota a waiting one needs.
+        me = key_of(aiw)
+        return [k for k in self._waiting(aiw["metadata"].get("namespace")) if k != me]
+
+    def watches(self) -> Iterable[tuple[KindInfo, Mapper]]:
+        return [
+            (self.wd_kind, owned_by(self.aiw_kind)),
+            (self.pool_kind, self._users_of_pool),
+            (self.bundle_kind, self._users_of_bundle),
+            (self.profile_kind, self._users_of_profile),
+            (
+                self.kinds.project,
+                lambda p: [key_of(a) for a in self._all(p["metadata"]["namespace"])],
+            ),
+            (self.compute_kind, lambda c: self._waiting(c["metadata"].get("namespace"))),
+            (self.kinds.lease, self._claim_changed),
+            (self.aiw_kind, self._neighbours),
+        ]
+
+    # --- reconcile ------------------------------------------------------------------------
+
+    async def reconcile(self, key: str) -> float | None:
+        aiw = self.cached(key)
+        if aiw is None:
+            return None
+        ns, name = aiw["metadata"]["namespace"], aiw["metadata"]["name"]
+        aiw = await get_or_none(self.store, self.aiw_kind, ns, name)
+        if aiw is None:
+            return None
+        if is_deleting(aiw):
+            return await self._finalize(aiw)
+        if FINALIZER not in (aiw["metadata"].get("finalizers") or []):
+            aiw["metadata"]["finalizers"] = [*(aiw["metadata"].get("finalizers") or []), FINALIZER]
+            aiw = await self.store.update(self.aiw_kind, aiw)
+        status = status_copy(aiw)
+        status["observedGeneration"] = aiw["metadata"].get("generation")
+        self._latest.pop(key, None)
+        try:
+            return await self._advance(aiw, status)
+        except Blocked as blocked:
+            await self._block(self._latest.pop(key, aiw), status, blocked)
+            if blocked.delay is not None:
+                return blocked.delay
+            return None if blocked.phase == "Failed" else self.wait_seconds
+
+    async def _block(self, aiw: Obj, status: dict[str, Any], blocked: Blocked) -> None:
+        gen = aiw["metadata"].get("generation")
+        conds = status["conditions"]
+        set_condition(
+            conds, blocked.condition, blocked.status, blocked.reason, blocked.message, gen
+        )
+        if blocked.condition in CONDITIONS:
+            for ctype in CONDITIONS[CONDITIONS.index(blocked.condition) + 1 :]:
+                if get_condition({"status": status}, ctype) is None:
+                    set_condition(
+                        conds, ctype, "Unknown", "Waiting", f"waiting for {blocked.condition}", gen
+                    )
+        set_condition(conds, "Ready", "False", blocked.reason, blocked.message, gen)
+        await self._write(aiw, status, blocked.phase, blocked.message, blocked.reason)
+
+    async def _write(
+        self, aiw: Obj, status: dict[str, Any], phase: str, message: str, reason: str
+    ) -> Obj:
+        before = aiw.get("status") or {}
+        status["phase"] = phase
+        status["message"] = message
+        written = await write_status(self.store, self.aiw_kind, aiw, status)
+        if phase != before.get("phase") or (
+            phase in ("Pending", "Failed", "Degraded") and message != before.get("message")
+        ):
+            if phase in ("Pending", "Failed", "Degraded"):
+                await self.ctx.recorder.warning(aiw, reason, message)
+            else:
+                await self.ctx.recorder.normal(aiw, phase, message)
+        return written
+
+    # --- the steps ------------------------------------------------------------------------
+
+    async def _advance(self, aiw: Obj, status: dict[str, Any]) -> float | None:
+        gen = aiw["metadata"].get("generation")
+        conds = status["conditions"]
+        ns = aiw["metadata"]["namespace"]
+        project = await self._project(ns)
+        tenant = project_tenant(project)
+
+        revisions = await list_revisions(self.store, self.revision_kind, aiw)
+        aiw, inputs = await self._inputs(aiw, project, tenant, revisions)
+        status["bundle"] = inputs.bundle.summary()
+        if inputs.rollback is not None:
+            set_condition(
+                conds,
+                "BundleResolved",
+                "True",
+                "RollbackPinned",
+                f"deploying the bundle snapshot of revision {inputs.rollback} "
+                f"({ROLLBACK_ANNOTATION}); change the spec to return to the live bundle",
+                gen,
+            )
+        else:
+            set_condition(
+                conds,
+                "BundleResolved",
+                "True",
+                "Resolved",
+                f"ProfileBundle {inputs.bundle.namespace}/{inputs.bundle.name}"
+                + (f" (mapping {inputs.bundle.mapping})" if inputs.bundle.mapping else "")
+                + ": profiles "
+                + ", ".join(f"{n}@{r}" for n, r in sorted(inputs.profiles.items())),
+                gen,
+            )
+
+        data = revision_data(aiw.get("spec") or {}, inputs.bundle.snapshot(), inputs.profiles)
+        rev, changed = await ensure_revision(self.store, self.revision_kind, aiw, data, revisions)
+        number = number_of(rev)
+        if changed:
+            await self.ctx.recorder.normal(
+                aiw, "RevisionCreated", f"revision {number} ({rev['metadata']['name']})"
+            )
+        await prune(
+            self.store,
+            self.revision_kind,
+            await list_revisions(self.store, self.revision_kind, aiw),
+            rev["metadata"]["name"],
+        )
+        status["revision"] = number
+
+        pool = await self._pool(aiw, inputs.bundle, project, tenant, status)
+        families = pool_families(pool)
+        shared = pool_variant(pool) == "shared"
+        pool_name = pool["metadata"]["name"]
+        status["computePool"] = pool_name
+
+        wds = await self._deployments(aiw, inputs, project, tenant, pool_name, number, shared)
+        rolled = roll_up(wds, number, families)
+        status["workloadDeployments"] = rolled.summaries
+        status["components"] = rolled.components
+        status["endpoints"] = rolled.endpoints
+        status["url"] = rolled.url
+        status["gpuRequests"] = rolled.gpu_requests or None
+
+        pool_phase = (pool.get("status") or {}).get("phase")
+        if pool_phase == "Failed":
+            raise Blocked(
+                "PoolReady",
+                "PoolFailed",
+                f"pool {pool_name} failed: {(pool.get('status') or {}).get('message') or ''}",
+                phase="Failed",
+            )
+        if pool_phase not in POOL_READY_PHASES:
+            raise Blocked(
+                "PoolReady",
+                "PoolNotReady",
+                f"pool {pool_name} is {pool_phase or 'Pending'}: "
+                f"{(pool.get('status') or {}).get('message') or 'not reconciled yet'}",
+                phase="Provisioning",
+                delay=self.wait_seconds,
+            )
+        set_condition(
+            conds, "PoolReady", "True", "PoolRunning", f"pool {pool_name} is {pool_phase}", gen
+        )
+
+        if shared:
+            aiw = await self._reserve(
+                aiw, project, tenant, pool_name, families, rolled, wds, status
+            )
+        else:
+            status.pop("gpuReservation", None)
+            set_condition(
+                conds,
+                "QuotaReserved",
+                "True",
+                "DedicatedPool",
+                f"GPUs are charged through the hosts of dedicated pool {pool_name}",
+                gen,
+            )
+        return await self._finish(aiw, status, rolled, number)
+
+    async def _finish(
+        self, aiw: Obj, status: dict[str, Any], rolled: RollUp, number: int
+    ) -> float | None:
+        gen = aiw["metadata"].get("generation")
+        conds = status["conditions"]
+        if rolled.phase in ("Running", "Degraded"):
+            set_condition(
+                conds, "Deployed", "True", "Deployed", f"revision {number} delivered", gen
+            )
+        else:
+            reason = "DeploymentFailed" if rolled.phase == "Failed" else "Deploying"
+            set_condition(conds, "Deployed", "False", reason, rolled.message, gen)
+        if rolled.phase == "Running":
+            set_condition(conds, "Ready", "True", "Running", rolled.message, gen)
+        else:
+            reason = {"Failed": "DeploymentFailed", "Degraded": "Degraded"}.get(
+                rolled.phase, "Deploying"
+            )
+            set_condition(conds, "Ready", "False", reason, rolled.message, gen)
+        await self._write(aiw, status, rolled.phase, rolled.message, rolled.phase)
+        if rolled.phase in ("Running", "Failed"):
+            return None
+        return self.wait_seconds
+
+    async def _project(self, ns: str) -> Obj:
+        projects = (await self.store.list(self.kinds.project, ns)).items
+        if not projects:
+            raise Blocked(
+                "BundleResolved",
+                "ProjectNotFound",
+                f"namespace {ns} has no Project; AIWorkloads live in a project's namespace",
+            )
+        return projects[0]
+
+    # --- bundle and profiles --------------------------------------------------------------
+
+    async def _inputs(
+        self, aiw: Obj, project: Obj, tenant: str, revisions: list[Obj]
+    ) -> tuple[Obj, Inputs]:
+        pinned = rollback_pin(aiw)
+        if pinned is not None:
+            rev = find_revision(revisions, pinned)
+            data = (rev or {}).get("data") or {}
+            if rev is not None and data.get("spec") == (aiw.get("spec") or {}):
+                snap = data.get("bundle") or {}
+                bundle = Bundle(
+                    name=str(snap.get("name")),
+                    namespace=str(snap.get("namespace")),
+                    version=snap.get("version"),
+                    spec=dict(snap.get("spec") or {}),
+                    mapping=((aiw.get("status") or {}).get("bundle") or {}).get("mapping"),
+                )
+                profiles = {str(k): int(v) for k, v in (data.get("profiles") or {}).items()}
+                return aiw, Inputs(bundle, profiles, rollback=pinned)
+            why = (
+                f"revision {pinned} no longer exists"
+                if rev is None
+                else "the spec changed since the rollback"
+            )
+            aiw = await self._drop_pin(aiw)
+            await self.ctx.recorder.normal(
+                aiw, "RollbackReleased", f"{why}: deploying the live bundle again"
+            )
+        bundle = await self._bundle(aiw, project)
+        profiles = await self._profiles(aiw, bundle, tenant)
+        return aiw, Inputs(bundle, profiles)
+
+    async def _drop_pin(self, aiw: Obj) -> Obj:
+        fresh = await self.store.get(
+            self.aiw_kind, aiw["metadata"]["namespace"], aiw["metadata"]["name"]
+        )
+        annotations = dict(fresh["metadata"].get("annotations") or {})
+        annotations.pop(ROLLBACK_ANNOTATION, None)
+        fresh["metadata"]["annotations"] = annotations
+        written = await self.store.update(self.aiw_kind, fresh)
+        self._latest[key_of(written)] = written
+        return written
+
+    async def _bundle(self, aiw: Obj, project: Obj) -> Bundle:
+        spec = aiw.get("spec") or {}
+        ns = aiw["metadata"]["namespace"]
+        ref = spec.get("profileBundleRef") or {}
+        mapping_name: str | None = None
+        if not ref.get("name"):
+            model = spec.get("model") or {}
+            mapping = maas.choose_mapping(project, model) if model else None
+            if mapping is None:
+                raise Blocked(
+                    "BundleResolved", "NoModelMapping", maas.no_mapping_message(project, model)
+                )
+            ref = mapping.get("profileBundleRef") or {}
+            mapping_name = str(mapping.get("name"))
+        bundle_ns = str(ref.get("namespace") or ns)
+        obj = await get_or_none(self.store, self.bundle_kind, bundle_ns, str(ref.get("name")))
+        via = f" (chosen by mapping {mapping_name})" if mapping_name else ""
+        if obj is None:
+            raise Blocked(
+                "BundleResolved",
+                "ProfileBundleNotFound",
+                f"ProfileBundle {bundle_ns}/{ref.get('name')}{via} not found; waiting for it",
+            )
+        bspec = dict(obj.get("spec") or {})
+        return Bundle(
+            name=str(ref.get("name")),
+            namespace=bundle_ns,
+            version=bspec.get("version"),
+            spec=bspec,
+            mapping=mapping_name,
+        )
+
+    async def _find_profile(self, name: str, namespaces: list[str]) -> Obj | None:
+        for ns in namespaces:
+            obj = await get_or_none(self.store, self.profile_kind, ns, name)
+            if obj is not None:
+                return obj
+        return None
+
+    async def _profiles(self, aiw: Obj, bundle: Bundle, tenant: str) -> dict[str, int]:
+        wanted = PROFILE_TYPE.get(workload_type(aiw), "Application")
+        where = profile_namespaces(bundle.namespace, aiw["metadata"]["namespace"], tenant)
+        types: dict[str, str] = {}
+        pinned: dict[str, int] = {}
+        missing: list[str] = []
+        unrevised: list[str] = []
+        for ref in bundle.spec.get("workloadProfiles") or []:
+            name = str(ref.get("name"))
+            profile = await self._find_profile(name, where)
+            if profile is None:
+                missing.append(name)
+                continue
+            types[name] = str((profile.get("spec") or {}).get("type"))
+            revision = ref.get("revision") or latest_revision(profile)
+            if revision is None:
+                unrevised.append(name)
+            else:
+                pinned[name] = int(revision)
+        if types and wanted not in types.values() and not missing:
+            raise Blocked(
+                "BundleResolved",
+                "WrongProfileType",
+                wrong_type_message(bundle, wanted, types),
+                phase="Failed",
+            )
+        if not bundle.spec.get("workloadProfiles"):
+            raise Blocked(
+                "BundleResolved",
+                "WrongProfileType",
+                wrong_type_message(bundle, wanted, {}),
+                phase="Failed",
+            )
+        if missing:
+            raise Blocked(
+                "BundleResolved",
+                "WorkloadProfileNotFound",
+                f"WorkloadProfile {', '.join(missing)} of ProfileBundle {bundle.namespace}/"
+                f"{bundle.name} not found (looked in {', '.join(where)}); waiting for it",
+            )
+        if unrevised:
+            raise Blocked(
+                "BundleResolved",
+                "ProfileRevisionPending",
+                f"WorkloadProfile {', '.join(unrevised)} has no revision yet; waiting for it",
+                delay=self.poll_seconds,
+            )
+        return pinned
+
+    # --- pool -----------------------------------------------------------------------------
+
+    async def _pool(
+        self, aiw: Obj, bundle: Bundle, project: Obj, tenant: str, status: dict[str, Any]
+    ) -> Obj:
+        spec = aiw.get("spec") or {}
+        ns, me = aiw["metadata"]["namespace"], aiw["metadata"]["name"]
+        ref = (spec.get("computePoolRef") or {}).get("name")
+        if ref:
+            pool = await get_or_none(self.store, self.pool_kind, ns, str(ref))
+            if pool is None:
+                raise Blocked(
+                    "PoolReady",
+                    "PoolNotFound",
+                    f"ComputePool {ns}/{ref} (spec.computePoolRef) not found; waiting for it",
+                )
+            if pool_variant(pool) == "dedicated":
+                other = await self._dedicated_user(pool, me)
+                if other is not None:
+                    raise Blocked(
+                        "PoolReady",
+                        "PoolDedicated",
+                        f"pool {ref} is dedicated to aiworkload {other}",
+                    )
+            return pool
+        name = dedicated_pool_name(me)
+        pool = await get_or_none(self.store, self.pool_kind, ns, name)
+        if pool is not None:
+            if aiw["metadata"]["uid"] not in owner_uids(pool):
+                raise Blocked(
+                    "PoolReady",
+                    "PoolNameTaken",
+                    f"a ComputePool {ns}/{name} not made for this AIWorkload exists; rename "
+                    "one of them",
+                )
+            return pool
+        cluster_bundle = await self._cluster_bundle(bundle, ns)
+        body = dedicated_pool_body(aiw, name, cluster_bundle, owner_ref(aiw))
+        async with project_lock(ns):
+            await self._precheck(aiw, body, project, tenant)
+            pool = await ensure(self.store, self.pool_kind, body, fields=("spec",))
+        await self.ctx.recorder.normal(aiw, "PoolCreated", f"dedicated ComputePool {name} created")
+        return pool
+
+    async def _dedicated_user(self, pool: Obj, me: str) -> str | None:
+        """The AIWorkload a dedicated pool serves when it is not `me` (first come)."""
+        owner = controller_owner(pool, "AIWorkload")
+        if owner:
+            return owner if owner != me else None
+        ns, name = pool["metadata"]["namespace"], pool["metadata"]["name"]
+        users = [
+            a
+            for a in (await self.store.list(self.aiw_kind, ns)).items
+            if ((a.get("spec") or {}).get("computePoolRef") or {}).get("name") == name
+        ]
+        users.sort(
+            key=lambda a: (str(a["metadata"].get("creationTimestamp") or ""), a["metadata"]["name"])
+        )
+        first = str(users[0]["metadata"]["name"]) if users else me
+        return None if first == me else first
+
+    async def _cluster_bundle(self, bundle: Bundle, ns: str) -> dict[str, str]:
+        if bundle.has_cluster_profile():
+            return {"name": bundle.name, "namespace": bundle.namespace}
+        infra = [
+            b
+            for b in (await self.store.list(self.bundle_kind, ns)).items
+            if (b.get("spec") or {}).get("type") in ("Infrastructure", "Fullstack")
+        ]
+        labelled = [
+            b
+            for b in infra
+            if (b["metadata"].get("labels") or {}).get(DEFAULT_INFRA_LABEL) == "true"
+        ]
+        chosen = labelled or (infra if len(infra) == 1 else [])
+        if not chosen:
+            what = "none" if not infra else ", ".join(b["metadata"]["name"] for b in infra)
+            raise Blocked(
+                "PoolReady",
+                "ClusterProfileMissing",
+                f"the dedicated pool needs a cluster profile: ProfileBundle {bundle.namespace}/"
+                f"{bundle.name} has none, and namespace {ns} has no single Infrastructure "
+                f"bundle to build it from (found: {what}); use a Fullstack bundle or label one "
+                f'Infrastructure bundle {DEFAULT_INFRA_LABEL}: "true"',
+            )
+        return {"name": chosen[0]["metadata"]["name"], "namespace": ns}
+
+    async def _precheck(self, aiw: Obj, body: Obj, project: Obj, tenant: str) -> None:
+        """Enough matching hosts, and GPU limits that cover them, before any pool exists."""
+        ns = aiw["metadata"]["namespace"]
+        computes = (await self.store.list(self.compute_kind, ns)).items
+        if len(computes) != 1:
+            what = "no Compute" if not computes else f"{len(computes)} Computes"
+            raise Blocked(
+                "PoolReady",
+                "ComputeNotFound",
+                f"namespace {ns} has {what}; a dedicated pool is built from the project's "
+                "Compute inventory",
+            )
+        compute = computes[0]
+        cst = compute.get("status") or {}
+        cname = f"{ns}/{compute['metadata']['name']}"
+        if not cst.get("lastSyncTime"):
+            raise Blocked(
+                "PoolReady",
+                "InventoryNotSynced",
+                f"Compute {cname} has no inventory yet",
+                delay=self.poll_seconds,
+            )
+        probe = copy.deepcopy(body)
+        probe["metadata"]["uid"] = aiw["metadata"]["uid"]
+        plan = pool_plan(probe)
+        taken = [c.host_uid for c in await list_claims(self.store, self.kinds.lease)]
+        selector = (compute.get("spec") or {}).get("tagSelector") or DEFAULT_TAG_SELECTOR
+        selection = select_hosts(candidates(cst), plan.clusters, taken=taken, implied_tags=selector)
+        if not selection.ok:
+            raise Blocked(
+                "PoolReady",
+                "InsufficientCompute",
+                f"{selection.message()} in Compute {cname}; free or add matching hosts, or "
+                "lower the node counts of spec.paletteClusterDeploymentConfig",
+            )
+        needed: dict[str, int] = {}
+        for pick in selection.picks:
+            add(needed, pick.host.gpus)  # whole hosts are charged
+        needed = clean(needed)
+        problems = headroom_problems(
+            needed,
+            await recompute_usage(self.store, self.kinds, ns),
+            limits_of(project),
+            f"project {ns}",
+        )
+        if tenant:
+            tobj = await get_or_none(self.store, self.kinds.tenant, None, tenant)
+            problems += headroom_problems(
+                needed,
+                await recompute_tenant_usage(self.store, self.kinds, tenant),
+                limits_of(tobj),
+                f"tenant {tenant}",
+            )
+        if problems:
+            raise Blocked(
+                "PoolReady",
+                "QuotaExceeded",
+                "; ".join(problems) + " (the dedicated pool's hosts are charged whole)",
+            )
+
+    # --- workload deployments ---------------------------------------------------------------
+
+    async def _declared(self, bundle: Bundle, ns: str) -> set[str]:
+        names = {str(v.get("name")) for v in bundle.variables}
+        for where in (SYSTEM_NAMESPACE, ns):
+            for set_name in VARIABLE_SET_NAMES:
+                vs = await get_or_none(self.store, self.varset_kind, where, set_name)
+                for var in ((vs or {}).get("spec") or {}).get("variables") or []:
+                    names.add(str(var.get("name")))
+        return names
+
+    async def _effective_settings(self, project: Obj, tenant: str) -> dict[str, Any] | None:
+        ns = project["metadata"]["namespace"]
+        ref = ((project.get("spec") or {}).get("settingsRef") or {}).get("name")
+        where: tuple[str, str] | None = (ns, str(ref)) if ref else None
+        if where is None and tenant:
+            tobj = await get_or_none(self.store, self.kinds.tenant, None, tenant)
+            tref = ((tobj or {}).get("spec") or {}).get("settingsRef") or {}
+            if tref.get("name"):
+                where = (str(tref.get("namespace") or f"tenant-{tenant}"), str(tref["name"]))
+        if where is None:
+            return None
+        settings = await get_or_none(self.store, self.kinds.settings, where[0], where[1])
+        return ((settings or {}).get("status") or {}).get("effectiveSettings")
+
+    async def _owned_deployments(self, aiw: Obj) -> list[Obj]:
+        m = aiw["metadata"]
+        items = (
+            await self.store.list(
+                self.wd_kind, m["namespace"], label_selector=f"{AIWORKLOAD_LABEL}={m['name']}"
+            )
+        ).items
+        return [w for w in items if m["uid"] in owner_uids(w)]
+
+    async def _deployments(
+        self,
+        aiw: Obj,
+        inputs: Inputs,
+        project: Obj,
+        tenant: str,
+        pool_name: str,
+        number: int,
+        shared: bool,
+    ) -> list[Obj]:
+        m = aiw["metadata"]
+        ns = m["namespace"]
+        spec = aiw.get("spec") or {}
+        variables = dict(spec.get("variables") or {})
+        secret_refs: list[dict[str, str]] = []
+        if workload_type(aiw) == "model" and spec.get("model"):
+            declared = await self._declared(inputs.bundle, ns)
+            variables = {**maas.model_variables(spec["model"], declared), **variables}
+            ref = maas.credentials_ref(
+                await self._effective_settings(project, tenant), spec["model"].get("source")
+            )
+            if ref is not None:
+                secret_refs.append(ref)
+        existing = {w["metadata"]["name"]: w for w in await self._owned_deployments(aiw)}
+        wanted: list[Obj] = []
+        for ref in inputs.bundle.spec.get("workloadProfiles") or []:
+            profile = str(ref.get("name"))
+            name = deployment_name(m["name"], profile)
+            current = existing.get(name)
+            # A dedicated pool's GPUs are charged by its claims: never held back. On a shared
+            # pool a new deployment waits for the quota step, which sets `suspend` itself.
+            suspend = False
+            if shared:
+                suspend = current is None or bool((current.get("spec") or {}).get("suspend"))
+            wd_spec: dict[str, Any] = {
+                "workloadProfileRef": {"name": profile, "revision": inputs.profiles[profile]},
+                "environmentRef": {"name": pool_name},
+                "profileBundleRef": {
+                    "name": inputs.bundle.name,
+                    "namespace": inputs.bundle.namespace,
+                },
+                "aiWorkloadRef": {"name": m["name"]},
+                "variables": variables,
+                "bundleVariables": inputs.bundle.variables,
+                "revision": number,
+                "suspend": suspend,
+            }
+            if secret_refs:
+                wd_spec["secretRefs"] = secret_refs
+            body = {
+                "metadata": {
+                    "name": name,
+                    "namespace": ns,
+                    "labels": {AIWORKLOAD_LABEL: m["name"]},
+                    "ownerReferences": [owner_ref(aiw)],
+                },
+                "spec": wd_spec,
+            }
+            created = current is None
+            wd = await ensure(self.store, self.wd_kind, body, fields=("spec",))
+            if created:
+                await self.ctx.recorder.normal(
+                    aiw, "WorkloadDeploymentCreated", f"WorkloadDeployment {name} created"
+                )
+            wanted.append(wd)
+        keep = {w["metadata"]["name"] for w in wanted}
+        for name, wd in existing.items():
+            if name not in keep and not is_deleting(wd):
+                try:
+                    await self.store.delete(self.wd_kind, ns, name, uid=wd["metadata"]["uid"])
+                except (NotFound, Conflict):
+                    continue
+                await self.ctx.recorder.normal(
+                    aiw,
+                    "WorkloadDeploymentDeleted",
+                    f"WorkloadDeployment {name} deleted: its profile left the bundle",
+                )
+        return wanted
+
+    async def _set_suspend(self, wds: list[Obj], suspend: bool) -> None:
+        for wd in wds:
+            for _ in range(5):
+                if bool((wd.get("spec") or {}).get("suspend")) == suspend:
+                    break
+                wd["spec"]["suspend"] = suspend
+                try:
+                    await self.store.update(self.wd_kind, wd)
+                    break
+                except Conflict:
+                    fresh = await get_or_none(
+                        self.store,
+                        self.wd_kind,
+                        wd["metadata"]["namespace"],
+                        wd["metadata"]["name"],
+                    )
+                    if fresh is None:
+                        break
+                    wd = fresh
+
+    # --- quota (shared pools) -------------------------------------------------------------
+
+    async def _reserve(
+        self,
+        aiw: Obj,
+        project: Obj,
+        tenant: str,
+        pool_name: str,
+        families: list[str],
+        rolled: RollUp,
+        wds: list[Obj],
+        status: dict[str, Any],
+    ) -> Obj:
+        gen = aiw["metadata"].get("generation")
+        conds = status["conditions"]
+        ns = aiw["metadata"]["namespace"]
+        current = (aiw.get("status") or {}).get("gpuReservation")
+        if not rolled.rendered:
+            if current is None:
+                raise Blocked(
+                    "QuotaReserved",
+                    "WaitingForRender",
+                    "rendering to learn the GPUs the workload requests; it is delivered once "
+                    "they are reserved",
+                    delay=self.wait_seconds,
+                )
+            set_condition(
+                conds,
+                "QuotaReserved",
+                "True",
+                "Reserved",
+                "GPUs reserved: " + _fmt(current) + " (the new revision is rendering)",
+                gen,
+            )
+            return aiw
+        if rolled.unmapped:
+            await self._set_suspend(wds, True)
+            raise Blocked(
+                "QuotaReserved",
+                "UnknownGpuFamily",
+                _unmapped_message(rolled, pool_name, families),
+            )
+        needed = rolled.gpu_requests
+        if current is not None and clean(current) == needed:
+            set_condition(
+                conds, "QuotaReserved", "True", "Reserved", "GPUs reserved: " + _fmt(needed), gen
+            )
+            await self._set_suspend(wds, False)
+            return aiw
+        key = key_of(aiw)
+        async with project_lock(ns):
+            used = await recompute_usage(self.store, self.kinds, ns, exclude=key)
+            problems = headroom_problems(needed, used, limits_of(project), f"project {ns}")
+            if tenant:
+                tobj = await get_or_none(self.store, self.kinds.tenant, None, tenant)
+                problems += headroom_problems(
+                    needed,
+                    await recompute_tenant_usage(self.store, self.kinds, tenant, exclude=key),
+                    limits_of(tobj),
+                    f"tenant {tenant}",
+                )
+            if problems:
+                await self._set_suspend(wds, True)
+                raise Blocked(
+                    "QuotaReserved",
+                    "WaitingForQuota",
+                    "waiting for GPU quota: " + "; ".join(problems),
+                    delay=self.wait_seconds,
+                )
+            status["gpuReservation"] = dict(needed)
+            set_condition(
+                conds, "QuotaReserved", "True", "Reserved", "GPUs reserved: " + _fmt(needed), gen
+            )
+            # Written inside the lock: the next reservation's recomputation must see it.
+            aiw = await write_status(self.store, self.aiw_kind, aiw, status)
+            self._latest[key] = aiw
+        await write_usage(self.store, self.kinds, project, tenant)
+        await self.ctx.recorder.normal(aiw, "QuotaReserved", "GPUs reserved: " + _fmt(needed))
+        await self._set_suspend(wds, False)
+        status.clear()
+        status.update(status_copy(aiw))
+        return aiw
+
+    # --- deletion -------------------------------------------------------------------------
+
+    async def _finalize(self, aiw: Obj) -> float | None:
+        if FINALIZER not in (aiw["metadata"].get("finalizers") or []):
+            return None
+        ns, me = aiw["metadata"]["namespace"], aiw["metadata"]["name"]
+        status = status_copy(aiw)
+        gen = aiw["metadata"].get("generation")
+        conds = status["conditions"]
+        wds = await self._owned_deployments(aiw)
+        if wds:
+            for wd in wds:
+                if not is_deleting(wd):
+                    try:
+                        await self.store.delete(
+                            self.wd_kind, ns, wd["metadata"]["name"], uid=wd["metadata"]["uid"]
+                        )
+                    except (NotFound, Conflict):
+                        continue
+            msg = f"removing {len(wds)} workload deployment(s) from their spokes: " + ", ".join(
+                sorted(w["metadata"]["name"] for w in wds)
+            )
+            set_condition(conds, "Ready", "False", "DeletingWorkloads", msg, gen)
+            await self._write(aiw, status, "Deleting", msg, "Deleting")
+            return self.poll_seconds
+        pool = await get_or_none(self.store, self.pool_kind, ns, dedicated_pool_name(me))
+        if pool is not None and aiw["metadata"]["uid"] in owner_uids(pool):
+            if not is_deleting(pool):
+                with contextlib.suppress(NotFound, Conflict):
+                    await self.store.delete(
+                        self.pool_kind, ns, pool["metadata"]["name"], uid=pool["metadata"]["uid"]
+                    )
+                await self.ctx.recorder.normal(
+                    aiw, "PoolDeleting", f"deleting dedicated pool {pool['metadata']['name']}"
+                )
+            why = (pool.get("status") or {}).get("message") or "deleting"
+            msg = f"waiting for dedicated pool {pool['metadata']['name']} to be deleted: {why}"
+            set_condition(conds, "Ready", "False", "DeletingPool", msg, gen)
+            await self._write(aiw, status, "Deleting", msg, "Deleting")
+            return self.poll_seconds
+        if status.get("gpuReservation") is not None or status.get("phase") != "Deleting":
+            status.pop("gpuReservation", None)
+            set_condition(conds, "QuotaReserved", "False", "Released", "reservation released", gen)
+            msg = "workloads and pool removed; releasing quota"
+            set_condition(conds, "Ready", "False", "Deleting", msg, gen)
+            aiw = await self._write(aiw, status, "Deleting", msg, "Deleting")
+        project = await self._project_or_none(ns)
+        fresh = await get_or_none(self.store, self.aiw_kind, ns, me)
+        if fresh is not None:
+            fresh["metadata"]["finalizers"] = [
+                f for f in fresh["metadata"].get("finalizers") or [] if f != FINALIZER
+            ]
+            await self.store.update(self.aiw_kind, fresh)
+        if project is not None:
+            # The workload is gone now: its reservation no longer counts.
+            await write_usage(self.store, self.kinds, project, project_tenant(project))
+        return None
+
+    async def _project_or_none(self, ns: str) -> Obj | None:
+        items = (await self.store.list(self.kinds.project, ns)).items
+        return items[0] if items else None
+
+
+def _fmt(usage: dict[str, Any]) -> str:
+    return ", ".join(f"{n} {f}" for f, n in sorted(usage.items())) or "none"
+
+
+def _unmapped_message(rolled: RollUp, pool: str, families: list[str]) -> str:
+    fams = ", ".join(families) or "none"
+    what = ", ".join(repr(p) if p else "(no product)" for p in rolled.unmapped)
+    return (
+        f"cannot tell the GPU family of request(s) {what} on pool {pool} (its GPU families: "
+        f"{fams}); set the gpu trait's family to one of them"
+    )
+
+
+__all__ = ["FINALIZER", "AIWorkloadReconciler", "data_hash", "deployment_name"]
