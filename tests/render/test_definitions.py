@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from axle.errors import Invalid
-from axle.render import builtins
+from axle.render import builtins, k8svalidate
 from axle.render.definitions import (
     apply_trait,
     merge_patch,
@@ -270,6 +270,29 @@ def test_k8s_validation_unknown_kind_passes_with_note() -> None:
     }
     note = validate_object(obj)
     assert note is not None and "HelmRelease r" in note
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {},
+        {"spec": {"replicas": "x"}},
+        {"spec": {"replica": 1}},
+        {"spec": {"template": {"spec": {"containers": [{"image": "x"}]}}}},
+        {"metadata": {"labels": {"a": 1}}},
+        {"spec": {"replicas": 2.0}},
+    ],
+)
+def test_fast_and_reference_validators_agree(change: dict[str, Any]) -> None:
+    # The compiled validator only decides that an object is valid; the reference one must
+    # agree, or an error would be let through.
+    objects, _ = render_component(comp("webservice"), "web", {"image": "x"}, CTX)
+    obj = merge_patch(objects[0], change)
+    version = k8svalidate.default_version()
+    fast = k8svalidate.fast_validator_for("apps/v1", "Deployment", version)
+    reference = k8svalidate.validator_for("apps/v1", "Deployment", version)
+    assert fast is not None and reference is not None
+    assert fast.is_valid(obj) == reference.is_valid(obj)
 
 
 def test_k8s_validation_requires_kind() -> None:

@@ -74,3 +74,24 @@ def test_trait_result() -> None:
         "patch": {"spec": {"replicas": 2}},
         "outputs": {},
     }
+
+
+def test_wrapped_and_plain_evaluation_agree() -> None:
+    # The fast path (arguments decoded with std.parseJson) gives what top-level arguments do.
+    from axle.render import jsonnet
+
+    src = "local k = 'a';\nfunction(parameter, context) {output: {[k]: parameter, c: context}}"
+    args = ('{"n": 1.5, "big": 100000000000000000000, "s": "\\u00e9\\"x"}', '{"name": "w"}')
+    wrapped = jsonnet._evaluate_wrapped("component/d", src, *args, 500)
+    plain = jsonnet._evaluate_plain("component/d", "d", "component", src, *args, 500, "f")
+    assert wrapped is not None and wrapped == plain
+
+
+def test_a_program_that_is_not_a_function_is_its_own_result() -> None:
+    assert evaluate("c", "{output: {a: 1}}", {"x": 1}, {}) == {"output": {"a": 1}, "outputs": {}}
+
+
+def test_the_wrappers_names_are_not_visible_to_a_program() -> None:
+    src = "function(parameter, context) {output: __axle_parameter}"
+    with pytest.raises(Invalid, match="Unknown variable: __axle_parameter"):
+        evaluate("d", src, {}, {})

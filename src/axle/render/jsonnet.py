@@ -15,6 +15,16 @@ after its deadline. Nothing here starts threads or processes, so `render/` stays
 Errors become `axle.errors.Invalid` naming the definition and the Jsonnet line and column,
 parsed from gojsonnet's `FILENAME:LINE:COL` locations. A small definition evaluates in about
 0.1 ms (measured: 1000 evaluations of a 4-line program in 95 ms).
+
+Speed: gojsonnet parses top-level-argument codes with its full Jsonnet parser, which costs
+about 0.5 ms per KiB, and a trait's `context` carries the whole rendered object. So the
+program is first run wrapped (`_WRAPPER_HEAD`/`_TAIL`): the arguments go in as plain strings
+and the wrapper decodes them with `std.parseJson` (native Go JSON, ~20x cheaper) and calls the
+definition exactly as gojsonnet calls a top-level function (named arguments; a non-function
+is returned as it is). Equal JSON values give an equal result, so the output is the same.
+Only success takes that path: on any error the program is evaluated again the plain way,
+so every error message and line number is exactly the unwrapped one (the wrapper shifts
+lines and adds frames). A program that mentions the wrapper's names is never wrapped.
 """
 
 from __future__ import annotations
@@ -29,6 +39,19 @@ from axle.errors import Cause, Invalid
 
 DEFAULT_MAX_STACK = 500
 TEMPLATE_FIELD = "spec.schematic.jsonnet.template"
+
+# The fast wrapper (module docstring), around the definition's program kept verbatim.
+_RESERVED = "__axle_"
+_PARAMETER = "__axle_parameter"
+_CONTEXT = "__axle_context"
+_WRAPPER_HEAD = "local __axle_definition = (\n"
+_WRAPPER_TAIL = (
+    "\n);\n"
+    "function(__axle_parameter, __axle_context)\n"
+    "  if std.isFunction(__axle_definition) then __axle_definition(\n"
+    "    parameter=std.parseJson(__axle_parameter), context=std.parseJson(__axle_context)\n"
+    "  ) else __axle_definition\n"
+)
 
 # What each kind of definition must return besides the optional `outputs`.
 _REQUIRED_KEY = {"component": "output", "trait": "patch", "policy": "output"}
@@ -76,14 +99,52 @@ def evaluate(
     `definition` and the Jsonnet line on any parse, runtime or shape error.
     """
     filename = f"{kind}/{definition}"
+    param_json = json.dumps(parameter, sort_keys=True)
+    context_json = json.dumps(context, sort_keys=True)
+    text = _evaluate_wrapped(filename, source, param_json, context_json, max_stack)
+    if text is None:
+        text = _evaluate_plain(
+            filename, definition, kind, source, param_json, context_json, max_stack, field
+        )
+    return _check_result(text, definition, kind, field)
+
+
+def _evaluate_wrapped(
+    filename: str, source: str, param_json: str, context_json: str, max_stack: int
+) -> str | None:
+    """The program's result through the fast wrapper, or None when it failed (or may not be
+    wrapped): the caller then evaluates it plainly, for the exact error."""
+    if _RESERVED in source:
+        return None
     try:
-        text = _gojsonnet.evaluate_snippet(
+        text: str = _gojsonnet.evaluate_snippet(
+            filename,
+            _WRAPPER_HEAD + source + _WRAPPER_TAIL,
+            tla_vars={_PARAMETER: param_json, _CONTEXT: context_json},
+            import_callback=_refuse_import,
+            # The same bound: the wrapper only adds frames, so what fits wrapped fits plainly.
+            max_stack=max_stack,
+        )
+    except RuntimeError:
+        return None
+    return text
+
+
+def _evaluate_plain(
+    filename: str,
+    definition: str,
+    kind: str,
+    source: str,
+    param_json: str,
+    context_json: str,
+    max_stack: int,
+    field: str,
+) -> str:
+    try:
+        text: str = _gojsonnet.evaluate_snippet(
             filename,
             source,
-            tla_codes={
-                "parameter": json.dumps(parameter, sort_keys=True),
-                "context": json.dumps(context, sort_keys=True),
-            },
+            tla_codes={"parameter": param_json, "context": context_json},
             import_callback=_refuse_import,
             max_stack=max_stack,
         )
@@ -98,6 +159,10 @@ def evaluate(
             name=definition,
             causes=[Cause(field=field + (f":{loc[0]}" if loc else ""), message=message)],
         ) from None
+    return text
+
+
+def _check_result(text: str, definition: str, kind: str, field: str) -> dict[str, Any]:
     result = json.loads(text)
     required = _REQUIRED_KEY[kind]
     if not isinstance(result, dict) or required not in result:
