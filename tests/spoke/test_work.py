@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from axle.errors import NotFound
 from axle.spoke.artifacts import ArtifactError
 from axle.spoke.manifests import REVISION_ANNOTATION, WORK_LABEL, contains, group_by_priority
 from axle.spoke.work import WorkProcessor
@@ -361,3 +364,129 @@ async def test_a_changed_work_ends_the_health_wait(tmp_path: Path, reg: Registry
     assert len(asked) == 3
     assert proc.clock() < 1000.0  # type: ignore[operator]
     assert cond(result.status, "Applied")["reason"] == "WaitingForGroup"
+
+
+async def test_registry_down_then_up_recovers(tmp_path: Path, reg: Registry) -> None:
+    cluster = FakeCluster()
+    digest = reg.push([manifest("ConfigMap", "a")])
+    failures = ["registry returned 401 Unauthorized: authentication required", "connection refused"]
+
+    async def flaky(url: str, wanted: str) -> list[Obj]:
+        if failures:
+            raise ArtifactError(failures.pop(0))
+        return await reg.pull(url, wanted)
+
+    proc = WorkProcessor(cluster, tmp_path, puller=flaky, sleep=no_sleep)
+    first = await proc.sync(work(digest))
+    applied = cond(first.status, "Applied")
+    assert (applied["status"], applied["reason"]) == ("False", "ArtifactPullFailed")
+    assert applied["message"] == (
+        "artifact pull failed: registry returned 401 Unauthorized: authentication required"
+    )
+    assert not first.settled and cluster.applied == []
+    second = await proc.sync({**work(digest), "status": first.status})
+    assert cond(second.status, "Applied")["message"] == "artifact pull failed: connection refused"
+    # The registry is back: the same processor (no restart) pulls and applies.
+    third = await proc.sync({**work(digest), "status": second.status})
+    assert cond(third.status, "Applied")["status"] == "True"
+    assert third.status["appliedDigest"] == digest and third.settled
+    assert [k[3] for k in cluster.applied] == ["a"]
+
+
+def hub_secrets(**secrets: Obj) -> Any:
+    async def read(name: str) -> Obj:
+        if name not in secrets:
+            raise NotFound(f'secrets "{name}" not found')
+        return secrets[name]
+
+    return read
+
+
+TOKEN = base64.b64encode(b"hf_secret_value").decode()
+
+
+async def test_secrets_are_copied_before_anything_and_pruned_with_the_work(
+    tmp_path: Path, reg: Registry, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    cluster = FakeCluster()
+    digest = reg.push([manifest("Deployment", "api", "api"), manifest("ConfigMap", "cfg")])
+    source = hub_secrets(
+        **{
+            "llm-hf": {"type": "Opaque", "data": {"token": TOKEN}},
+            "llm-ngc": {"stringData": {"key": "ngc_secret_value"}},
+        }
+    )
+    proc = processor(cluster, tmp_path, reg, secret_source=source)
+    w = work(digest)
+    w["spec"]["secretRefs"] = [
+        {"name": "llm-hf", "targetName": "model-credentials"},
+        {"name": "llm-ngc", "targetName": "ngc", "targetNamespace": "creds"},
+    ]
+    result = await proc.sync(w)
+    assert cond(result.status, "Applied")["status"] == "True"
+    # The secrets (and the namespace one of them needs) came first.
+    assert [k[1:] for k in cluster.applied[:3]] == [
+        ("Namespace", "", "creds"),
+        ("Secret", "ml", "model-credentials"),
+        ("Secret", "creds", "ngc"),
+    ]
+    copy_ = cluster.objects[("v1", "Secret", "ml", "model-credentials")]
+    assert copy_["data"] == {"token": TOKEN} and copy_["type"] == "Opaque"
+    assert copy_["metadata"]["labels"][WORK_LABEL] == f"{NS}.llm"
+    ngc = cluster.objects[("v1", "Secret", "creds", "ngc")]
+    assert base64.b64decode(ngc["data"]["key"]) == b"ngc_secret_value"
+    namespace = cluster.objects[("v1", "Namespace", "", "creds")]
+    assert namespace["metadata"]["labels"][WORK_LABEL] == f"{NS}.llm"
+    # Values reach neither the Work's status nor the logs.
+    text = json.dumps(result.status) + caplog.text
+    assert TOKEN not in text and "hf_secret_value" not in text and "ngc_secret_value" not in text
+    rows = [(r["kind"], r["name"]) for r in result.status["resourceStatus"]]
+    assert rows[:2] == [("Secret", "model-credentials"), ("Secret", "ngc")]
+    # Unchanged: nothing is applied again.
+    cluster.applied.clear()
+    await proc.sync({**w, "status": result.status})
+    assert cluster.applied == []
+    # The Work goes: its objects, its secret copies and the namespace the agent made go too;
+    # `ml`, which was there before, stays.
+    await proc.remove(NS, "llm")
+    assert ("v1", "Secret", "ml", "model-credentials") not in cluster.objects
+    assert ("v1", "Namespace", "", "creds") not in cluster.objects
+    assert await cluster.get("v1", "Namespace", None, "ml") is not None
+
+
+async def test_missing_secret_stops_the_work(tmp_path: Path, reg: Registry) -> None:
+    cluster = FakeCluster()
+    digest = reg.push([manifest("ConfigMap", "cfg")])
+    proc = processor(cluster, tmp_path, reg, secret_source=hub_secrets())
+    w = work(digest)
+    w["spec"]["secretRefs"] = [{"name": "llm-hf", "targetName": "model-credentials"}]
+    result = await proc.sync(w)
+    applied = cond(result.status, "Applied")
+    assert (applied["status"], applied["reason"]) == ("False", "SecretMissing")
+    assert applied["message"] == (
+        f"secret 'llm-hf' not found in the hub namespace {NS} (copied to the cluster as"
+        " Secret ml/model-credentials)"
+    )
+    assert cluster.applied == [] and not result.settled
+
+
+async def test_agent_created_namespace_goes_with_the_last_work(
+    tmp_path: Path, reg: Registry
+) -> None:
+    cluster = FakeCluster(namespaces=("default",))
+    digest = reg.push([manifest("ConfigMap", "cfg")])  # in namespace ml, which is missing
+    other = reg.push([manifest("ConfigMap", "other")])
+    proc = processor(cluster, tmp_path, reg)
+    await proc.sync(work(digest))
+    second = work(other)
+    second["metadata"]["name"] = "chat"
+    await proc.sync(second)
+    live = cluster.objects[("v1", "Namespace", "", "ml")]
+    assert live["metadata"]["annotations"]["axle.dev/created-by"] == "axle-spoke-agent"
+    assert [k[1] for k in cluster.applied].count("Namespace") == 1
+    await proc.remove(NS, "llm")
+    assert ("v1", "Namespace", "", "ml") in cluster.objects  # chat still uses it
+    assert ("v1", "ConfigMap", "ml", "other") in cluster.objects
+    await proc.remove(NS, "chat")
+    assert ("v1", "Namespace", "", "ml") not in cluster.objects

@@ -685,20 +685,37 @@ def _missing_output(
 ) -> str | None:
     """The first output a spoke macro of `group` names that is declared but not read yet.
 
-    An output the Work does not declare at all is left to `resolve_spoke`, whose error names
-    the field: waiting for it would wait forever.
+    A macro naming an output the Work does not declare at all raises MacroError naming the
+    object and field: waiting for it would wait forever.
     """
-    for ref in find_macros(list(group)):
-        macro = ref.macro
-        if macro.kind != "spoke":
-            continue
-        if macro.namespace == "def":
-            component, output = macro.names[0], ".".join(macro.names[1:])
-            declared = output in (def_declared.get(component) or {})
-            if declared and output not in run.def_outputs.get(component, {}):
-                return out.output_name(component, output)
-        elif macro.names[0] in obj_declared and macro.names[0] not in run.obj_outputs:
-            return macro.names[0]
+    for obj in group:
+        where = ObjectKey.of(obj).describe()
+        for ref in find_macros(obj):
+            macro = ref.macro
+            if macro.kind != "spoke":
+                continue
+            if macro.namespace == "def":
+                component, output = macro.names[0], ".".join(macro.names[1:])
+                name = out.output_name(component, output)
+                if output not in (def_declared.get(component) or {}):
+                    raise MacroError(
+                        f"{where}: {macro.path!r} names output {name}, which the Work does"
+                        " not declare",
+                        field=ref.field,
+                        position=ref.position,
+                    )
+                if output not in run.def_outputs.get(component, {}):
+                    return name
+            else:
+                if macro.names[0] not in obj_declared:
+                    raise MacroError(
+                        f"{where}: {macro.path!r} names object output {macro.names[0]},"
+                        " which the Work does not declare",
+                        field=ref.field,
+                        position=ref.position,
+                    )
+                if macro.names[0] not in run.obj_outputs:
+                    return macro.names[0]
     return None
 
 
