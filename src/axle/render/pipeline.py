@@ -16,6 +16,10 @@ profile:
    values win: the more specific level overrides, as notes §12 describe);
 5. components are grouped by `deploymentPriority` (ascending, ties in profile order).
 
+Before step 1, each `override` policy (`overrides.py`) is evaluated and merged into the
+components it selects; every other policy (e.g. `topology`) is evaluated after the
+components and returned in `RenderResult.policies` for the deploying layer to interpret.
+
 Errors are `axle.errors.Invalid` whose message names the component (and trait) and whose
 causes carry field paths under `spec.workload.components[i]`. The result is deterministic:
 `RenderResult.to_yaml()` of the same inputs is byte-identical.
@@ -34,6 +38,7 @@ from axle.errors import Cause, Invalid
 from axle.render import definitions as defs
 from axle.render.k8svalidate import validate_objects
 from axle.render.macros import find_macros, resolve_hub
+from axle.render.overrides import OVERRIDE_POLICY, apply_override
 from axle.render.variables import resolve_variables
 
 Catalog = Mapping[str, Mapping[str, dict[str, Any]]]
@@ -163,6 +168,25 @@ def _label(obj: dict[str, Any], labels: Mapping[str, str], annotations: Mapping[
         meta["annotations"] = {**annotations, **(meta.get("annotations") or {})}
 
 
+def _evaluate_policy(
+    catalog: dict[str, dict[str, dict[str, Any]]],
+    policy: Mapping[str, Any],
+    context: dict[str, Any],
+    path: str,
+) -> dict[str, Any]:
+    """A policy's settings: its definition's program run on its validated properties."""
+    pname = str(policy.get("name"))
+    try:
+        pdef = defs.find_definition(
+            catalog, "PolicyDefinition", str(policy.get("type")), field=f"{path}.type"
+        )
+        return defs.render_policy(
+            pdef, policy.get("properties"), context, field=f"{path}.properties"
+        )
+    except Invalid as err:
+        raise _with_context(err, f"policy {pname!r}") from err
+
+
 def profile_revision(profile: Mapping[str, Any]) -> int:
     """The revision a profile dict carries (`status.latestRevision.revision`), else 1."""
     latest = (profile.get("status") or {}).get("latestRevision") or {}
@@ -202,6 +226,19 @@ def render_profile(
     }
     base_ctx.pop("name", None)
     catalog = {kind: dict(by_name) for kind, by_name in definitions.items()}
+    # Override policies change the components before anything reads them (overrides.py).
+    evaluated: dict[int, dict[str, Any]] = {}
+    for k, policy in enumerate(workload_spec.get("policies") or []):
+        if str(policy.get("type")) != OVERRIDE_POLICY:
+            continue
+        ppath = f"{_WORKLOAD}.policies[{k}]"
+        evaluated[k] = _evaluate_policy(catalog, policy, base_ctx, ppath)
+        try:
+            workload_spec["components"] = apply_override(
+                workload_spec.get("components") or [], evaluated[k], field=f"{ppath}.properties"
+            )
+        except Invalid as err:
+            raise _with_context(err, f"policy {policy.get('name')!r}") from err
     declared, objects_declared = _declared_outputs(workload_spec, definitions)
     _check_spoke_macros(workload_spec, declared, objects_declared)
     components = list(workload_spec.get("components") or [])
@@ -276,19 +313,10 @@ def render_profile(
     policies: dict[str, Any] = {}
     for k, policy in enumerate(workload_spec.get("policies") or []):
         ppath = f"{_WORKLOAD}.policies[{k}]"
-        pname = str(policy.get("name"))
-        try:
-            pdef = defs.find_definition(
-                catalog,
-                "PolicyDefinition",
-                str(policy.get("type")),
-                field=f"{ppath}.type",
-            )
-            policies[pname] = defs.render_policy(
-                pdef, policy.get("properties"), base_ctx, field=f"{ppath}.properties"
-            )
-        except Invalid as err:
-            raise _with_context(err, f"policy {pname!r}") from err
+        settings = evaluated.get(k)
+        if settings is None:
+            settings = _evaluate_policy(catalog, policy, base_ctx, ppath)
+        policies[str(policy.get("name"))] = settings
     return RenderResult(
         name=name,
         revision=rev,
