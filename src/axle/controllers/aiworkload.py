@@ -323,6 +323,12 @@ class AIWorkloadReconciler(Reconciler):
             rev["metadata"]["name"],
         )
         status["revision"] = number
+        if inputs.rollback is not None and inputs.rollback != number:
+            # The restored revision moved to the top: the pin follows it.
+            aiw = await self._set_pin(aiw, str(number))
+            await self.ctx.recorder.normal(
+                aiw, "RolledBack", f"rolled back to revision {inputs.rollback} (now {number})"
+            )
 
         pool = await self._pool(aiw, inputs.bundle, project, tenant, status)
         families = pool_families(pool)
@@ -434,7 +440,7 @@ class AIWorkloadReconciler(Reconciler):
                 if rev is None
                 else "the spec changed since the rollback"
             )
-            aiw = await self._drop_pin(aiw)
+            aiw = await self._set_pin(aiw, None)
             await self.ctx.recorder.normal(
                 aiw, "RollbackReleased", f"{why}: deploying the live bundle again"
             )
@@ -442,12 +448,18 @@ class AIWorkloadReconciler(Reconciler):
         profiles = await self._profiles(aiw, bundle, tenant)
         return aiw, Inputs(bundle, profiles)
 
-    async def _drop_pin(self, aiw: Obj) -> Obj:
+    async def _set_pin(self, aiw: Obj, value: str | None) -> Obj:
+        """Set (or, with None, drop) the rollback pin annotation."""
         fresh = await self.store.get(
             self.aiw_kind, aiw["metadata"]["namespace"], aiw["metadata"]["name"]
         )
+        if fresh.get("spec") != aiw.get("spec"):
+            raise Conflict("the AIWorkload changed meanwhile")
         annotations = dict(fresh["metadata"].get("annotations") or {})
-        annotations.pop(ROLLBACK_ANNOTATION, None)
+        if value is None:
+            annotations.pop(ROLLBACK_ANNOTATION, None)
+        else:
+            annotations[ROLLBACK_ANNOTATION] = value
         fresh["metadata"]["annotations"] = annotations
         written = await self.store.update(self.aiw_kind, fresh)
         self._latest[key_of(written)] = written
