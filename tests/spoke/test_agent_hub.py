@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import json
 import stat
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,9 +13,10 @@ from typing import Any
 
 import pytest
 
+from axle.api.spoke import WORK_FINALIZER
 from axle.api.spoketokens import SYSTEM_NAMESPACE, credential_secret_name
 from axle.client import Client
-from axle.errors import NotFound
+from axle.errors import Forbidden, NotFound
 from axle.oci import build_artifact, push
 from axle.spoke import credential as cred
 from axle.spoke.agent import SpokeAgent
@@ -225,3 +228,109 @@ async def test_join_and_heartbeat_over_tls(hub: HubThread, tmp_path: Path) -> No
 
 async def _async(value: Any) -> Any:
     return value
+
+
+async def test_finalizer_and_secrets(hub: HubThread, tmp_path: Path) -> None:
+    token = await enroll(hub, "kappa")
+    cluster = FakeCluster()
+    url = f"file://{tmp_path / 'oci'}"
+    manifests = [
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg", "namespace": "ml"}}
+    ]
+    digest = await push(build_artifact(manifests, source="axle://t/w", revision="w@1"), url, "v1")
+    value = base64.b64encode(b"hf_token_value").decode()
+    spoke = agent(hub, "kappa", tmp_path / "state", cluster, token)
+    async with Client(hub.url, hub.token) as admin, running(spoke):
+        await until(lambda: _done(spoke.joined.wait()), "join")
+        work = _work("llm", url, digest)
+        work["metadata"] = {
+            "name": "llm",
+            "namespace": "spoke-kappa",
+            "finalizers": [WORK_FINALIZER],
+        }
+        work["spec"]["secretRefs"] = [{"name": "llm-hf", "targetName": "model-credentials"}]
+        await admin.create(work)
+
+        async def condition(reason: str) -> Any:
+            status = (await admin.get("works", "llm", "spoke-kappa")).get("status") or {}
+            found = {c["type"]: c for c in status.get("conditions") or []}
+            return found.get("Applied", {}).get("reason") == reason and found["Applied"]
+
+        missing = await until(lambda: condition("SecretMissing"), "SecretMissing")
+        assert "'llm-hf' not found in the hub namespace spoke-kappa" in missing["message"]
+        assert not await _has(cluster, "cfg")
+        # B puts the copy there: the agent copies it to the cluster and applies the rest.
+        await admin.create(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "llm-hf", "namespace": "spoke-kappa"},
+                "data": {"token": value},
+            }
+        )
+        await until(lambda: condition("Applied"), "the Work applied")
+        secret = cluster.objects[("v1", "Secret", "ml", "model-credentials")]
+        assert secret["data"] == {"token": value}
+        status = (await admin.get("works", "llm", "spoke-kappa"))["status"]
+        assert value not in json.dumps(status)
+        # Delete: the Work stays (finalizer) until the agent has removed its objects.
+        await admin.delete("works", "llm", "spoke-kappa")
+
+        async def gone() -> bool:
+            try:
+                await admin.get("works", "llm", "spoke-kappa")
+            except NotFound:
+                return True
+            return False
+
+        await until(gone, "the Work gone after its finalizer was removed")
+        assert not await _has(cluster, "cfg")
+        assert not await _has(cluster, "model-credentials")
+
+
+async def test_spoke_credential_scope(hub: HubThread, tmp_path: Path) -> None:
+    """Works (update) and Secrets (read) of its own namespace; nothing of another spoke."""
+    token = await enroll(hub, "lambda")
+    joined = await cred.join(hub.url, "lambda", token)
+    async with Client(hub.url, hub.token) as admin:
+        await admin.create(
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "spoke-mu"}}
+        )
+        for ns in ("spoke-lambda", "spoke-mu"):
+            await admin.create(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Secret",
+                    "metadata": {"name": "copy", "namespace": ns},
+                    "data": {"k": "dg=="},
+                }
+            )
+            work = _work("w", "file:///x", "sha256:" + "2" * 64)
+            work["metadata"] = {"name": "w", "namespace": ns, "finalizers": [WORK_FINALIZER]}
+            await admin.create(work)
+        async with Client(hub.url, joined.token, namespace="spoke-lambda") as spoke:
+            assert (await spoke.get("secrets", "copy", "spoke-lambda"))["data"] == {"k": "dg=="}
+            with pytest.raises(Forbidden):
+                await spoke.get("secrets", "copy", "spoke-mu")
+            with pytest.raises(Forbidden):
+                await spoke.list("secrets", "axle-system")
+            # Removing its finalizer from its own Work: allowed; another spoke's: refused.
+            own = await spoke.get("works", "w", "spoke-lambda")
+            own["metadata"]["finalizers"] = []
+            await spoke.replace(own, "spoke-lambda")
+            other = await admin.get("works", "w", "spoke-mu")
+            other["metadata"]["finalizers"] = []
+            with pytest.raises(Forbidden):
+                await spoke.replace(other, "spoke-mu")
+            new = _work("new", "file:///x", "sha256:" + "3" * 64)
+            new["metadata"]["namespace"] = "spoke-lambda"
+            with pytest.raises(Forbidden):
+                await spoke.create(new)
+        assert (await admin.get("works", "w", "spoke-lambda"))["metadata"].get("finalizers") in (
+            None,
+            [],
+        )
+        assert (await admin.get("works", "w", "spoke-mu"))["metadata"]["finalizers"] == [
+            WORK_FINALIZER
+        ]
+        await admin.delete("works", "w", "spoke-mu")

@@ -4,11 +4,16 @@ A spoke agent authenticates as User `system:spoke:<name>` (see `axle.api.spoketo
 granted exactly what DESIGN section 6 allows and nothing else:
 
 - Role + RoleBinding `axle-spoke-agent` in `spoke-<name>`: read and watch its Works, write
-  their status, renew its heartbeat Lease, and record Events;
+  their status, update them (to remove its finalizer `axle.dev/spoke-cleanup` once their
+  objects are gone from the cluster), read the Secrets there (the copies of hub Secrets a
+  Work's `secretRefs` name, which the agent applies on its cluster), renew its heartbeat
+  Lease, and record Events;
 - ClusterRole + ClusterRoleBinding `axle-spoke-<name>`: get and update its own Spoke (and its
   status, where the agent reports capacity), by resourceName, so no other Spoke is visible.
 
-No rule names Secrets, tenants, projects or another spoke's namespace, so those are 403.
+No rule names tenants, projects, Secrets outside `spoke-<name>` or another spoke's namespace,
+so those are 403. A Role binds only in its own namespace, which is what keeps the Secret and
+Work rules from reaching any other namespace.
 
 The objects are built here once and written by both the join endpoint (which must grant
 access before it answers the agent) and the Spoke controller (which repairs drift and removes
@@ -42,7 +47,12 @@ def cluster_role_name(spoke: str) -> str:
 def agent_rules() -> list[dict[str, Any]]:
     """The rules of the Role in the spoke's namespace."""
     return [
-        {"apiGroups": [GROUP], "resources": ["works"], "verbs": ["get", "list", "watch"]},
+        {
+            "apiGroups": [GROUP],
+            "resources": ["works"],
+            "verbs": ["get", "list", "watch", "update"],
+        },
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch"]},
         {
             "apiGroups": [GROUP],
             "resources": ["works/status"],

@@ -36,6 +36,7 @@ from typing import Any
 import httpx
 
 from axle import __version__
+from axle.api.spoke import WORK_FINALIZER
 from axle.api.spoketokens import SPOKE_LEASE_NAME
 from axle.client import Client, ConnectionFailed, Resource
 from axle.errors import ApiError, Conflict, Forbidden, NotFound, Unauthorized
@@ -52,6 +53,7 @@ WORKS = Resource("axle.dev", "v1alpha1", "Work", "works", "work", True)
 SPOKES = Resource("axle.dev", "v1alpha1", "Spoke", "spokes", "spoke", False)
 LEASES = Resource("coordination.k8s.io", "v1", "Lease", "leases", "lease", True)
 EVENTS = Resource("", "v1", "Event", "events", "event", True)
+SECRETS = Resource("", "v1", "Secret", "secrets", "secret", True)
 
 
 def micro_time(moment: datetime | None = None) -> str:
@@ -143,7 +145,13 @@ class SpokeAgent:
         self.capacity_seconds = capacity_seconds
         self.cluster_loop = cluster_loop
         self.identity = identity or f"{socket.gethostname()}/{spoke}"
-        self.processor = WorkProcessor(cluster, state_dir, puller=puller, group_wait=group_wait)
+        self.processor = WorkProcessor(
+            cluster,
+            state_dir,
+            puller=puller,
+            secret_source=self._read_secret,
+            group_wait=group_wait,
+        )
         self.credential: cred.Credential | None = None
         self.client: Client | None = None
         self.heartbeats = 0
@@ -152,6 +160,7 @@ class SpokeAgent:
         self._fatal: BaseException | None = None
         self._works: dict[str, _WorkState] = {}
         self._labels: dict[str, str] = {}  # inventory label value -> work name
+        self._finalized: set[str] = set()  # Works whose finalizer this agent just removed
 
     @property
     def namespace(self) -> str:
@@ -365,6 +374,34 @@ class SpokeAgent:
 
     # ---- works -------------------------------------------------------------------------------
 
+    async def _read_secret(self, name: str) -> Obj:
+        """A Secret of this spoke's hub namespace (what a Work's secretRefs name)."""
+        assert self.client is not None
+        return await self.client.get(SECRETS, name, self.namespace)
+
+    async def _remove_finalizer(self, name: str) -> bool:
+        """Take `axle.dev/spoke-cleanup` off the Work (GET + update, again on 409): the hub
+        may now finish deleting it. False if the Work was gone already."""
+        assert self.client is not None
+        backoff = Backoff(0.05, 2.0)
+        while True:
+            try:
+                work = await self.client.get(WORKS, name, self.namespace)
+            except NotFound:
+                return False
+            meta = work.setdefault("metadata", {})
+            finalizers = list(meta.get("finalizers") or [])
+            if WORK_FINALIZER not in finalizers:
+                return False
+            meta["finalizers"] = [f for f in finalizers if f != WORK_FINALIZER]
+            try:
+                await self.client.replace(work, self.namespace)
+                return True
+            except NotFound:
+                return False
+            except Conflict:  # changed meanwhile: read it again
+                await self._pause(backoff.next())
+
     async def _works_loop(self) -> None:
         assert self.client is not None
         backoff = Backoff()
@@ -397,11 +434,15 @@ class SpokeAgent:
                 await self._pause(backoff.next())
 
     def _observe(self, etype: str, obj: Obj) -> None:
-        name = str((obj.get("metadata") or {}).get("name") or "")
+        meta = obj.get("metadata") or {}
+        name = str(meta.get("name") or "")
         if not name:
             return
         state = self._works.get(name)
-        if etype == "DELETED":
+        if etype == "DELETED" or meta.get("deletionTimestamp"):
+            if etype == "DELETED" and state is None and name in self._finalized:
+                self._finalized.discard(name)  # cleaned up already, before it went
+                return
             if state is None:
                 state = self._start_worker(obj)
             state.deleted = True
@@ -412,7 +453,7 @@ class SpokeAgent:
             state = self._start_worker(obj)
             state.wake.set()
             return
-        generation = (obj.get("metadata") or {}).get("generation")
+        generation = meta.get("generation")
         state.obj = obj
         # Our own status writes come back as MODIFIED with the same generation: no new pass.
         if generation != state.synced_generation:
@@ -437,6 +478,13 @@ class SpokeAgent:
                 log.info(
                     "spoke %s: Work %s deleted (%d objects removed)", self.spoke, name, removed
                 )
+                meta = state.obj.get("metadata") or {}
+                if meta.get("deletionTimestamp") and WORK_FINALIZER in (
+                    meta.get("finalizers") or []
+                ):
+                    # Removed from the cluster: now the hub may let the Work go.
+                    self._finalized.add(name)
+                    await self._remove_finalizer(name)
                 if self._works.get(name) is state:
                     del self._works[name]
                 return
