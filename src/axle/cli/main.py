@@ -26,6 +26,7 @@ from axle.cli.hubflags import hub_setting_options, settings_from_flags
 from axle.cli.palettesim import SimulatorFailed, palette_simulator
 from axle.cli.printers import Out, TableView
 from axle.cli.render import render_cmd
+from axle.cli.rollout import rollout_grp
 from axle.cli.sim import sim_grp
 from axle.cli.spoke import spoke_agent_grp
 from axle.cli.state import (
@@ -64,6 +65,7 @@ cli.add_command(get_cmd)
 cli.add_command(apply_cmd)
 cli.add_command(describe_cmd)
 cli.add_command(render_cmd)
+cli.add_command(rollout_grp)
 cli.add_command(delete_cmd)
 cli.add_command(token_grp)
 cli.add_command(sim_grp)
