@@ -23,6 +23,13 @@ Tenant
 ComputePool (creates; `admission_pools`)
     The project is Ready, the profile bundle exists and is Infrastructure or Fullstack, and a
     Settings with a Palette integration applies.
+AIWorkload
+    An inline dedicated pool (`spec.paletteClusterDeploymentConfig`) whose worker pools need
+    more GPUs (nodeCount x gpuCount per family; hosts are charged whole, so this is the least
+    the pool will cost) than the project's or the tenant's `gpuLimits` minus current usage
+    (recomputed from scratch, `controllers/quota.py`) is refused with 403, as Kubernetes'
+    ResourceQuota refuses, with the numbers. On update only growth is checked (the pool's
+    current hosts are already in the usage).
 Settings
     The Secret named by `spec.palette.secretRef` backs at most one Settings (PaletteAI's rule:
     two Settings on one Palette account would race over its compute).
@@ -50,6 +57,14 @@ from axle.api.quota import gpu_limit_excess
 from axle.api.registry import REGISTRY, KindInfo
 from axle.api.spoke import SPOKE_NAMESPACE_PREFIX
 from axle.api.tenant import TENANT_NAMESPACE_PREFIX
+from axle.controllers.aiworkload_inputs import config_gpus
+from axle.controllers.kinds import Kinds
+from axle.controllers.quota import (
+    headroom_problems,
+    limits_of,
+    recompute_tenant_usage,
+    recompute_usage,
+)
 from axle.errors import AlreadyExists, Cause, Forbidden, Invalid, NotFound
 from axle.server.admission_pools import compute_pool_errors
 from axle.server.auth import MASTERS_GROUP, UserInfo
@@ -71,6 +86,7 @@ _PROJECT = (GROUP, "Project")
 _TENANT = (GROUP, "Tenant")
 _SETTINGS = (GROUP, "Settings")
 _COMPUTE_POOL = (GROUP, "ComputePool")
+_AIWORKLOAD = (GROUP, "AIWorkload")
 
 
 def _kind(group_kind: tuple[str, str]) -> KindInfo:
@@ -219,6 +235,8 @@ async def validate_admission(
         pool_errors = await compute_pool_errors(store, obj)
         if pool_errors:
             raise _invalid(info, obj, [_cause(e) for e in pool_errors])
+    elif group_kind == _AIWORKLOAD:
+        await _validate_aiworkload_quota(store, info, obj, old)
 
 
 # --- NamespaceLifecycle ------------------------------------------------------------------
@@ -465,3 +483,61 @@ async def _validate_settings(store: Store, info: KindInfo, obj: Obj, old: Obj | 
             "one Settings (share it through the tenant's Settings instead)",
         )
         raise _invalid(info, obj, [_cause(error)])
+
+
+# --- AIWorkload --------------------------------------------------------------------------
+
+_KINDS: list[Kinds] = []
+
+
+def _kinds() -> Kinds:
+    if not _KINDS:
+        _KINDS.append(Kinds.from_registry())
+    return _KINDS[0]
+
+
+async def _validate_aiworkload_quota(
+    store: Store, info: KindInfo, obj: Obj, old: Obj | None
+) -> None:
+    """Refuse an inline dedicated pool the project's or tenant's GPU limits cannot cover."""
+    field = "spec.paletteClusterDeploymentConfig"
+    config = _spec(obj).get("paletteClusterDeploymentConfig")
+    if not isinstance(config, dict):
+        return
+    needed = config_gpus(config)
+    if old is not None:
+        before = config_gpus(_spec(old).get("paletteClusterDeploymentConfig"))
+        needed = {f: n - before.get(f, 0) for f, n in needed.items() if n > before.get(f, 0)}
+    if not needed:
+        return
+    namespace = str(_meta(obj).get("namespace") or "")
+    projects = (await store.list(_kind(_PROJECT), namespace)).items
+    if not projects:
+        return  # the controller reports a missing project on the object
+    project = projects[0]
+    kinds = _kinds()
+    problems = headroom_problems(
+        needed,
+        await recompute_usage(store, kinds, namespace),
+        limits_of(project),
+        f"project {namespace}",
+    )
+    tenant_name = _tenant_ref(project)
+    if tenant_name:
+        tenant = await _get(store, _TENANT, None, tenant_name)
+        problems += headroom_problems(
+            needed,
+            await recompute_tenant_usage(store, kinds, tenant_name),
+            limits_of(tenant),
+            f"tenant {tenant_name}",
+        )
+    if problems:
+        err = _forbidden(info, obj, "exceeded GPU quota: " + "; ".join(problems))
+        err.causes.append(
+            Cause(
+                field=f"{field}.nodePoolRequirements.workerPools",
+                message="; ".join(problems),
+                reason="FieldValueForbidden",
+            )
+        )
+        raise err
