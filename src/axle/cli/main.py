@@ -19,6 +19,7 @@ import click
 from axle import __version__
 from axle.cli import state
 from axle.cli.apply import apply_cmd
+from axle.cli.clone import clone_cmd
 from axle.cli.delete import delete_cmd
 from axle.cli.describe import describe_cmd
 from axle.cli.get import get_cmd
@@ -66,6 +67,7 @@ cli.add_command(apply_cmd)
 cli.add_command(describe_cmd)
 cli.add_command(render_cmd)
 cli.add_command(rollout_grp)
+cli.add_command(clone_cmd)
 cli.add_command(delete_cmd)
 cli.add_command(token_grp)
 cli.add_command(sim_grp)
