@@ -564,3 +564,40 @@ async def test_unknown_gpu_family_waits(store: Store, hub: ControllerManager) ->
         "cannot tell the GPU family of request(s) 'AMD-MI300X' on pool shared (its GPU "
         f"families: {H100}); set the gpu trait's family to one of them"
     )
+
+
+async def test_moving_to_a_dedicated_pool_releases_the_reservation(
+    store: Store, hub: ControllerManager
+) -> None:
+    await base(store, project_limits={H100: 8})
+    await store.create(AIW, aiw_obj())
+    await render(store, "chat-web", 1, phase="Running")
+    await wait_aiw(store, "chat", lambda o: o["status"].get("gpuReservation") == {H100: 2}, "r")
+    dedicated = shared_pool_obj("solo")
+    cv = dedicated["spec"]["clusterVariant"]
+    cv["dedicated"] = {
+        "paletteClusterDeploymentConfig": cv.pop("shared")["paletteClusterDeploymentConfig"]
+    }
+    await store.create(POOL, dedicated)
+    await set_status(store, POOL, NS, "solo", phase="Running", message="ok")
+
+    def move(obj: Obj) -> None:
+        obj["spec"]["computePoolRef"] = {"name": "solo"}
+
+    await edit(store, AIW, NS, "chat", move)
+    obj = await wait_aiw(
+        store, "chat", lambda o: o["status"].get("computePool") == "solo", "moved to solo"
+    )
+    obj = await wait_aiw(
+        store, "chat", lambda o: o["status"].get("gpuReservation") is None, "released"
+    )
+    assert cond(obj, "QuotaReserved")["reason"] == "DedicatedPool"
+
+    async def usage() -> bool:
+        p = await store.get(K.project, NS, NS)
+        return (p.get("status") or {}).get("gpuUsage") == {}
+
+    await eventually(usage, what="the reservation no longer charged")
+    wd = await store.get(WD, NS, "chat-web")
+    assert wd["spec"]["environmentRef"] == {"name": "solo"}
+    assert wd["spec"]["suspend"] is False

@@ -63,6 +63,7 @@ from axle.controllers.aiworkload_inputs import (
 from axle.controllers.aiworkload_status import RollUp, roll_up
 from axle.controllers.controller import Context, Mapper, Reconciler, owned_by
 from axle.controllers.hostselection import candidates, select_hosts
+from axle.controllers.informer import IndexFunc
 from axle.controllers.objects import (
     ensure,
     get_or_none,
@@ -75,6 +76,7 @@ from axle.controllers.objects import (
 )
 from axle.controllers.poolplan import pool_plan
 from axle.controllers.quota import (
+    FamilyMapping,
     add,
     clean,
     headroom_problems,
@@ -84,7 +86,7 @@ from axle.controllers.quota import (
     recompute_usage,
     write_usage,
 )
-from axle.controllers.reservations import CLAIM_LABEL, PROJECT_LABEL, list_claims
+from axle.controllers.reservations import CLAIM_LABEL, list_claims
 from axle.controllers.revisions import (
     ROLLBACK_ANNOTATION,
     data_hash,
@@ -106,6 +108,24 @@ CONDITIONS = ("BundleResolved", "PoolReady", "QuotaReserved", "Deployed")
 DEFAULT_TAG_SELECTOR = {"palette.ai": "true"}
 POOL_READY_PHASES = ("Running", "Degraded")
 _MAX_NAME = 253
+WAITING_INDEX = "aiworkload-waiting"
+# Reasons of a workload that waits for GPU quota, or for hosts / limits before its pool.
+QUOTA_WAITS = frozenset({"WaitingForQuota", "QuotaExceeded"})
+COMPUTE_WAITS = frozenset(
+    {"InsufficientCompute", "QuotaExceeded", "ComputeNotFound", "InventoryNotSynced"}
+)
+
+
+def waiting_index(aiw: Obj) -> list[str]:
+    """`quota` for workloads waiting for GPU quota, `compute` for ones waiting for hosts."""
+    out = []
+    quota = (get_condition(aiw, "QuotaReserved") or {}).get("reason")
+    pool = (get_condition(aiw, "PoolReady") or {}).get("reason")
+    if quota in QUOTA_WAITS or pool in QUOTA_WAITS:
+        out.append("quota")
+    if pool in COMPUTE_WAITS:
+        out.append("compute")
+    return out
 
 
 def deployment_name(aiw_name: str, profile: str) -> str:
@@ -136,6 +156,7 @@ class AIWorkloadReconciler(Reconciler):
         # The last version of each AIWorkload a pass wrote (one reconcile per key at once),
         # so a pass that stops after a write reports on that version, not a stale one.
         self._latest: dict[str, Obj] = {}
+        self._project_generations: dict[str, Any] = {}
 
     @property
     def kind(self) -> KindInfo:
@@ -146,12 +167,18 @@ class AIWorkloadReconciler(Reconciler):
     def _all(self, namespace: str | None = None) -> list[Obj]:
         return self.ctx.cache(self.aiw_kind).list(namespace)
 
-    def _waiting(self, namespace: str | None = None) -> list[str]:
+    def _quota_waiters(self) -> list[str]:
+        return [key_of(a) for a in self.ctx.cache(self.aiw_kind).by_index(WAITING_INDEX, "quota")]
+
+    def _compute_waiters(self, namespace: str) -> list[str]:
         return [
             key_of(a)
-            for a in self._all(namespace)
-            if (a.get("status") or {}).get("phase") in (None, "Pending", "Provisioning")
+            for a in self.ctx.cache(self.aiw_kind).by_index(WAITING_INDEX, "compute")
+            if a["metadata"].get("namespace") == namespace
         ]
+
+    def indexes(self) -> Iterable[tuple[KindInfo, str, IndexFunc]]:
+        return [(self.aiw_kind, WAITING_INDEX, waiting_index)]
 
     def _users_of_pool(self, pool: Obj) -> list[str]:
         ns, name = pool["metadata"].get("namespace") or "", pool["metadata"]["name"]
@@ -192,15 +219,30 @@ class AIWorkloadReconciler(Reconciler):
         ]
 
     def _claim_changed(self, lease: Obj) -> list[str]:
-        labels = lease["metadata"].get("labels") or {}
-        if labels.get(CLAIM_LABEL) != "true":
+        # Freed hosts (and the GPUs they charged) may be what a waiting workload needs.
+        if ((lease["metadata"].get("labels") or {}).get(CLAIM_LABEL)) != "true":
             return []
-        return self._waiting(labels.get(PROJECT_LABEL))
+        cache = self.ctx.cache(self.aiw_kind)
+        waiting = cache.by_index(WAITING_INDEX, "quota") + cache.by_index(WAITING_INDEX, "compute")
+        return sorted({key_of(a) for a in waiting})
 
-    def _neighbours(self, aiw: Obj) -> list[str]:
-        # A workload that changed (or went) may have freed quota a waiting one needs.
+    def _released(self, aiw: Obj) -> list[str]:
+        # A workload going away releases its reservation: wake the ones waiting for quota
+        # (only then, so ordinary status writes never fan out to every waiting workload).
+        if not is_deleting(aiw):
+            return []
         me = key_of(aiw)
-        return [k for k in self._waiting(aiw["metadata"].get("namespace")) if k != me]
+        return [k for k in self._quota_waiters() if k != me]
+
+    def _project_spec_changed(self, project: Obj) -> list[str]:
+        # Limits, mappings and settings are spec: only a new generation wakes the project's
+        # workloads (usage is written to the project's status on every reservation).
+        ns = str(project["metadata"].get("namespace") or "")
+        generation = project["metadata"].get("generation")
+        if self._project_generations.get(ns) == generation:
+            return []
+        self._project_generations[ns] = generation
+        return [key_of(a) for a in self._all(ns)]
 
     def watches(self) -> Iterable[tuple[KindInfo, Mapper]]:
         return [
@@ -208,13 +250,10 @@ class AIWorkloadReconciler(Reconciler):
             (self.pool_kind, self._users_of_pool),
             (self.bundle_kind, self._users_of_bundle),
             (self.profile_kind, self._users_of_profile),
-            (
-                self.kinds.project,
-                lambda p: [key_of(a) for a in self._all(p["metadata"]["namespace"])],
-            ),
-            (self.compute_kind, lambda c: self._waiting(c["metadata"].get("namespace"))),
+            (self.kinds.project, self._project_spec_changed),
+            (self.compute_kind, lambda c: self._compute_waiters(c["metadata"].get("namespace"))),
             (self.kinds.lease, self._claim_changed),
-            (self.aiw_kind, self._neighbours),
+            (self.aiw_kind, self._released),
         ]
 
     # --- reconcile ------------------------------------------------------------------------
@@ -369,10 +408,17 @@ class AIWorkloadReconciler(Reconciler):
             aiw = await self._reserve(
                 aiw, project, tenant, pool_name, families, rolled, wds, status
             )
-        else:
+        elif status.get("gpuReservation") is not None:
+            # Moved from a shared pool to a dedicated one: its hosts are charged instead.
             status.pop("gpuReservation", None)
+            aiw = await write_status(self.store, self.aiw_kind, aiw, status)
+            self._latest[key_of(aiw)] = aiw
+            await write_usage(self.store, self.kinds, project, tenant)
+            status.clear()
+            status.update(status_copy(aiw))
+        if not shared:
             set_condition(
-                conds,
+                status["conditions"],
                 "QuotaReserved",
                 "True",
                 "DedicatedPool",
@@ -873,7 +919,7 @@ class AIWorkloadReconciler(Reconciler):
             raise Blocked(
                 "QuotaReserved",
                 "UnknownGpuFamily",
-                _unmapped_message(rolled, pool_name, families),
+                FamilyMapping(rolled.gpu_requests, rolled.unmapped).message(pool_name, families),
             )
         needed = rolled.gpu_requests
         if current is not None and clean(current) == needed:
@@ -981,15 +1027,6 @@ class AIWorkloadReconciler(Reconciler):
 
 def _fmt(usage: dict[str, Any]) -> str:
     return ", ".join(f"{n} {f}" for f, n in sorted(usage.items())) or "none"
-
-
-def _unmapped_message(rolled: RollUp, pool: str, families: list[str]) -> str:
-    fams = ", ".join(families) or "none"
-    what = ", ".join(repr(p) if p else "(no product)" for p in rolled.unmapped)
-    return (
-        f"cannot tell the GPU family of request(s) {what} on pool {pool} (its GPU families: "
-        f"{fams}); set the gpu trait's family to one of them"
-    )
 
 
 __all__ = ["FINALIZER", "AIWorkloadReconciler", "data_hash", "deployment_name"]
