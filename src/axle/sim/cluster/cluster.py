@@ -31,6 +31,7 @@ each object as it is written; a deleted one is yielded once more with
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
@@ -56,6 +57,7 @@ from axle.sim.cluster.storage import default_storage_class
 Obj = dict[str, Any]
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 IDLE_STEP = 60.0  # seconds between steps when no timer is pending
+SAVE_DELAY = 1.0  # while `run()` drives the cluster: changes are saved at most this often
 
 
 class SimCluster:
@@ -101,6 +103,9 @@ class SimCluster:
         )
         self._closed = asyncio.Event()
         self._timers_changed = asyncio.Event()
+        self._save_wanted = asyncio.Event()
+        self._deferred_saves = False  # set while `run()` saves in the background
+        self._writing: asyncio.Future[None] | None = None
         if nodes is not None:
             self._sync_nodes(nodes)
         for ns in SYSTEM_NAMESPACES:
@@ -158,12 +163,51 @@ class SimCluster:
     # ---- time ------------------------------------------------------------------------
 
     def step(self) -> None:
-        """Run the controllers at the clock's current reading and save what changed."""
+        """Run the controllers at the clock's current reading and save what changed (at once,
+        or, while `run()` drives the cluster, within `SAVE_DELAY` from a thread)."""
         due = self.controllers.next_due
         self.controllers.reconcile()
-        self.store.save()
+        if self._deferred_saves:
+            if self.store.dirty:
+                self._save_wanted.set()
+        else:
+            self.store.save()
         if self.controllers.next_due < due:
             self._timers_changed.set()
+
+    async def _saver(self) -> None:
+        """Save the state file in the background, coalescing the changes of `SAVE_DELAY`.
+
+        Each apply changing the state file at once costs a file write per change; a host
+        running a thousand simulated clusters would spend its time writing. A killed process
+        loses at most the last `SAVE_DELAY` of cluster changes, which the agent's
+        level-triggered passes re-apply."""
+        while not self._closed.is_set():
+            await self._wait_any(self._save_wanted, None)
+            if self._closed.is_set():
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closed.wait(), SAVE_DELAY)
+            self._save_wanted.clear()
+            data = self.store.snapshot()
+            if data is not None:
+                self._writing = asyncio.ensure_future(
+                    asyncio.to_thread(self.store.write_state, data)
+                )
+                # Shielded: a half-done write must finish before `close` writes the last state.
+                await asyncio.shield(self._writing)
+
+    async def _wait_any(self, event: asyncio.Event, seconds: float | None) -> None:
+        """Until `event` is set, the cluster closes, or `seconds` pass."""
+        waiters = [
+            asyncio.ensure_future(self._closed.wait()),
+            asyncio.ensure_future(event.wait()),
+        ]
+        try:
+            await asyncio.wait(waiters, timeout=seconds, return_when="FIRST_COMPLETED")
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
 
     async def advance(self, seconds: float) -> None:
         """Move a manual clock (one with `advance`) forward, then `step` (tests)."""
@@ -182,22 +226,26 @@ class SimCluster:
         interface steps at once and may set an earlier timer, so `step` wakes this loop to
         recompute its sleep. (With a manual clock, tests move time with `advance`.)"""
         last = self.clock()
-        while not self._closed.is_set():
-            now = self.clock()
-            if now >= self.controllers.next_due or now - last >= interval:
-                self.step()
-                last = now
-            self._timers_changed.clear()
-            wait = min(max(self.controllers.next_due - now, 0.0), interval - (now - last))
-            waiters = [
-                asyncio.ensure_future(self._closed.wait()),
-                asyncio.ensure_future(self._timers_changed.wait()),
-            ]
-            try:
-                await asyncio.wait(waiters, timeout=max(wait, 0.001), return_when="FIRST_COMPLETED")
-            finally:
-                for waiter in waiters:
-                    waiter.cancel()
+        self._deferred_saves = True
+        saver = asyncio.create_task(self._saver())
+        try:
+            while not self._closed.is_set():
+                now = self.clock()
+                if now >= self.controllers.next_due or now - last >= interval:
+                    self.step()
+                    last = now
+                self._timers_changed.clear()
+                wait = min(max(self.controllers.next_due - now, 0.0), interval - (now - last))
+                await self._wait_any(self._timers_changed, max(wait, 0.001))
+        finally:
+            self._deferred_saves = False
+            saver.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await saver
+            if self._writing is not None:
+                with contextlib.suppress(Exception):
+                    await self._writing
+            self.store.save()
 
     # ---- the Cluster interface -------------------------------------------------------
 
@@ -294,5 +342,8 @@ class SimCluster:
             self.store.unsubscribe(queue)
 
     async def close(self) -> None:
-        self.store.save()
         self._closed.set()
+        if self._writing is not None and not self._writing.done():
+            with contextlib.suppress(Exception):
+                await self._writing
+        self.store.save()

@@ -117,11 +117,7 @@ class Ctx:
     def owned(self, owner: Obj, group: str, kind: str) -> list[Obj]:
         uid = owner["metadata"]["uid"]
         namespace = owner["metadata"].get("namespace")
-        return [
-            o
-            for o in self.store.of_kind(group, kind, namespace)
-            if any(r.get("uid") == uid for r in o["metadata"].get("ownerReferences") or [])
-        ]
+        return self.store.owned_by(uid, group, kind, namespace)
 
 
 def owner_ref(owner: Obj) -> Obj:
