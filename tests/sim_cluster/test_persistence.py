@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
@@ -105,3 +106,31 @@ async def test_events_of_deleted_objects_expire(clock: ManualClock, tmp_path: Pa
     assert await sim.list_objects("v1", "Event")
     await sim.advance(1)
     assert await sim.list_objects("v1", "Event") == []
+
+
+async def test_saves_are_deferred_while_run_drives_the_cluster(
+    clock: ManualClock, tmp_path: Path
+) -> None:
+    state = tmp_path / "cluster.json"
+    sim = SimCluster("demo", GPU_NODES, state_path=state, clock=clock)
+    runner = asyncio.create_task(sim.run())
+    await asyncio.sleep(0)  # run() starts and takes over saving
+    await sim.apply(deployment("web", replicas=1))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while b'"web"' not in state.read_bytes():  # written in the background, within a second
+        assert loop.time() < deadline, "the state file was never written"
+        await asyncio.sleep(0.05)
+    # A change just before close is written by close itself.
+    await sim.apply(deployment("last", replicas=1))
+    await sim.close()
+    await asyncio.wait_for(runner, 5)
+    again = SimCluster("demo", GPU_NODES, state_path=state, clock=clock)
+    assert await again.get("apps/v1", "Deployment", "default", "last") is not None
+    # The owner index is rebuilt from the file: the Deployment still finds its ReplicaSet.
+    [rs] = await again.list_objects("apps/v1", "ReplicaSet", "default", "app=last")
+    live = await again.get("apps/v1", "Deployment", "default", "last")
+    assert live is not None
+    assert again.store.owned_by(live["metadata"]["uid"], "apps", "ReplicaSet", "default") == [
+        again.store.get(("apps", "ReplicaSet", "default", rs["metadata"]["name"]))
+    ]
