@@ -747,6 +747,7 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=600, help="seconds for the measured phase")
     ap.add_argument("--setup-timeout", type=float, default=1800, help="seconds for all pools")
     ap.add_argument("--concurrency", type=int, default=32, help="creates in flight")
+    ap.add_argument("--rest", type=float, default=10, help="seconds measured at rest first")
     ap.add_argument("--gpu", action="store_true", help="each workload asks for one GPU")
     ap.add_argument(
         "--hub-arg", action="append", default=[], help="extra `axle up` argument (repeatable)"
@@ -836,6 +837,20 @@ def main() -> None:
             if not ok:
                 print(f"  pool phases: {dict(state['phases'])}; not measuring workloads")
                 return
+
+            # What N idle spokes cost (heartbeats, capacity reports, resyncs) before any work:
+            # the measured phase has only what is left of the machine.
+            rest = ProcWatch(proc.pid)
+            rest.start()
+            rest_audit = audit.stat().st_size if audit.exists() else 0
+            time.sleep(args.rest)
+            rest.finish()
+            time.sleep(0.3)
+            print(f"  at rest for {args.rest:.0f} s with {spokes} spokes:")
+            for line in rest.report(args.rest)[1:]:
+                print(line)
+            for line in audit_report(audit, rest_audit, args.rest, ADMIN_USER)[:4]:
+                print(line)
 
             # --- measured phase ---
             path = f"{AXLE}/namespaces/{NS}/aiworkloads"
