@@ -5,7 +5,9 @@ A definition is the plain wire dict of a ComponentDefinition or TraitDefinition.
 1. the properties are validated against the definition's OpenAPI v3 schema *before* any
    evaluation (jsonschema Draft 2020-12, which accepts the OpenAPI 3.0 subset definitions
    use); validators are compiled once and cached by kind, name, revision and schema content,
-   so an edited definition never reuses a stale validator; top-level `default`s are filled in;
+   so an edited definition never reuses a stale validator; a compiled `jsonschema-rs`
+   validator accepts valid properties quickly and `jsonschema` explains invalid ones (its
+   messages and paths are the errors); top-level `default`s are filled in;
 2. the schematic runs: `jsonnet` (sandboxed, `axle.render.jsonnet`), `kube` (a literal
    template with parameters written at field paths) or `helm` (a Flux `HelmRepository` +
    `HelmRelease`, values from the schematic merged with the properties).
@@ -26,13 +28,30 @@ import re
 from typing import Any
 
 import jsonschema
+import jsonschema_rs
 import orjson
 
 from axle.errors import Cause, Invalid
 from axle.render import jsonnet
 
-_VALIDATORS: dict[tuple[str, str, str, bytes], jsonschema.Validator] = {}
+# (kind, name, revision, schema) -> the reference validator and, when the schema compiles
+# there, a `jsonschema-rs` one that only decides "valid" quickly (k8svalidate.py does the same).
+_Validators = tuple[jsonschema.protocols.Validator, jsonschema_rs.Validator | None]
+_VALIDATORS: dict[tuple[str, str, str, bytes], _Validators] = {}
 _MAX_CACHED = 1024
+
+
+def copy_json(value: Any) -> Any:
+    """A deep copy of a JSON value (dicts, lists, scalars), several times cheaper than
+    `copy.deepcopy`, which renders call thousands of times. Anything else (a tuple, an object)
+    is left to `copy.deepcopy`."""
+    if isinstance(value, dict):
+        return {k: copy_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [copy_json(v) for v in value]
+    if value is None or isinstance(value, str | int | float):
+        return value
+    return copy.deepcopy(value)
 
 
 def _spec(definition: dict[str, Any]) -> dict[str, Any]:
@@ -78,20 +97,33 @@ def parameter_schema(definition: dict[str, Any]) -> dict[str, Any]:
     return built
 
 
-def _validator(definition: dict[str, Any], schema: dict[str, Any]) -> jsonschema.Validator:
+def _validator(definition: dict[str, Any], schema: dict[str, Any]) -> _Validators:
     key = (
         str(definition.get("kind", "")),
         _name(definition),
         _revision(definition),
         orjson.dumps(schema, option=orjson.OPT_SORT_KEYS),
     )
-    validator = _VALIDATORS.get(key)
-    if validator is None:
+    found = _VALIDATORS.get(key)
+    if found is None:
         if len(_VALIDATORS) >= _MAX_CACHED:
             _VALIDATORS.clear()
-        validator = jsonschema.Draft202012Validator(schema)
-        _VALIDATORS[key] = validator
-    return validator
+        fast: jsonschema_rs.Validator | None
+        try:
+            fast = jsonschema_rs.Draft202012Validator(schema, validate_formats=False)
+        except (ValueError, TypeError):
+            # A schema only `jsonschema` takes (say, a Python-only regex): no fast path.
+            fast = None
+        found = (jsonschema.Draft202012Validator(schema), fast)
+        _VALIDATORS[key] = found
+    return found
+
+
+def _surely_valid(fast: jsonschema_rs.Validator | None, props: dict[str, Any]) -> bool:
+    try:
+        return fast is not None and bool(fast.is_valid(props))
+    except (ValueError, TypeError):
+        return False
 
 
 def validate_parameters(
@@ -100,7 +132,7 @@ def validate_parameters(
     """Validate `properties` against the definition's schema; return them with top-level
     defaults filled in (a new dict). Raises `Invalid` with one cause per bad field, each a
     path under `field` (`spec.components[0].properties.replicas`)."""
-    props = copy.deepcopy(properties or {})
+    props = copy_json(properties or {})
     schema = parameter_schema(definition)
     name = _name(definition)
     if not isinstance(props, dict):
@@ -109,7 +141,9 @@ def validate_parameters(
             causes=[Cause(field=field, message="must be an object")],
         )
     causes = []
-    for err in _validator(definition, schema).iter_errors(props):
+    reference, fast = _validator(definition, schema)
+    errors = [] if _surely_valid(fast, props) else reference.iter_errors(props)
+    for err in errors:
         path = list(err.absolute_path)
         if err.validator == "required":
             missing = [r for r in err.validator_value if r not in (err.instance or {})]
@@ -129,7 +163,7 @@ def validate_parameters(
         )
     for key, sub in (schema.get("properties") or {}).items():
         if key not in props and isinstance(sub, dict) and "default" in sub:
-            props[key] = copy.deepcopy(sub["default"])
+            props[key] = copy_json(sub["default"])
     return props
 
 
@@ -154,12 +188,12 @@ def _set_path(obj: dict[str, Any], path: str, value: Any) -> None:
     if isinstance(last, int):
         while len(node) <= last:
             node.append(None)
-    node[last] = copy.deepcopy(value)
+    node[last] = copy_json(value)
 
 
 def _render_kube(spec: dict[str, Any], props: dict[str, Any]) -> dict[str, Any]:
     kube = spec["schematic"]["kube"]
-    obj: dict[str, Any] = copy.deepcopy(kube["template"])
+    obj: dict[str, Any] = copy_json(kube["template"])
     for param in kube.get("parameters") or []:
         if param["name"] in props:
             for path in param["fieldPaths"]:
@@ -208,7 +242,7 @@ def _render_helm(
         if helm.get("version"):
             chart["version"] = helm["version"]
         release_spec = {"chart": {"spec": chart}}
-    values = merge_patch(copy.deepcopy(helm.get("values") or {}), props.get("values") or {})
+    values = merge_patch(copy_json(helm.get("values") or {}), props.get("values") or {})
     release_spec.update(
         {"interval": "10m", "releaseName": helm.get("releaseName") or name, "values": values}
     )
@@ -240,22 +274,22 @@ def merge_patch(target: Any, patch: Any) -> Any:
             elif key in target:
                 target[key] = merge_patch(target[key], value)
             else:
-                target[key] = copy.deepcopy(value)
+                target[key] = copy_json(value)
         return target
     if isinstance(patch, list) and isinstance(target, list):
         if _named_list(patch) and (not target or _named_list(target)):
             for item in patch:
                 match = next((t for t in target if t["name"] == item["name"]), None)
                 if match is None:
-                    target.append(copy.deepcopy(item))
+                    target.append(copy_json(item))
                 else:
                     merge_patch(match, item)
             return target
         for item in patch:
             if item not in target:
-                target.append(copy.deepcopy(item))
+                target.append(copy_json(item))
         return target
-    return copy.deepcopy(patch)
+    return copy_json(patch)
 
 
 # --- public -------------------------------------------------------------------------------
@@ -355,9 +389,9 @@ def apply_trait(
     name = context.get("name") or (primary.get("metadata") or {}).get("name", "")
     ctx = {**context, "name": name, "output": primary, "outputs": {}}
     result = jsonnet.evaluate(trait, schematic["jsonnet"]["template"], props, ctx, kind="trait")
-    patched = merge_patch(copy.deepcopy(primary), result["patch"] or {})
+    patched = merge_patch(copy_json(primary), result["patch"] or {})
     added = result["outputs"]
-    new_objects = [patched, *copy.deepcopy(objects[1:])]
+    new_objects = [patched, *copy_json(objects[1:])]
     new_objects += _objects(patched, added, trait, field)[1:]
     return new_objects, dict(added)
 

@@ -226,7 +226,8 @@ def find_macros(value: Any, path: str = "") -> list[MacroRef]:
 
     def walk(v: Any, p: str) -> None:
         if isinstance(v, str):
-            refs.extend(MacroRef(p, s.position, s) for s in parse(v, p) if isinstance(s, Macro))
+            if "{{" in v:  # nothing else can hold a macro, or be malformed
+                refs.extend(MacroRef(p, s.position, s) for s in parse(v, p) if isinstance(s, Macro))
         elif isinstance(v, Mapping):
             for key, item in v.items():
                 child = _child(p, str(key))
@@ -279,6 +280,9 @@ _Lookup = Callable[[Macro, str], Any]
 
 
 def _substitute(text: str, field: str, lookup: _Lookup, final: bool) -> Any:
+    if "{" not in text:
+        # No macro, escape or brace to encode: the text is its own result (most strings).
+        return text
     segments = parse(text, field)
     if len(segments) == 1 and isinstance(segments[0], Macro):
         found = lookup(segments[0], field)

@@ -27,7 +27,6 @@ causes carry field paths under `spec.workload.components[i]`. The result is dete
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -214,7 +213,7 @@ def render_profile(
     defaults to the profile's latest revision or 1. Raises `Invalid` on any failure.
     """
     meta = profile.get("metadata") or {}
-    workload_spec = copy.deepcopy((profile.get("spec") or {}).get("workload") or {})
+    workload_spec = defs.copy_json((profile.get("spec") or {}).get("workload") or {})
     name = str((context or {}).get("name") or meta.get("name") or "")
     rev = revision if revision is not None else profile_revision(profile)
     base_ctx: dict[str, Any] = {
