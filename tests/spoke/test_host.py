@@ -73,6 +73,8 @@ async def test_host_runs_many_agents_and_resumes_them(hub: HubThread, tmp_path: 
         return joined(events) == set(names)
 
     await until(all_joined, "every agent joined")
+    # One artifact cache serves every agent of the host.
+    assert {id(r.agent.processor.artifacts) for r in host.agents.values()} == {id(host.artifacts)}
     errors = [e for e in events if e.get("event") == "error"]
     assert len(errors) == 2 and "missing field(s) hub, cluster" in errors[1]["message"]
     assert made == [f"sim://{n}" for n in names]

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from axle.errors import NotFound
-from axle.spoke.artifacts import ArtifactError
+from axle.spoke.artifacts import ArtifactCache, ArtifactError
 from axle.spoke.manifests import REVISION_ANNOTATION, WORK_LABEL, contains, group_by_priority
 from axle.spoke.work import WorkProcessor
 from tests.spoke.fakecluster import FakeCluster
@@ -490,3 +490,22 @@ async def test_agent_created_namespace_goes_with_the_last_work(
     assert ("v1", "ConfigMap", "ml", "other") in cluster.objects
     await proc.remove(NS, "chat")
     assert ("v1", "Namespace", "", "ml") not in cluster.objects
+
+
+async def test_agents_can_share_one_artifact_cache(tmp_path: Path, reg: Registry) -> None:
+    digest = reg.push([manifest("ConfigMap", "a")])
+    shared = ArtifactCache(tmp_path / "shared", reg.pull, memory=1)
+    one, two = FakeCluster(), FakeCluster()
+    for cluster, state in ((one, "a"), (two, "b")):
+        proc = WorkProcessor(cluster, tmp_path / state, artifacts=shared, sleep=no_sleep)
+        result = await proc.sync(work(digest))
+        assert cond(result.status, "Applied")["status"] == "True"
+    assert reg.pulls == [digest] and shared.pulls == 1  # pulled once for both spokes
+    # Kept parsed in memory (most recent first), so a pass does not read the file again...
+    for path in (tmp_path / "shared").glob("*.json"):
+        path.unlink()
+    assert shared.cached(digest) is not None
+    # ...but only the most recent `memory` digests.
+    other = reg.push([manifest("ConfigMap", "b")])
+    await shared.get("oci://registry/llm", other)
+    assert shared.cached(other) is not None and shared.cached(digest) is None

@@ -42,7 +42,7 @@ from axle.client import Client, ConnectionFailed, Resource
 from axle.errors import ApiError, Conflict, Forbidden, NotFound, Unauthorized
 from axle.kube.cluster import CapacityReport, Cluster
 from axle.spoke import credential as cred
-from axle.spoke.artifacts import Puller
+from axle.spoke.artifacts import ArtifactCache, Puller
 from axle.spoke.manifests import WORK_LABEL, work_label_value
 from axle.spoke.work import SyncResult, WorkProcessor
 
@@ -125,6 +125,7 @@ class SpokeAgent:
         bootstrap_token: str | None = None,
         ca_file: str | None = None,
         puller: Puller | None = None,
+        artifacts: ArtifactCache | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         resync_seconds: float = 30.0,
         requeue_seconds: float = 2.0,
@@ -149,6 +150,7 @@ class SpokeAgent:
             cluster,
             state_dir,
             puller=puller,
+            artifacts=artifacts,
             secret_source=self._read_secret,
             group_wait=group_wait,
         )

@@ -6,6 +6,11 @@ That is also what lets a restarted agent compare the cluster with what it applie
 without touching the registry. Pulling (and verifying the digest) is `axle.oci.pull`; it is
 injected so tests can count pulls, and its errors become `ArtifactError` with the OCI
 library's user-readable message, which lands in the Work's `ArtifactPullFailed` condition.
+
+Every pass over a Work asks for its manifests, so the cache also keeps the most recently used
+ones in memory (parsed) rather than reading and parsing the file each time; and since a digest
+names the same content for everyone, one cache can serve every agent of a host process
+(`axle spoke-agent host`), so a thousand spokes applying one artifact pull it once.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import asyncio
 import json
 import os
 import tempfile
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -54,24 +60,39 @@ def write_private(path: Path, text: str) -> None:
 class ArtifactCache:
     """Manifests by digest under `root`, pulled on first use."""
 
-    def __init__(self, root: Path, puller: Puller | None = None) -> None:
+    def __init__(self, root: Path, puller: Puller | None = None, memory: int = 512) -> None:
         self.root = root
         self.puller: Puller = puller or oci_pull
         self.pulls = 0
+        self.memory = memory  # how many digests' manifests stay parsed in memory
         self._locks: dict[str, asyncio.Lock] = {}
+        self._recent: OrderedDict[str, list[Obj]] = OrderedDict()
+
+    def _remember(self, digest: str, manifests: list[Obj]) -> None:
+        self._recent[digest] = manifests
+        self._recent.move_to_end(digest)
+        while len(self._recent) > self.memory:
+            self._recent.popitem(last=False)
 
     def _path(self, digest: str) -> Path:
         safe = digest.replace(":", "-").replace("/", "_")
         return self.root / f"{safe}.json"
 
     def cached(self, digest: str) -> list[Obj] | None:
-        """The manifests of `digest` if held here, else None."""
+        """The manifests of `digest` if held here, else None (callers must not modify them)."""
+        found = self._recent.get(digest)
+        if found is not None:
+            self._recent.move_to_end(digest)
+            return found
         path = self._path(digest)
         try:
             data = json.loads(path.read_text())
         except (OSError, ValueError):
             return None
-        return data if isinstance(data, list) else None
+        if not isinstance(data, list):
+            return None
+        self._remember(digest, data)
+        return data
 
     async def get(self, url: str, digest: str) -> list[Obj]:
         """The manifests of `digest`: from the cache, or pulled (verified) and cached."""
@@ -88,4 +109,5 @@ class ArtifactCache:
             except Exception as exc:  # an unexpected failure still reaches the Work's status
                 raise ArtifactError(f"pulling {url}@{digest} failed: {exc}") from exc
             await asyncio.to_thread(write_private, self._path(digest), json.dumps(manifests))
+            self._remember(digest, manifests)
             return manifests

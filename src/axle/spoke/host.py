@@ -17,6 +17,11 @@ they stored. The host answers each line on stdout with a JSON line
 ("running": a line for an agent already running with the same settings changes nothing).
 How a cluster reference becomes a `Cluster` is the caller's (the CLI's) `ClusterFactory`,
 since only the CLI may import the simulator.
+
+A host runs up to a thousand agents (the fleet benchmark), so what can be shared is: one
+artifact cache (`BASE/artifacts`: a digest is the same content for every spoke, so it is
+pulled once per host, not once per agent). Each agent's loops sleep until their next event
+(a Work change, a timer); none polls.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from typing import Any
 
 from axle.kube.cluster import Cluster
 from axle.spoke.agent import SpokeAgent
-from axle.spoke.artifacts import write_private
+from axle.spoke.artifacts import ArtifactCache, write_private
 
 log = logging.getLogger("axle.spoke.host")
 AGENT_FILE = "agent.json"
@@ -116,6 +121,9 @@ class AgentHost:
         self.emit: Emit = emit or (lambda _msg: None)
         self.agent_options = agent_options or {}
         self.agents: dict[str, _Running] = {}
+        self.artifacts = ArtifactCache(
+            base_dir / "artifacts", self.agent_options.get("puller"), memory=4096
+        )
 
     # ---- the index of state dirs -------------------------------------------------------------
 
@@ -157,6 +165,7 @@ class AgentHost:
             bootstrap_token=spec.bootstrap_token,
             ca_file=spec.ca_file,
             cluster_loop=handle.loop,
+            artifacts=self.artifacts,
             **self.agent_options,
         )
         task = asyncio.create_task(self._run(spec, agent, handle), name=f"agent-{spec.spoke}")

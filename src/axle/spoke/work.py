@@ -131,6 +131,7 @@ class WorkProcessor:
         state_dir: Path,
         *,
         puller: Puller | None = None,
+        artifacts: ArtifactCache | None = None,
         secret_source: SecretSource | None = None,
         group_wait: float = 60.0,
         poll_interval: float = 0.5,
@@ -140,7 +141,8 @@ class WorkProcessor:
     ) -> None:
         self.cluster = cluster
         self.state_dir = state_dir
-        self.artifacts = ArtifactCache(state_dir / "artifacts", puller)
+        # A host process shares one cache between its agents (digests name the same content).
+        self.artifacts = artifacts or ArtifactCache(state_dir / "artifacts", puller)
         self.secret_source = secret_source
         self.namespaces = NamespaceBook(cluster, state_dir / "namespaces.json")
         self.group_wait = group_wait
