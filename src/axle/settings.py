@@ -62,9 +62,31 @@ class HubSettings(BaseSettings):
         description="how often Settings re-check that Palette answers (sooner after a failure)",
     )
 
+    artifact_store: str | None = Field(
+        default=None,
+        description=(
+            "where rendered artifacts are pushed: oci://HOST[:PORT]/REPO (a registry) or "
+            "file:///PATH (an OCI layout); default file://DATA_DIR/artifacts"
+        ),
+    )
+    artifact_store_insecure: bool = Field(
+        default=False, description="talk plain HTTP to the artifact store's registry"
+    )
+    render_workers: int = Field(
+        default=2, ge=1, description="render worker processes (renders never run in the hub)"
+    )
+    render_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="a render taking longer is stopped and fails"
+    )
+
     @property
     def store_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'axle.db'}"
+
+    @property
+    def artifact_store_url(self) -> str:
+        """The artifact store URL; the default layout path is absolute, as spokes need."""
+        return self.artifact_store or f"file://{(self.data_dir / 'artifacts').resolve()}"
 
     @property
     def audit_path(self) -> Path:

@@ -19,11 +19,13 @@ import logging
 from collections.abc import Callable, Sequence
 from functools import partial
 
+from axle.controllers.artifactstore import ArtifactStore
 from axle.controllers.bootstrap import ensure_system_objects
 from axle.controllers.compute import ComputeReconciler
 from axle.controllers.computepool import ComputePoolReconciler
 from axle.controllers.controller import Context, Controller, ControllerOptions, Reconciler
 from axle.controllers.definitions import definition_reconcilers
+from axle.controllers.environment import EnvironmentReconciler
 from axle.controllers.events import EventRecorder
 from axle.controllers.informer import InformerSet
 from axle.controllers.integrations import SettingsReconciler
@@ -31,8 +33,10 @@ from axle.controllers.kinds import Kinds
 from axle.controllers.leader import LeaderElector
 from axle.controllers.namespace import NamespaceReconciler
 from axle.controllers.project import ProjectReconciler
+from axle.controllers.renderworker import RenderPool
 from axle.controllers.spoke import SpokeReconciler
 from axle.controllers.tenant import TenantReconciler
+from axle.controllers.workloaddeployment import WorkloadDeploymentReconciler
 from axle.settings import HubSettings
 from axle.store.base import Store
 
@@ -50,10 +54,26 @@ DEFAULT_RECONCILERS: tuple[ReconcilerFactory, ...] = (
 
 
 def default_reconcilers(
-    settings: HubSettings, hub_url: str | None = None
+    settings: HubSettings,
+    hub_url: str | None = None,
+    *,
+    render_pool: RenderPool | None = None,
+    artifacts: ArtifactStore | None = None,
 ) -> tuple[ReconcilerFactory, ...]:
     """DEFAULT_RECONCILERS with the hub settings that shape them (sync and check intervals);
-    `hub_url` is where spoke agents reach this hub (ComputePool installs them)."""
+    `hub_url` is where spoke agents reach this hub (ComputePool installs them). Delivery
+    (WorkloadDeployments) runs when the manager hands over its render pool and artifact store.
+    """
+    delivery: tuple[ReconcilerFactory, ...] = ()
+    if render_pool is not None and artifacts is not None:
+        delivery = (
+            partial(
+                WorkloadDeploymentReconciler,
+                pool=render_pool,
+                artifacts=artifacts,
+                render_deadline=settings.render_timeout_seconds,
+            ),
+        )
     return (
         TenantReconciler,
         ProjectReconciler,
@@ -63,6 +83,8 @@ def default_reconcilers(
         SpokeReconciler,
         partial(ComputePoolReconciler, hub_url=hub_url or "", data_dir=settings.data_dir),
         *definition_reconcilers(),
+        EnvironmentReconciler,
+        *delivery,
     )
 
 
@@ -82,7 +104,20 @@ class ControllerManager:
         self.settings = settings
         self.identity = identity
         self.kinds = kinds or Kinds.from_registry()
-        self.reconciler_factories = tuple(reconcilers or default_reconcilers(settings, hub_url))
+        # Renders run in worker processes this manager owns (started on first use, stopped
+        # with the manager); the artifact store is where their results are pushed.
+        self.render_pool = RenderPool(
+            settings.render_workers, timeout=settings.render_timeout_seconds
+        )
+        self.artifacts = ArtifactStore(
+            settings.artifact_store_url, insecure=settings.artifact_store_insecure
+        )
+        self.reconciler_factories = tuple(
+            reconcilers
+            or default_reconcilers(
+                settings, hub_url, render_pool=self.render_pool, artifacts=self.artifacts
+            )
+        )
         self.bootstrap = bootstrap
         self.controllers: list[Controller] = []
         self.informers: InformerSet | None = None
@@ -118,6 +153,7 @@ class ControllerManager:
                 await task
         await self._stop_term()
         await self.elector.release()
+        await self.render_pool.close()
 
     def _options(self, name: str) -> ControllerOptions:
         s = self.settings

@@ -1,0 +1,126 @@
+"""The hub's artifact store: where rendered WorkloadDeployments go as OCI artifacts.
+
+One URL (the `artifact_store` setting): `file:///PATH`, an OCI image layout directory that
+spokes on this machine read (the default, `DATA_DIR/artifacts`), or `oci://HOST[:PORT]/REPO`,
+any OCI-distribution registry (`artifact_store_insecure` for plain HTTP). Every deployment
+revision is one artifact in that one repository, tagged `<namespace>.<deployment>.r<revision>`
+so a person browsing the registry can tell them apart; spokes pull by digest, so the tag is
+only a label.
+
+Pushing is idempotent (`axle.oci.push` writes only what the store lacks and leaves a tag that
+already points at the digest alone), so an unchanged render pushes nothing new. Any store
+failure becomes a `TemporaryError` whose message says what to do about it: a registry that
+is down is retried soon, refused credentials less often (someone has to fix them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from axle.errors import TemporaryError
+from axle.oci import (
+    OciError,
+    RegistryUnauthorized,
+    RegistryUnavailable,
+    build_artifact,
+    parse_ref,
+    push,
+)
+from axle.oci.refs import TAG_RE
+
+_TAG_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+MAX_TAG = 128
+# Retry delays: an outage may pass any moment; refused credentials need a person.
+UNAVAILABLE_RETRY = 5.0
+UNAUTHORIZED_RETRY = 30.0
+OTHER_RETRY = 15.0
+
+
+def artifact_tag(namespace: str, name: str, revision: int) -> str:
+    """`<namespace>.<name>.r<revision>`, made a valid OCI tag (shortened with a hash if long)."""
+    tag = _TAG_UNSAFE.sub("-", f"{namespace}.{name}.r{revision}")
+    if not TAG_RE.match(tag) or len(tag) > MAX_TAG:
+        digest = hashlib.sha256(tag.encode()).hexdigest()[:10]
+        suffix = f"-{digest}.r{revision}"
+        head = tag.lstrip("._-")[: MAX_TAG - len(suffix)]
+        tag = f"{head}{suffix}" if head else f"wd{suffix}"
+    return tag
+
+
+@dataclass(frozen=True)
+class PushedArtifact:
+    url: str
+    digest: str
+    tag: str
+
+    def ref(self) -> dict[str, str]:
+        """The `{url, digest}` a WorkloadDeployment's status and its Works carry."""
+        return {"url": self.url, "digest": self.digest}
+
+
+class ArtifactStore:
+    """Builds and pushes rendered manifests; `url` as the `artifact_store` setting."""
+
+    def __init__(self, url: str, *, insecure: bool = False) -> None:
+        parse_ref(url)  # a malformed setting fails at start-up, not at the first deployment
+        self.url = url
+        self.insecure = insecure
+        self.pushes = 0
+
+    async def push(
+        self,
+        manifests: Sequence[Mapping[str, Any]],
+        *,
+        namespace: str,
+        name: str,
+        revision: int,
+        source_revision: str,
+        input_digest: str | None = None,
+    ) -> PushedArtifact:
+        """Build the artifact of `manifests` and push it; raises `TemporaryError` on failure."""
+        tag = artifact_tag(namespace, name, revision)
+        # Packing (tar + gzip) is CPU work: keep it off the event loop.
+        artifact = await asyncio.to_thread(
+            build_artifact,
+            manifests,
+            source=f"axle://{namespace}/{name}",
+            revision=source_revision,
+            input_digest=input_digest,
+        )
+        try:
+            digest = await push(artifact, self.url, tag, insecure=self.insecure or None)
+        except RegistryUnavailable as exc:
+            raise TemporaryError(
+                f"{_pushing(exc.message)} (retrying)",
+                delay=UNAVAILABLE_RETRY,
+                reason=exc.reason,
+            ) from exc
+        except RegistryUnauthorized as exc:
+            raise TemporaryError(
+                f"{_pushing(exc.message)}: check the hub's access to the artifact store "
+                f"{self.url} (retrying)",
+                delay=UNAUTHORIZED_RETRY,
+                reason=exc.reason,
+            ) from exc
+        except OciError as exc:
+            raise TemporaryError(
+                f"{_pushing(exc.message)} (artifact store {self.url}; retrying)",
+                delay=OTHER_RETRY,
+                reason=exc.reason,
+            ) from exc
+        self.pushes += 1
+        return PushedArtifact(url=self.url, digest=digest, tag=tag)
+
+
+def _pushing(message: str) -> str:
+    """The store's message, led by what failed (the oci layer usually says it already)."""
+    return (
+        message
+        if message.startswith("artifact push failed")
+        else (f"artifact push failed: {message}")
+    )

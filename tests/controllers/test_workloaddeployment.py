@@ -1,0 +1,308 @@
+"""WorkloadDeployment delivery: render -> artifact -> Works -> status, on both stores.
+
+Renders run in a real worker process; the artifact store is an OCI layout directory; the
+spoke agent is played by the test, which writes Work status the way the agent does.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from axle.controllers.workloaddeployment import FINALIZER
+from axle.oci import resolve
+from axle.store.base import Store
+from tests.controllers.deliveryfixtures import (
+    NS,
+    PROFILE,
+    SPOKE,
+    WD,
+    WORK,
+    Hub,
+    deployment,
+    phase_is,
+    release,
+    report,
+    running_hub,
+    set_spoke,
+    setup,
+    wd_status,
+    web_profile,
+    work_of,
+)
+from tests.controllers.helpers import eventually
+
+# Renders run in a real worker process.
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def hub(store: Store, tmp_path: Path) -> AsyncIterator[Hub]:
+    async with running_hub(store, tmp_path) as h:
+        yield h
+
+
+async def test_happy_path_to_running(hub: Hub, tmp_path: Path) -> None:
+    store = hub.store
+    await setup(store, ("s1", "s2"))
+    await store.create(WD, deployment())
+    w1 = await eventually(lambda: work_of(store, "s1"), what="the Work on s1")
+    w2 = await eventually(lambda: work_of(store, "s2"), what="the Work on s2")
+    status = await eventually(lambda: phase_is(store, "Deploying"), what="Deploying")
+    artifact = status["artifact"]
+    assert artifact["url"] == f"file://{tmp_path / 'artifacts'}"
+    assert await resolve(artifact["url"], f"{NS}.app-web.r1") == artifact["digest"]
+    assert status["gpuRequests"] == {"H100": 2}
+    assert status["observedRevision"] == 1
+    for work in (w1, w2):
+        assert work["spec"]["artifact"] == artifact
+        assert work["spec"]["workloadDeploymentRef"] == {"name": "app-web", "namespace": NS}
+        assert work["spec"]["priorityGroups"] == [{"priority": 0, "components": ["web"]}]
+        assert "definitionOutputs" in work["spec"]["outputs"]
+        assert work["metadata"]["labels"]["axle.dev/workloaddeployment"] == "app-web"
+        assert work["metadata"]["labels"]["axle.dev/workloaddeployment-namespace"] == NS
+        assert "axle.dev/spoke-cleanup" in work["metadata"]["finalizers"]
+    wd = await store.get(WD, NS, "app-web")
+    assert FINALIZER in wd["metadata"]["finalizers"]
+
+    await report(store, "s1")
+    await report(store, "s2")
+    status = await eventually(lambda: phase_is(store, "Running"), what="Running")
+    assert "message" not in status
+    assert status["components"] == [{"name": "web", "ready": 2, "desired": 2, "health": "Healthy"}]
+    assert [e["url"] for e in status["endpoints"]] == ["http://s1:8080", "http://s2:8080"]
+    assert status["outputs"]["def"]["web"]["url"] == "http://s1:8080"
+    assert [s["spoke"] for s in status["spokes"]] == ["s1", "s2"]
+    conditions = {c["type"]: c["status"] for c in status["conditions"]}
+    assert conditions == {"Rendered": "True", "Delivered": "True", "Available": "True"}
+
+
+async def test_render_error_fails_with_the_field_path(hub: Hub) -> None:
+    store = hub.store
+    await setup(store, ("s1",), profile=web_profile(port="eighty"))
+    await store.create(WD, deployment())
+    status = await eventually(lambda: phase_is(store, "Failed"), what="Failed")
+    assert status["message"].startswith("render failed: ")
+    assert "component 'web'" in status["message"]
+    rendered = next(c for c in status["conditions"] if c["type"] == "Rendered")
+    assert rendered["status"] == "False" and rendered["reason"] == "RenderFailed"
+    assert "spec.workload.components[0].properties.port" in rendered["message"]
+    assert "artifact" not in status
+    assert await work_of(store, "s1") is None
+
+
+async def test_suspended_renders_but_delivers_nothing(hub: Hub) -> None:
+    store = hub.store
+    await setup(store, ("s1",))
+    await store.create(WD, deployment(suspend=True))
+    status = await eventually(
+        lambda: _with(store, "gpuRequests"), what="the GPU requests of a suspended deployment"
+    )
+    assert status["gpuRequests"] == {"H100": 2}
+    assert status["phase"] == "Pending"
+    assert "artifact" in status
+    assert await work_of(store, "s1") is None
+    renders = hub.pool.stats.renders
+    # Resuming delivers the rendered artifact without rendering again.
+    wd = await store.get(WD, NS, "app-web")
+    wd["spec"]["suspend"] = False
+    await store.update(WD, wd)
+    work = await eventually(lambda: work_of(store, "s1"), what="the Work after resume")
+    assert work["spec"]["artifact"] == status["artifact"]
+    assert hub.pool.stats.renders == renders
+
+
+async def _with(store: Store, field: str) -> dict[str, object] | None:
+    status = await wd_status(store)
+    return status if field in status else None
+
+
+async def test_new_revision_gives_a_new_artifact_and_updates_the_works(hub: Hub) -> None:
+    store = hub.store
+    await setup(store, ("s1",))
+    await store.create(WD, deployment())
+    first = await eventually(lambda: work_of(store, "s1"), what="the first Work")
+    wd = await store.get(WD, NS, "app-web")
+    wd["spec"] = deployment(image="httpd", revision=2)["spec"]
+    await store.update(WD, wd)
+
+    async def updated() -> object:
+        work = await work_of(store, "s1")
+        return work if work and work["spec"]["revision"] == 2 else None
+
+    second = await eventually(updated, what="the Work at revision 2")
+    assert second["spec"]["artifact"]["digest"] != first["spec"]["artifact"]["digest"]
+
+    async def status_at_2() -> dict[str, object] | None:
+        status = await wd_status(store)
+        return status if status.get("observedRevision") == 2 else None
+
+    status = await eventually(status_at_2, what="the status at revision 2")
+    assert status["artifact"] == second["spec"]["artifact"]
+    assert (
+        await resolve(status["artifact"]["url"], f"{NS}.app-web.r2")
+        == (status["artifact"]["digest"])
+    )
+
+
+async def test_unchanged_inputs_write_nothing(hub: Hub) -> None:
+    store = hub.store
+    await setup(store, ("s1",))
+    await store.create(WD, deployment())
+    await eventually(lambda: work_of(store, "s1"), what="the Work")
+    await report(store, "s1")
+    await eventually(lambda: phase_is(store, "Running"), what="Running")
+    reconciler = hub.reconciler
+    renders, pushes, writes = hub.pool.stats.renders, hub.artifacts.pushes, reconciler.work_writes
+    work = await work_of(store, "s1")
+    wd = await store.get(WD, NS, "app-web")
+    assert work is not None
+    # Nudge the deployment (a label: no spec change) and let it reconcile again, twice.
+    for value in ("a", "b"):
+        wd = await store.get(WD, NS, "app-web")
+        wd["metadata"].setdefault("labels", {})["nudge"] = value
+        wd = await store.update(WD, wd)
+    await reconciler.reconcile(f"{NS}/app-web")
+    assert hub.pool.stats.renders == renders
+    assert hub.artifacts.pushes == pushes
+    assert reconciler.work_writes == writes
+    again = await work_of(store, "s1")
+    assert again is not None
+    assert again["metadata"]["resourceVersion"] == work["metadata"]["resourceVersion"]
+    after = await store.get(WD, NS, "app-web")
+    assert after["status"] == wd["status"]
+
+
+async def test_progressive_rollout_stops_on_failure(hub: Hub) -> None:
+    store = hub.store
+    strategy = {"type": "Progressive", "progressive": {"maxConcurrency": 1}}
+    await setup(store, ("s1", "s2", "s3"), strategy=strategy)
+    await store.create(WD, deployment())
+    await eventually(lambda: work_of(store, "s1"), what="the first spoke's Work")
+
+    async def delivered() -> dict[str, str] | None:
+        conditions = (await wd_status(store)).get("conditions") or []
+        return next((c for c in conditions if c["type"] == "Delivered"), None)
+
+    condition = await eventually(delivered, what="the Delivered condition")
+    assert condition["reason"] == "RolloutInProgress"
+    assert "next: s2, s3" in condition["message"]
+    assert await work_of(store, "s2") is None and await work_of(store, "s3") is None
+    await report(store, "s1")
+    await eventually(lambda: work_of(store, "s2"), what="the second spoke's Work")
+    assert await work_of(store, "s3") is None
+    await report(
+        store,
+        "s2",
+        applied=False,
+        applied_message="artifact pull failed: registry 127.0.0.1:5000 returned 401",
+    )
+    status = await eventually(lambda: phase_is(store, "Degraded"), what="Degraded")
+    assert status["message"] == (
+        "rollout stopped at spoke s2: artifact pull failed: registry 127.0.0.1:5000 returned 401"
+    )
+    assert await work_of(store, "s3") is None
+    # Fixed on s2: the rollout goes on to s3.
+    await report(store, "s2")
+    await eventually(lambda: work_of(store, "s3"), what="the third spoke's Work")
+    await report(store, "s3")
+    await eventually(lambda: phase_is(store, "Running"), what="Running")
+
+
+async def test_deletion_waits_for_the_works(hub: Hub) -> None:
+    store = hub.store
+    await setup(store, ("s1",))
+    await store.create(WD, deployment())
+    await eventually(lambda: work_of(store, "s1"), what="the Work")
+    await store.delete(WD, NS, "app-web")
+
+    async def work_deleting() -> object:
+        work = await work_of(store, "s1")
+        return work and work["metadata"].get("deletionTimestamp")
+
+    await eventually(work_deleting, what="the Work to be deleted")
+    await eventually(lambda: phase_is(store, "Deleting"), what="Deleting")
+    assert (await store.get(WD, NS, "app-web"))["metadata"]["finalizers"] == [FINALIZER]
+    await release(store, "s1")
+
+    async def gone() -> bool:
+        return not await wd_status(store) and (await work_of(store, "s1")) is None
+
+    await eventually(gone, what="the deployment to go once its Work is pruned")
+
+
+async def test_a_deleted_spokes_work_is_released(hub: Hub) -> None:
+    store = hub.store
+    await setup(store, ("s1", "s2"))
+    await store.create(WD, deployment())
+    await eventually(lambda: work_of(store, "s2"), what="the Work on s2")
+    await store.delete(SPOKE, None, "s2")
+
+    async def released() -> bool:
+        return await work_of(store, "s2") is None
+
+    await eventually(released, what="the Work of the deleted spoke to be released")
+    assert await work_of(store, "s1") is not None
+    status = await wd_status(store)
+    assert [s["spoke"] for s in status["spokes"]] == ["s1"]
+
+
+async def test_messages_a_data_scientist_reads(hub: Hub) -> None:
+    store = hub.store
+    await setup(store, ("s1",))
+    await store.create(WD, deployment())
+    await eventually(lambda: work_of(store, "s1"), what="the Work")
+    await report(
+        store,
+        "s1",
+        available=False,
+        health="Progressing",
+        ready=0,
+        message="0/1 pods scheduled: Insufficient nvidia.com/gpu (needs 2, 0 free)",
+    )
+
+    async def message() -> str | None:
+        return (await wd_status(store)).get("message")
+
+    await eventually(
+        lambda: _is(
+            message(),
+            "component web: 0/1 pods scheduled: Insufficient nvidia.com/gpu on pool gpu-a "
+            "(needs 2, 0 free)",
+        ),
+        what="the scheduler's reason",
+    )
+    status = await wd_status(store)
+    assert status["components"][0]["ready"] == 0 and status["phase"] == "Deploying"
+    await set_spoke(store, "s1", available="Unknown")
+    await eventually(
+        lambda: _is(message(), "spoke s1 unreachable since 10:42"), what="the unreachable spoke"
+    )
+
+
+async def _is(value: object, expected: str) -> bool:
+    got = await value  # type: ignore[misc]
+    return bool(got == expected)
+
+
+async def test_profile_revision_comes_from_its_snapshot(hub: Hub) -> None:
+    """The WD renders the pinned revision even after the live profile moved on."""
+    store = hub.store
+    await setup(store, ("s1",))
+    await store.create(WD, deployment())
+    first = await eventually(lambda: work_of(store, "s1"), what="the Work")
+    profile = await store.get(PROFILE, NS, "app")
+    changed = copy.deepcopy(profile)
+    changed["spec"] = web_profile(gpus=4)["spec"]
+    # WorkloadProfile specs are immutable through the API; the store lets the test move it.
+    await store.update(PROFILE, changed)
+    wd = await store.get(WD, NS, "app-web")
+    wd["metadata"]["labels"] = {"nudge": "1"}
+    await store.update(WD, wd)
+    await hub.reconciler.reconcile(f"{NS}/app-web")
+    work = await store.get(WORK, "spoke-s1", f"{NS}.app-web")
+    assert work["spec"]["artifact"] == first["spec"]["artifact"]
+    assert (await wd_status(store))["gpuRequests"] == {"H100": 2}
