@@ -509,3 +509,23 @@ async def test_agents_can_share_one_artifact_cache(tmp_path: Path, reg: Registry
     other = reg.push([manifest("ConfigMap", "b")])
     await shared.get("oci://registry/llm", other)
     assert shared.cached(other) is not None and shared.cached(digest) is None
+
+
+async def test_a_waiting_pass_reports_why_at_once(tmp_path: Path, reg: Registry) -> None:
+    cluster = FakeCluster(on_apply=lambda obj: {"replicas": 1})  # never available
+    digest = reg.push([manifest("Deployment", "db", "db"), manifest("Deployment", "api", "api")])
+    reports: list[Obj] = []
+
+    async def report(result: Any) -> None:
+        reports.append(result.status)
+
+    groups = [{"priority": 1, "components": ["db"]}, {"priority": 2, "components": ["api"]}]
+    result = await processor(cluster, tmp_path, reg).sync(
+        work(digest, groups=groups), report=report
+    )
+    assert len(reports) == 1  # once when the wait began; the reason never changed
+    applied = cond(reports[0], "Applied")
+    assert (applied["status"], applied["reason"]) == ("False", "WaitingForGroup")
+    assert "Deployment ml/db" in applied["message"]
+    assert cond(reports[0], "Available")["status"] == "False"
+    assert cond(result.status, "Applied")["reason"] == "WaitingForGroup"

@@ -108,6 +108,7 @@ class _WorkState:
         self.obj = obj
         self.deleted = False
         self.wake = asyncio.Event()
+        self.changed = asyncio.Event()  # one of its objects changed on the cluster
         self.synced_generation: Any = None
         self.task: asyncio.Task[None] | None = None
 
@@ -149,6 +150,8 @@ class SpokeAgent:
         self.processor = WorkProcessor(
             cluster,
             state_dir,
+            # Waits end on a change of the Work's objects; this is only the fallback look.
+            poll_interval=1.0,
             puller=puller,
             artifacts=artifacts,
             secret_source=self._read_secret,
@@ -450,6 +453,7 @@ class SpokeAgent:
             state.deleted = True
             state.obj = obj
             state.wake.set()
+            state.changed.set()  # a pass waiting for a group stops waiting
             return
         if state is None or state.deleted:
             state = self._start_worker(obj)
@@ -460,6 +464,7 @@ class SpokeAgent:
         # Our own status writes come back as MODIFIED with the same generation: no new pass.
         if generation != state.synced_generation:
             state.wake.set()
+            state.changed.set()
 
     def _start_worker(self, obj: Obj) -> _WorkState:
         name = str(obj["metadata"]["name"])
@@ -493,7 +498,12 @@ class SpokeAgent:
             obj = state.obj
             state.synced_generation = (obj.get("metadata") or {}).get("generation")
             try:
-                result = await self.processor.sync(obj, functools.partial(_superseded, state, obj))
+                result = await self.processor.sync(
+                    obj,
+                    functools.partial(_superseded, state, obj),
+                    functools.partial(_until_changed, state),
+                    functools.partial(self._report_interim, state),
+                )
             except ApiError as exc:  # the cluster failed us (unreachable, ...): try again
                 log.warning("spoke %s: Work %s: cluster: %s", self.spoke, name, exc.message)
                 with contextlib.suppress(TimeoutError):
@@ -515,6 +525,14 @@ class SpokeAgent:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(state.wake.wait(), delay)
             state.wake.set()
+
+    async def _report_interim(self, state: _WorkState, result: SyncResult) -> None:
+        """Write the status of a pass still waiting for a group; a failure waits for the
+        final write (it is progress news only)."""
+        try:
+            await self._write_status(state, result)
+        except (NotFound, ConnectionFailed, Conflict) as exc:
+            log.debug("spoke %s: interim status: %s", self.spoke, exc)
 
     async def _write_status(self, state: _WorkState, result: SyncResult) -> None:
         """Write the Work's status only when it differs from what the hub holds."""
@@ -578,6 +596,7 @@ class SpokeAgent:
             state = self._works.get(name) if name else None
             if state is not None and not state.deleted:
                 state.wake.set()
+                state.changed.set()
 
     def work_names(self) -> list[str]:
         return sorted(self._works)
@@ -608,6 +627,13 @@ def _superseded(state: _WorkState, synced: Obj) -> bool:
         return True
     generation = (state.obj.get("metadata") or {}).get("generation")
     return bool(generation != (synced.get("metadata") or {}).get("generation"))
+
+
+async def _until_changed(state: _WorkState, seconds: float) -> None:
+    """Sleep `seconds`, or less if the Work's objects change or the Work does meanwhile."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(state.changed.wait(), seconds)
+    state.changed.clear()
 
 
 def _transitions(old: list[Obj], new: list[Obj]) -> list[Obj]:

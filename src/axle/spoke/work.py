@@ -151,6 +151,7 @@ class WorkProcessor:
         self.clock = clock
         self.field_manager = field_manager
         self._interrupted: Callable[[], bool] = lambda: False
+        self._pause: Callable[[float], Awaitable[None]] = sleep
 
     # ---- inventory ---------------------------------------------------------------------------
 
@@ -194,14 +195,24 @@ class WorkProcessor:
     # ---- sync --------------------------------------------------------------------------------
 
     async def sync(
-        self, work: Mapping[str, Any], interrupted: Callable[[], bool] | None = None
+        self,
+        work: Mapping[str, Any],
+        interrupted: Callable[[], bool] | None = None,
+        pause: Callable[[float], Awaitable[None]] | None = None,
+        report: Callable[[SyncResult], Awaitable[None]] | None = None,
     ) -> SyncResult:
         """Bring the cluster in line with `work`; returns its new status (not yet written).
 
         `interrupted()` is asked while waiting for a group to become healthy: when it says so
         (the Work changed or was deleted meanwhile), the wait ends early and the pass stops.
+        `pause(seconds)` is how that wait sleeps between looks (default: `sleep`); the agent
+        passes one that also returns when one of the Work's objects changes, so a wait costs
+        nothing while nothing happens and ends as soon as something does. `report(result)`
+        receives an interim status while the pass waits for a group (so the hub hears "0/1
+        pods scheduled: ..." at once, not when the wait ends); the final one is returned.
         """
         self._interrupted = interrupted or (lambda: False)
+        self._pause = pause or self.sleep
         ns, name = work_id(work)
         spec = work.get("spec") or {}
         old_status: Obj = copy.deepcopy(dict(work.get("status") or {}))
@@ -296,7 +307,28 @@ class WorkProcessor:
                     "ApplyFailed", f"applying {exc.key.describe()} failed: {exc.message}", index
                 )
             self._save_inventory(work, _union(old_keys, run.touched))
-            healthy = last or await self._wait_healthy(group, run)
+            if last:
+                healthy = True
+            else:
+
+                async def interim(at: int = index) -> None:
+                    if report is None:
+                        return
+                    draft: Obj = copy.deepcopy(status)
+                    set_condition(
+                        draft["conditions"],
+                        APPLIED,
+                        "False",
+                        "WaitingForGroup",
+                        f"{at + 1} of {len(groups)} priority groups applied; waiting for"
+                        f" {_first_unhealthy_text(run) or 'the group to become healthy'}",
+                        generation,
+                    )
+                    await report(
+                        self._finish(draft, run, generation, at + 1, applied=False, settled=False)
+                    )
+
+                healthy = await self._wait_healthy(group, run, interim)
             self._read_definition_outputs(group, def_declared, run)
             if not healthy:
                 stopped = (
@@ -543,9 +575,17 @@ class WorkProcessor:
             log.info("applied %s (%s)", key.describe(), "drifted" if live else "created")
         await self._assess(group, run)
 
-    async def _wait_healthy(self, group: Sequence[Obj], run: _Pass) -> bool:
-        """Wait (bounded) until every object of the group is healthy; False if not."""
+    async def _wait_healthy(
+        self,
+        group: Sequence[Obj],
+        run: _Pass,
+        interim: Callable[[], Awaitable[None]] | None = None,
+    ) -> bool:
+        """Wait (bounded) until every object of the group is healthy; False if not.
+
+        `interim()` is called when the wait begins and whenever the reason for it changes."""
         deadline = self.clock() + self.group_wait
+        said: str | None = None
         while True:
             states = [run.health[ObjectKey.of(o)] for o in group]
             if all(s.healthy for s in states):
@@ -554,7 +594,11 @@ class WorkProcessor:
                 return False
             if self._interrupted():
                 return False
-            await self.sleep(self.poll_interval)
+            why = _first_unhealthy_text(run)
+            if interim is not None and why != said:
+                said = why
+                await interim()
+            await self._pause(self.poll_interval)
             await self._assess(group, run)
 
     async def _assess(self, objs: Sequence[Obj], run: _Pass) -> None:
