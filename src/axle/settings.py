@@ -66,7 +66,7 @@ class HubSettings(BaseSettings):
         default=None,
         description=(
             "where rendered artifacts are pushed: oci://HOST[:PORT]/REPO (a registry) or "
-            "file:///PATH (an OCI layout); default file://DATA_DIR/artifacts"
+            "file:///PATH (OCI layouts, one per deployment); default file://DATA_DIR/artifacts"
         ),
     )
     artifact_store_insecure: bool = Field(

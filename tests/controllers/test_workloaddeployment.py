@@ -53,7 +53,7 @@ async def test_happy_path_to_running(hub: Hub, tmp_path: Path) -> None:
     w2 = await eventually(lambda: work_of(store, "s2"), what="the Work on s2")
     status = await eventually(lambda: phase_is(store, "Deploying"), what="Deploying")
     artifact = status["artifact"]
-    assert artifact["url"] == f"file://{tmp_path / 'artifacts'}"
+    assert artifact["url"] == f"file://{tmp_path / 'artifacts' / NS / 'app-web'}"
     assert await resolve(artifact["url"], f"{NS}.app-web.r1") == artifact["digest"]
     assert status["gpuRequests"] == {"H100": 2}
     assert status["observedRevision"] == 1

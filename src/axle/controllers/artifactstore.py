@@ -1,11 +1,14 @@
 """The hub's artifact store: where rendered WorkloadDeployments go as OCI artifacts.
 
-One URL (the `artifact_store` setting): `file:///PATH`, an OCI image layout directory that
+One URL (the `artifact_store` setting): `file:///PATH`, a directory of OCI image layouts that
 spokes on this machine read (the default, `DATA_DIR/artifacts`), or `oci://HOST[:PORT]/REPO`,
 any OCI-distribution registry (`artifact_store_insecure` for plain HTTP). Every deployment
-revision is one artifact in that one repository, tagged `<namespace>.<deployment>.r<revision>`
-so a person browsing the registry can tell them apart; spokes pull by digest, so the tag is
-only a label.
+revision is one artifact tagged `<namespace>.<deployment>.r<revision>`, so a person browsing
+the store can tell them apart; spokes pull by digest, so the tag is only a label. In a
+registry all of them share the one repository; under a layout directory each deployment has
+its own layout, `PATH/<namespace>/<deployment>`, because a layout's tags live in one
+`index.json` that every push rewrites, and ten thousand deployments in one would make each
+push read and write megabytes.
 
 Pushing is idempotent (`axle.oci.push` writes only what the store lacks and leaves a tag that
 already points at the digest alone), so an unchanged render pushes nothing new. Any store
@@ -31,7 +34,7 @@ from axle.oci import (
     parse_ref,
     push,
 )
-from axle.oci.refs import TAG_RE
+from axle.oci.refs import TAG_RE, LayoutRef
 
 _TAG_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 MAX_TAG = 128
@@ -67,7 +70,8 @@ class ArtifactStore:
     """Builds and pushes rendered manifests; `url` as the `artifact_store` setting."""
 
     def __init__(self, url: str, *, insecure: bool = False) -> None:
-        parse_ref(url)  # a malformed setting fails at start-up, not at the first deployment
+        # A malformed setting fails at start-up, not at the first deployment.
+        self._ref = parse_ref(url)
         self.url = url
         self.insecure = insecure
         self.pushes = 0
@@ -84,6 +88,7 @@ class ArtifactStore:
     ) -> PushedArtifact:
         """Build the artifact of `manifests` and push it; raises `TemporaryError` on failure."""
         tag = artifact_tag(namespace, name, revision)
+        url = self.url_for(namespace, name)
         # Packing (tar + gzip) is CPU work: keep it off the event loop.
         artifact = await asyncio.to_thread(
             build_artifact,
@@ -93,7 +98,7 @@ class ArtifactStore:
             input_digest=input_digest,
         )
         try:
-            digest = await push(artifact, self.url, tag, insecure=self.insecure or None)
+            digest = await push(artifact, url, tag, insecure=self.insecure or None)
         except RegistryUnavailable as exc:
             raise TemporaryError(
                 f"{_pushing(exc.message)} (retrying)",
@@ -114,7 +119,15 @@ class ArtifactStore:
                 reason=exc.reason,
             ) from exc
         self.pushes += 1
-        return PushedArtifact(url=self.url, digest=digest, tag=tag)
+        return PushedArtifact(url=url, digest=digest, tag=tag)
+
+    def url_for(self, namespace: str, name: str) -> str:
+        """Where a deployment's artifacts go: the registry repository itself, or the
+        deployment's own layout directory under the store's (a layout keeps every tag in
+        one index.json that each push rewrites: one per deployment keeps pushes O(1))."""
+        if isinstance(self._ref, LayoutRef):
+            return f"file://{self._ref.path / namespace / name}"
+        return self.url
 
 
 def _pushing(message: str) -> str:

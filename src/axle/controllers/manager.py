@@ -43,6 +43,9 @@ from axle.store.base import Store
 log = logging.getLogger(__name__)
 
 ReconcilerFactory = Callable[[Context], Reconciler]
+# Controllers whose reconciles mostly wait (on render workers, artifact pushes) run more at
+# once than the default, unless `controller_concurrency` names them.
+DEFAULT_CONCURRENCY: dict[str, int] = {"workloaddeployment": 8}
 DEFAULT_RECONCILERS: tuple[ReconcilerFactory, ...] = (
     TenantReconciler,
     ProjectReconciler,
@@ -157,8 +160,11 @@ class ControllerManager:
 
     def _options(self, name: str) -> ControllerOptions:
         s = self.settings
+        workers = s.controller_concurrency.get(
+            name, max(s.controller_workers, DEFAULT_CONCURRENCY.get(name, 0))
+        )
         return ControllerOptions(
-            workers=s.controller_concurrency.get(name, s.controller_workers),
+            workers=workers,
             resync_seconds=s.resync_seconds,
             backoff_base=s.controller_backoff_base,
             backoff_max=s.controller_backoff_max,

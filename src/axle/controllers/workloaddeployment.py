@@ -133,6 +133,10 @@ class WorkloadDeploymentReconciler(Reconciler):
         self._spoke_seen: dict[str, tuple[Any, ...]] = {}
         # Namespace -> deployments whose macros read other deployments' outputs.
         self._consumers: dict[str, set[str]] = {}
+        # Deployment -> (input digest, priority groups, outputs) of its pushed render, so a
+        # resumed deployment is delivered without rendering again (the pool's cache is
+        # bounded; these entries are small).
+        self._shipped: dict[str, tuple[str, list[dict[str, Any]], dict[str, Any]]] = {}
         self.work_writes = 0
 
     @property
@@ -213,6 +217,9 @@ class WorkloadDeploymentReconciler(Reconciler):
     async def reconcile(self, key: str) -> float | None:
         wd = self.cached(key)
         if wd is None:
+            self._shipped.pop(key, None)
+            ns, _ = split_key(key)
+            self._consumers.get(ns or "", set()).discard(key)
             return None
         if is_deleting(wd):
             return await self._delete(key, wd)
@@ -279,7 +286,11 @@ class WorkloadDeploymentReconciler(Reconciler):
         unchanged = status.get("inputDigest") == digest and artifact.get("digest")
         key = key_of(wd)
         if unchanged:
-            # The Works carry what the render produced: nothing to render or push again.
+            # What the render produced is remembered here or carried by the Works: nothing
+            # to render or push again.
+            memo = self._shipped.get(key)
+            if memo is not None and memo[0] == digest:
+                return list(memo[1]), dict(memo[2])
             for work in self.works.by_index(WORKS_BY_DEPLOYMENT, key):
                 wspec = work.get("spec") or {}
                 if (wspec.get("artifact") or {}).get("digest") == artifact["digest"]:
@@ -324,6 +335,7 @@ class WorkloadDeploymentReconciler(Reconciler):
             "Rendered",
             f"revision {inputs.revision} rendered as {status['artifact']['digest']}",
         )
+        self._shipped[key] = (digest, list(result.priority_groups), dict(result.outputs))
         return list(result.priority_groups), dict(result.outputs)
 
     # -- delivery ----------------------------------------------------------------------------

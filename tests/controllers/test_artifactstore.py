@@ -1,0 +1,130 @@
+"""The hub's artifact store: tags, idempotent pushes, and registry failures in words a user
+can act on (and a deployment that recovers when the registry comes back)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from axle.controllers.artifactstore import MAX_TAG, ArtifactStore, artifact_tag
+from axle.errors import TemporaryError
+from axle.oci import InvalidReference, resolve
+from axle.oci.refs import TAG_RE
+from axle.store.base import Store
+from tests.controllers.deliveryfixtures import (
+    NS,
+    WD,
+    deployment,
+    phase_is,
+    running_hub,
+    setup,
+    wd_status,
+    work_of,
+)
+from tests.controllers.helpers import eventually
+from tests.integration.registryproc import RegistryProcess, free_port
+from tests.oci.conftest import sample_manifests
+from tests.oci.test_registry_integration import _htpasswd_line
+
+
+def test_tags_follow_the_oci_rules() -> None:
+    assert artifact_tag("team-a", "llm-vllm", 3) == "team-a.llm-vllm.r3"
+    long = artifact_tag("team-a", "x" * 300, 12)
+    assert len(long) <= MAX_TAG and TAG_RE.match(long) and long.endswith(".r12")
+    assert long != artifact_tag("team-a", "x" * 299, 12)
+    odd = artifact_tag("team-a", "name:with/odd@chars", 1)
+    assert TAG_RE.match(odd)
+
+
+async def test_unchanged_push_writes_nothing_new(tmp_path: Path) -> None:
+    store = ArtifactStore(f"file://{tmp_path / 'artifacts'}")
+    first = await store.push(
+        sample_manifests(), namespace=NS, name="llm", revision=1, source_revision="llm@1"
+    )
+    assert first.url == f"file://{tmp_path / 'artifacts' / NS / 'llm'}"
+    assert await resolve(first.url, "team-a.llm.r1") == first.digest
+    blobs = tmp_path / "artifacts" / NS / "llm" / "blobs" / "sha256"
+    before = {p.name: p.stat().st_mtime_ns for p in blobs.iterdir()}
+    index = (tmp_path / "artifacts" / NS / "llm" / "index.json").stat().st_mtime_ns
+    again = await store.push(
+        sample_manifests(), namespace=NS, name="llm", revision=1, source_revision="llm@1"
+    )
+    assert again == first
+    assert {p.name: p.stat().st_mtime_ns for p in blobs.iterdir()} == before
+    assert (tmp_path / "artifacts" / NS / "llm" / "index.json").stat().st_mtime_ns == index
+    changed = await store.push(
+        sample_manifests(2), namespace=NS, name="llm", revision=2, source_revision="llm@2"
+    )
+    assert changed.digest != first.digest
+
+
+async def test_an_unreachable_registry_is_a_temporary_error() -> None:
+    url = f"oci://127.0.0.1:{free_port()}/axle"
+    store = ArtifactStore(url, insecure=True)
+    with pytest.raises(TemporaryError) as info:
+        await store.push(
+            sample_manifests(), namespace=NS, name="llm", revision=1, source_revision="llm@1"
+        )
+    assert info.value.reason == "RegistryUnavailable"
+    assert info.value.message.startswith("artifact push failed: cannot reach registry 127.0.0.1")
+    assert info.value.message.endswith("(retrying)")
+
+
+def test_a_malformed_store_url_fails_at_once() -> None:
+    with pytest.raises(InvalidReference):
+        ArtifactStore("ftp://nowhere/x")
+
+
+@pytest.mark.integration
+async def test_refused_credentials_say_what_to_check(tmp_path: Path) -> None:
+    htpasswd = tmp_path / "htpasswd"
+    htpasswd.write_text(_htpasswd_line("axle", "s3cret") + "\n")
+    registry = RegistryProcess(tmp_path / "reg", htpasswd).start()
+    try:
+        store = ArtifactStore(registry.url("axle"), insecure=True)
+        with pytest.raises(TemporaryError) as info:
+            await store.push(
+                sample_manifests(), namespace=NS, name="llm", revision=1, source_revision="x@1"
+            )
+    finally:
+        registry.stop()
+    assert info.value.reason == "RegistryUnauthorized"
+    assert "returned 401" in info.value.message
+    assert "check the hub's access to the artifact store" in info.value.message
+
+
+@pytest.mark.integration
+async def test_registry_down_then_up(store: Store, tmp_path: Path) -> None:
+    registry = RegistryProcess(tmp_path / "reg")
+    url = registry.url("axle")
+    try:
+        async with running_hub(store, tmp_path, url) as hub:
+            await setup(hub.store, ("s1",))
+            await hub.store.create(WD, deployment())
+
+            async def push_failed() -> dict[str, object] | None:
+                status = await wd_status(hub.store)
+                return status if "artifact push failed" in str(status.get("message")) else None
+
+            status = await eventually(push_failed, within=30, what="the push failure")
+            assert status["phase"] == "Pending"
+            delivered = next(
+                c
+                for c in status["conditions"]  # type: ignore[attr-defined]
+                if c["type"] == "Delivered"
+            )
+            assert delivered["reason"] == "RegistryUnavailable"
+            assert await work_of(hub.store, "s1") is None
+            registry.start()
+            work = await eventually(
+                lambda: work_of(hub.store, "s1"), within=30, what="delivery once it is up"
+            )
+            assert work["spec"]["artifact"]["url"] == url
+            assert (
+                await resolve(url, f"{NS}.app-web.r1", insecure=True)
+                == (work["spec"]["artifact"]["digest"])
+            )
+            await eventually(lambda: phase_is(hub.store, "Deploying"), what="Deploying")
+    finally:
+        registry.stop()

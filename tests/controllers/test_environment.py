@@ -1,0 +1,145 @@
+"""The Environment reconciler: decisions from pool membership or a label placement."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from axle.controllers.environment import EnvironmentReconciler
+from axle.controllers.manager import ControllerManager
+from axle.controllers.objects import get_or_none
+from axle.store.base import Store
+from tests.controllers.conftest import fast_settings
+from tests.controllers.deliveryfixtures import ENV, NS, SPOKE, add_spoke
+from tests.controllers.helpers import eventually
+
+
+@pytest.fixture
+async def envs(store: Store, tmp_path: Path) -> AsyncIterator[Store]:
+    mgr = ControllerManager(
+        store, fast_settings(tmp_path), "test-hub", reconcilers=[EnvironmentReconciler]
+    )
+    await mgr.start()
+    await eventually(mgr.ready.is_set, what="the controllers to start")
+    try:
+        yield store
+    finally:
+        await mgr.stop()
+
+
+def env(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "axle.dev/v1alpha1",
+        "kind": "Environment",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": spec,
+    }
+
+
+def placement(*selectors: dict[str, Any], clusters: int | None = None) -> dict[str, Any]:
+    place: dict[str, Any] = {
+        "predicates": [{"requiredClusterSelector": {"labelSelector": sel}} for sel in selectors]
+    }
+    if clusters:
+        place["numberOfClusters"] = clusters
+    return {"topology": {"type": "topology-ocm", "properties": {"placement": place}}}
+
+
+async def decisions(store: Store, name: str) -> list[str] | None:
+    obj = await get_or_none(store, ENV, NS, name)
+    status = (obj or {}).get("status")
+    if not status:
+        return None
+    return [d["spoke"] for d in status.get("decisions") or []]
+
+
+async def ready(store: Store, name: str) -> dict[str, Any]:
+    obj = await store.get(ENV, NS, name)
+    return next(c for c in obj["status"]["conditions"] if c["type"] == "Ready")
+
+
+async def test_pool_members_that_joined(envs: Store) -> None:
+    store = envs
+    await store.create(ENV, env("gpu-a", {"computePoolRefs": [{"name": "gpu-a"}]}))
+    await eventually(lambda: _equals(decisions(store, "gpu-a"), []), what="no decisions yet")
+    condition = await ready(store, "gpu-a")
+    assert condition["status"] == "False" and condition["reason"] == "NoSpokes"
+    assert condition["message"] == "no joined spoke in pool gpu-a yet"
+    await add_spoke(store, "b1")
+    await add_spoke(store, "a1")
+    await add_spoke(store, "other", pool="gpu-b")
+    # A spoke that has not joined is not decided.
+    await store.create(
+        SPOKE,
+        {
+            "apiVersion": "axle.dev/v1alpha1",
+            "kind": "Spoke",
+            "metadata": {
+                "name": "c1",
+                "labels": {"axle.dev/pool": "gpu-a", "axle.dev/pool-namespace": NS},
+            },
+        },
+    )
+    await eventually(lambda: _equals(decisions(store, "gpu-a"), ["a1", "b1"]), what="a1, b1")
+    assert (await ready(store, "gpu-a"))["status"] == "True"
+    await store.delete(SPOKE, None, "a1")
+    await eventually(lambda: _equals(decisions(store, "gpu-a"), ["b1"]), what="a1 dropped")
+
+
+async def test_placement_by_labels_and_number(envs: Store) -> None:
+    store = envs
+    for name, pool in (("s1", "x"), ("s2", "y"), ("s3", "x"), ("s4", "z")):
+        await add_spoke(store, name, pool=pool)
+    await store.create(
+        ENV,
+        env(
+            "by-label",
+            placement(
+                {
+                    "matchExpressions": [
+                        {"key": "axle.dev/pool", "operator": "In", "values": ["x", "y"]}
+                    ]
+                },
+                clusters=2,
+            ),
+        ),
+    )
+    await store.create(ENV, env("any", placement()))
+    await store.create(ENV, env("z-only", placement({"matchLabels": {"axle.dev/pool": "z"}})))
+    await eventually(lambda: _equals(decisions(store, "by-label"), ["s1", "s2"]), what="2 of x|y")
+    await eventually(
+        lambda: _equals(decisions(store, "any"), ["s1", "s2", "s3", "s4"]), what="all spokes"
+    )
+    await eventually(lambda: _equals(decisions(store, "z-only"), ["s4"]), what="z")
+    assert (await ready(store, "by-label"))["reason"] == "PlacementMatched"
+    await add_spoke(store, "s0", pool="y")
+    await eventually(
+        lambda: _equals(decisions(store, "by-label"), ["s0", "s1"]), what="the new spoke first"
+    )
+
+
+async def test_user_placements_are_not_resolved(envs: Store) -> None:
+    store = envs
+    await store.create(
+        ENV,
+        env(
+            "byop",
+            {
+                "topology": {
+                    "type": "topology-ocm-byop",
+                    "properties": {"placementRef": {"name": "mine"}},
+                }
+            },
+        ),
+    )
+    await eventually(lambda: _equals(decisions(store, "byop"), []), what="no decisions")
+    condition = await ready(store, "byop")
+    assert condition["reason"] == "PlacementRefUnsupported"
+    assert "'mine'" in condition["message"]
+
+
+async def _equals(value: Any, expected: Any) -> bool:
+    return bool(await value == expected)
