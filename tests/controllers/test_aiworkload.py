@@ -305,10 +305,13 @@ async def test_app_on_shared_pool_reserves_quota_then_runs(
     obj = await wait_aiw(
         store, "chat", lambda o: (o["status"].get("gpuReservation") or {}) == {H100: 2}, "reserved"
     )
-    project = await store.get(K.project, NS, NS)
-    assert project["status"]["gpuUsage"] == {H100: 2}
-    tenant = await store.get(K.tenant, None, "acme")
-    assert tenant["status"]["gpuUsage"] == {H100: 2}
+
+    async def charged() -> bool:
+        project = await store.get(K.project, NS, NS)
+        tenant = await store.get(K.tenant, None, "acme")
+        return all((o.get("status") or {}).get("gpuUsage") == {H100: 2} for o in (project, tenant))
+
+    await eventually(charged, what="project and tenant charged 2")
 
     await render(
         store,
@@ -332,9 +335,13 @@ async def test_app_on_shared_pool_reserves_quota_then_runs(
     assert st["workloadDeployments"][0]["name"] == wd_name
     for ctype in ("BundleResolved", "PoolReady", "QuotaReserved", "Deployed", "Ready"):
         assert cond(obj, ctype)["status"] == "True", ctype
-    events = (await store.list(K.event, NS)).items
-    reasons = {e["reason"] for e in events if e["involvedObject"]["name"] == "chat"}
-    assert {"RevisionCreated", "WorkloadDeploymentCreated", "QuotaReserved", "Running"} <= reasons
+    wanted = {"RevisionCreated", "WorkloadDeploymentCreated", "QuotaReserved", "Running"}
+
+    async def recorded() -> bool:
+        events = (await store.list(K.event, NS)).items
+        return wanted <= {e["reason"] for e in events if e["involvedObject"]["name"] == "chat"}
+
+    await eventually(recorded, what=f"events {wanted}")
 
 
 async def test_over_quota_waits_with_numbers_and_starts_when_freed(

@@ -10,7 +10,7 @@ from axle.controllers.quota import (
     recompute_usage,
     write_usage,
 )
-from axle.controllers.reservations import HostClaim, claim_all
+from axle.controllers.reservations import HostClaim, claim_all, claim_object
 from axle.store.base import Obj, Store
 from tests.controllers.test_aiworkload import (
     AIW,
@@ -109,5 +109,7 @@ async def test_usage_counts_dedicated_claims_and_shared_reservations(store: Stor
         "kind": "ComputePool",
         "metadata": {"name": "ghost", "namespace": NS, "uid": "ghost-uid"},
     }
-    assert await claim_all(store, K.lease, ghost, [claim("h9", 1)], "acme") is None
+    orphan = claim_object(ghost, claim("h9", 1), "acme")
+    orphan["metadata"].pop("ownerReferences")  # (the store would collect it otherwise)
+    await store.create(K.lease, orphan)
     assert await recompute_usage(store, K, NS) == {H100: 14}

@@ -355,12 +355,12 @@ class AIWorkloadReconciler(Reconciler):
             await self.ctx.recorder.normal(
                 aiw, "RevisionCreated", f"revision {number} ({rev['metadata']['name']})"
             )
-        await prune(
-            self.store,
-            self.revision_kind,
-            await list_revisions(self.store, self.revision_kind, aiw),
-            rev["metadata"]["name"],
-        )
+            await prune(
+                self.store,
+                self.revision_kind,
+                await list_revisions(self.store, self.revision_kind, aiw),
+                rev["metadata"]["name"],
+            )
         status["revision"] = number
         if inputs.rollback is not None and inputs.rollback != number:
             # The restored revision moved to the top: the pin follows it.
@@ -380,8 +380,8 @@ class AIWorkloadReconciler(Reconciler):
         status["workloadDeployments"] = rolled.summaries
         status["components"] = rolled.components
         status["endpoints"] = rolled.endpoints
-        status["url"] = rolled.url
-        status["gpuRequests"] = rolled.gpu_requests or None
+        _set_or_drop(status, "url", rolled.url)
+        _set_or_drop(status, "gpuRequests", rolled.gpu_requests or None)
 
         pool_phase = (pool.get("status") or {}).get("phase")
         if pool_phase == "Failed":
@@ -408,15 +408,7 @@ class AIWorkloadReconciler(Reconciler):
             aiw = await self._reserve(
                 aiw, project, tenant, pool_name, families, rolled, wds, status
             )
-        elif status.get("gpuReservation") is not None:
-            # Moved from a shared pool to a dedicated one: its hosts are charged instead.
-            status.pop("gpuReservation", None)
-            aiw = await write_status(self.store, self.aiw_kind, aiw, status)
-            self._latest[key_of(aiw)] = aiw
-            await write_usage(self.store, self.kinds, project, tenant)
-            status.clear()
-            status.update(status_copy(aiw))
-        if not shared:
+        else:
             set_condition(
                 status["conditions"],
                 "QuotaReserved",
@@ -425,6 +417,14 @@ class AIWorkloadReconciler(Reconciler):
                 f"GPUs are charged through the hosts of dedicated pool {pool_name}",
                 gen,
             )
+            if status.get("gpuReservation") is not None:
+                # Moved from a shared pool to a dedicated one: its hosts are charged instead.
+                status.pop("gpuReservation", None)
+                aiw = await write_status(self.store, self.aiw_kind, aiw, status)
+                self._latest[key_of(aiw)] = aiw
+                await write_usage(self.store, self.kinds, project, tenant)
+                status.clear()
+                status.update(status_copy(aiw))
         return await self._finish(aiw, status, rolled, number)
 
     async def _finish(
@@ -1009,20 +1009,28 @@ class AIWorkloadReconciler(Reconciler):
             set_condition(conds, "Ready", "False", "Deleting", msg, gen)
             aiw = await self._write(aiw, status, "Deleting", msg, "Deleting")
         project = await self._project_or_none(ns)
+        if project is not None:
+            # The reservation is out of the status: usage no longer counts it, and is right
+            # before the workload disappears.
+            await write_usage(self.store, self.kinds, project, project_tenant(project))
         fresh = await get_or_none(self.store, self.aiw_kind, ns, me)
         if fresh is not None:
             fresh["metadata"]["finalizers"] = [
                 f for f in fresh["metadata"].get("finalizers") or [] if f != FINALIZER
             ]
             await self.store.update(self.aiw_kind, fresh)
-        if project is not None:
-            # The workload is gone now: its reservation no longer counts.
-            await write_usage(self.store, self.kinds, project, project_tenant(project))
         return None
 
     async def _project_or_none(self, ns: str) -> Obj | None:
         items = (await self.store.list(self.kinds.project, ns)).items
         return items[0] if items else None
+
+
+def _set_or_drop(status: dict[str, Any], key: str, value: Any) -> None:
+    if value is None:
+        status.pop(key, None)
+    else:
+        status[key] = value
 
 
 def _fmt(usage: dict[str, Any]) -> str:

@@ -67,14 +67,13 @@ def roll_up(wds: list[Obj], revision: int, families: list[str]) -> RollUp:
             deploying.append(wd)
         elif phase == "Degraded":
             degraded.append(wd)
-        out.summaries.append(
-            {
-                "name": name,
-                "profile": (spec.get("workloadProfileRef") or {}).get("name"),
-                "revision": spec.get("revision"),
-                "phase": phase,
-            }
-        )
+        summary = {
+            "name": name,
+            "profile": (spec.get("workloadProfileRef") or {}).get("name"),
+            "revision": spec.get("revision"),
+            "phase": phase,
+        }
+        out.summaries.append({k: v for k, v in summary.items() if v is not None})
         for comp in st.get("components") or []:
             entry: dict[str, Any] = {
                 "name": comp.get("name"),

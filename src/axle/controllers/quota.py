@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -43,14 +44,18 @@ from axle.controllers.reservations import (
 from axle.errors import Conflict
 from axle.store.base import Obj, Store
 
-_LOCKS: dict[str, asyncio.Lock] = {}
+# Per event loop (an asyncio.Lock belongs to the loop it first waits on), per project.
+_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def project_lock(namespace: str) -> asyncio.Lock:
     """The lock under which a project's GPU reservations are checked and made."""
-    lock = _LOCKS.get(namespace)
+    locks = _LOCKS.setdefault(asyncio.get_running_loop(), {})
+    lock = locks.get(namespace)
     if lock is None:
-        lock = _LOCKS[namespace] = asyncio.Lock()
+        lock = locks[namespace] = asyncio.Lock()
     return lock
 
 
