@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
+import sys
 import traceback
 from collections.abc import Callable
 from multiprocessing.connection import Connection
+from multiprocessing.context import ForkContext, SpawnContext
 from typing import Any, TypeVar
 
 from axle.errors import ApiError, Invalid
@@ -39,7 +41,14 @@ def _child(conn: Connection, fn: Callable[..., Any], args: tuple[Any, ...]) -> N
 
 def run_isolated(fn: Callable[..., T], *args: Any, timeout: float, what: str) -> T:
     """`fn(*args)` in a forked child; raises Invalid on a timeout or a crash of the child."""
-    ctx = multiprocessing.get_context("fork")
+    # fork is cheapest; but once gojsonnet is loaded, Go's runtime threads exist and do not
+    # survive fork(), so a forked child would hang at its first Jsonnet call. A parent that
+    # has rendered in-process (a test run, say) starts a fresh interpreter instead.
+    ctx: SpawnContext | ForkContext = (
+        multiprocessing.get_context("spawn")
+        if "_gojsonnet" in sys.modules
+        else multiprocessing.get_context("fork")
+    )
     parent, child = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_child, args=(child, fn, args), daemon=True)
     proc.start()
