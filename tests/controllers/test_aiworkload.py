@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from axle.api.admission import admit
+from axle.api.aiworkload import AIWorkloadStatus
 from axle.api.meta import get_condition
 from axle.controllers.aiworkload import FINALIZER, AIWorkloadReconciler, deployment_name
 from axle.controllers.definitions import definition_reconcilers
@@ -293,6 +295,7 @@ async def test_app_on_shared_pool_reserves_quota_then_runs(
     assert spec["variables"] == {"replicas": 2}
     assert spec["revision"] == 1
     assert wd["metadata"]["labels"]["axle.dev/aiworkload"] == "chat"
+    admit(WD, wd)  # the API's own schema accepts what the controller writes
     owner = wd["metadata"]["ownerReferences"][0]
     assert owner["kind"] == "AIWorkload" and owner["controller"] is True
     obj = await get(store)
@@ -333,6 +336,7 @@ async def test_app_on_shared_pool_reserves_quota_then_runs(
     assert st["revision"] == 1
     assert st["bundle"] == {"name": "app", "namespace": NS, "version": "1.0.0"}
     assert st["workloadDeployments"][0]["name"] == wd_name
+    AIWorkloadStatus.model_validate(st)
     for ctype in ("BundleResolved", "PoolReady", "QuotaReserved", "Deployed", "Ready"):
         assert cond(obj, ctype)["status"] == "True", ctype
     wanted = {"RevisionCreated", "WorkloadDeploymentCreated", "QuotaReserved", "Running"}
@@ -608,3 +612,21 @@ async def test_moving_to_a_dedicated_pool_releases_the_reservation(
     wd = await store.get(WD, NS, "chat-web")
     assert wd["spec"]["environmentRef"] == {"name": "solo"}
     assert wd["spec"]["suspend"] is False
+
+
+async def test_quota_is_the_cause_shown_before_the_pool(
+    store: Store, hub: ControllerManager
+) -> None:
+    await base(store, project_limits={H100: 1}, pool_phase="Provisioning")
+    await store.create(AIW, aiw_obj())
+    obj = await wait_phase(store, "chat", "Provisioning")
+    assert cond(obj, "QuotaReserved")["status"] == "Unknown"  # not rendered yet
+    await render(store, "chat-web", 1, gpus={PRODUCT: 2})
+    obj = await wait_aiw(
+        store, "chat", lambda o: "waiting for GPU quota" in str(o["status"].get("message")), "q"
+    )
+    assert obj["status"]["phase"] == "Pending"
+    assert cond(obj, "PoolReady")["reason"] == "PoolNotReady"
+    await set_status(store, POOL, NS, "shared", phase="Failed", message="Palette said no")
+    obj = await wait_phase(store, "chat", "Failed")
+    assert obj["status"]["message"] == "pool shared failed: Palette said no"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from axle.api.admission import admit
 from axle.controllers.aiworkload_inputs import DEFAULT_INFRA_LABEL, dedicated_pool_name
 from axle.controllers.manager import ControllerManager
 from axle.controllers.objects import get_or_none
@@ -176,6 +177,7 @@ async def test_dedicated_pool_created_owned_provisioned_then_deleted_in_order(
     )
     # The labelled Infrastructure bundle builds the cluster (the app bundle has no cluster).
     assert pool["spec"]["profileBundleRef"] == {"name": "other-infra", "namespace": NS}
+    admit(POOL, pool)
     assert pool["spec"]["clusterVariant"] == {
         "dedicated": {"paletteClusterDeploymentConfig": config()}
     }

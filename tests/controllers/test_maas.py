@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from axle.controllers.maas import (
     CREDENTIALS_SECRET,
@@ -34,6 +37,9 @@ from tests.controllers.test_tenant import K
 
 __all__ = ["hub"]
 
+EXAMPLE_TEXT = (
+    Path(__file__).resolve().parents[2] / "examples" / "bundles" / "model-vllm.yaml"
+).read_text()
 LLAMA = {"source": "huggingFace", "name": "meta-llama/Llama-3.1-8B-Instruct", "revision": "abc1"}
 
 
@@ -210,3 +216,16 @@ async def test_model_bundle_for_an_app_fails(store: Store, hub: ControllerManage
     obj = await wait_aiw(store, "app", lambda o: o["status"].get("phase") == "Failed", "failed")
     assert "has no workload profile of type Application" in obj["status"]["message"]
     assert "llm (Model)" in obj["status"]["message"]
+
+
+async def test_the_example_model_bundle_gets_model_and_revision(
+    store: Store, hub: ControllerManager
+) -> None:
+    await base(store, modelAsAServiceMappings=[mapping("hf", bundle="model-vllm")])
+    for doc in yaml.safe_load_all(EXAMPLE_TEXT):
+        doc["metadata"]["namespace"] = NS
+        await store.create(K.registry.by_api_version(doc["apiVersion"], doc["kind"]), doc)
+    await store.create(AIW, aiw_obj("llama", bundle=None, wtype="model", model=LLAMA))
+    wd = await wait_wd(store, "llama-model-vllm")
+    assert wd["spec"]["variables"] == {"model": LLAMA["name"], "modelRevision": "abc1"}
+    assert "secretRefs" not in wd["spec"]  # no Hugging Face integration in this project

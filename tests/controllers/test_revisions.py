@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from axle.api.admission import admit
 from axle.controllers.manager import ControllerManager
 from axle.controllers.revisions import (
     HISTORY_LIMIT,
@@ -68,6 +69,7 @@ async def test_new_inputs_make_revisions_and_update_deployments(
     assert first["data"]["bundle"]["name"] == "app"
     assert first["data"]["bundle"]["version"] == "1.0.0"
     assert first["data"]["profiles"] == {"web": 1}
+    admit(REVISION, first)
 
     await edit(store, AIW, NS, "chat", set_vars({"replicas": 3}))
     await at_revision(store, 2)

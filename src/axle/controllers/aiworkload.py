@@ -383,30 +383,38 @@ class AIWorkloadReconciler(Reconciler):
         _set_or_drop(status, "url", rolled.url)
         _set_or_drop(status, "gpuRequests", rolled.gpu_requests or None)
 
-        pool_phase = (pool.get("status") or {}).get("phase")
+        pool_status = pool.get("status") or {}
+        pool_phase = pool_status.get("phase")
         if pool_phase == "Failed":
             raise Blocked(
                 "PoolReady",
                 "PoolFailed",
-                f"pool {pool_name} failed: {(pool.get('status') or {}).get('message') or ''}",
+                f"pool {pool_name} failed: {pool_status.get('message') or 'no message'}",
                 phase="Failed",
             )
-        if pool_phase not in POOL_READY_PHASES:
-            raise Blocked(
+        pool_ready = pool_phase in POOL_READY_PHASES
+        if pool_ready:
+            set_condition(
+                status["conditions"],
                 "PoolReady",
-                "PoolNotReady",
-                f"pool {pool_name} is {pool_phase or 'Pending'}: "
-                f"{(pool.get('status') or {}).get('message') or 'not reconciled yet'}",
-                phase="Provisioning",
-                delay=self.wait_seconds,
+                "True",
+                "PoolRunning",
+                f"pool {pool_name} is {pool_phase}",
+                gen,
             )
-        set_condition(
-            conds, "PoolReady", "True", "PoolRunning", f"pool {pool_name} is {pool_phase}", gen
+        pool_message = (
+            f"pool {pool_name} is {pool_phase or 'Pending'}: "
+            f"{pool_status.get('message') or 'not reconciled yet'}"
         )
-
+        if not pool_ready:
+            set_condition(
+                status["conditions"], "PoolReady", "False", "PoolNotReady", pool_message, gen
+            )
+        # Quota before the pool: a workload that cannot get its GPUs says so even while its
+        # pool is still being built (the one blocking cause: quota, then pool, then deployments).
         if shared:
             aiw = await self._reserve(
-                aiw, project, tenant, pool_name, families, rolled, wds, status
+                aiw, project, tenant, pool_name, families, rolled, wds, status, pool_ready
             )
         else:
             set_condition(
@@ -425,6 +433,14 @@ class AIWorkloadReconciler(Reconciler):
                 await write_usage(self.store, self.kinds, project, tenant)
                 status.clear()
                 status.update(status_copy(aiw))
+        if not pool_ready:
+            raise Blocked(
+                "PoolReady",
+                "PoolNotReady",
+                pool_message,
+                phase="Provisioning",
+                delay=self.wait_seconds,
+            )
         return await self._finish(aiw, status, rolled, number)
 
     async def _finish(
@@ -891,12 +907,23 @@ class AIWorkloadReconciler(Reconciler):
         rolled: RollUp,
         wds: list[Obj],
         status: dict[str, Any],
+        pool_ready: bool,
     ) -> Obj:
         gen = aiw["metadata"].get("generation")
         conds = status["conditions"]
         ns = aiw["metadata"]["namespace"]
         current = (aiw.get("status") or {}).get("gpuReservation")
         if not rolled.rendered:
+            if current is None and not pool_ready:
+                set_condition(
+                    conds,
+                    "QuotaReserved",
+                    "Unknown",
+                    "WaitingForRender",
+                    "the GPUs the workload requests are reserved once it is rendered",
+                    gen,
+                )
+                return aiw
             if current is None:
                 raise Blocked(
                     "QuotaReserved",
