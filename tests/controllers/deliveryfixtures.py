@@ -50,8 +50,10 @@ class Hub:
         raise AssertionError("no WorkloadDeployment controller")
 
 
-async def start_hub(store: Store, tmp_path: Path, artifact_url: str | None = None) -> Hub:
-    pool = RenderPool(1)
+async def start_hub(
+    store: Store, tmp_path: Path, artifact_url: str | None = None, workers: int = 1
+) -> Hub:
+    pool = RenderPool(workers)
     artifacts = ArtifactStore(artifact_url or f"file://{tmp_path / 'artifacts'}", insecure=True)
     factories = [
         *definition_reconcilers(),

@@ -28,7 +28,6 @@ worker holds).
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import hashlib
 import logging
@@ -247,7 +246,7 @@ class _TimedOut(Exception):
 
 
 class _Worker:
-    """One worker process and the parent's end of its pipe (used by one thread at a time)."""
+    """One worker process and the parent's end of its pipe (one request at a time)."""
 
     def __init__(self, ctx: Any) -> None:
         parent, child = ctx.Pipe(duplex=True)
@@ -262,18 +261,35 @@ class _Worker:
     def alive(self) -> bool:
         return self.process.is_alive()
 
-    def exchange(
-        self, body: dict[str, Any], digest: str, catalog: Catalog, timeout: float
+    async def exchange(
+        self, body: dict[str, Any], digest: str, catalog: Catalog, deadline: float
     ) -> tuple[str, Any]:
-        """Send one request (and the catalog if the worker lacks it) and wait for the answer."""
+        """Send one request (and the catalog if the worker lacks it) and wait for the answer
+        on the event loop (a reader on the pipe: no thread per render)."""
+        loop = asyncio.get_running_loop()
         try:
             if digest not in self.catalogs:
                 self.conn.send(("catalog", digest, {k: dict(v) for k, v in catalog.items()}))
             self.catalogs.put(digest, True)
             self.conn.send(("render", body, digest))
-            if not self.conn.poll(timeout):
+            readable: asyncio.Future[None] = loop.create_future()
+            fd = self.conn.fileno()
+
+            def wake() -> None:
+                if not readable.done():
+                    readable.set_result(None)
+
+            loop.add_reader(fd, wake)
+            try:
+                async with asyncio.timeout(deadline):
+                    await readable
+            except TimeoutError:
                 self.kill()
-                raise _TimedOut()
+                raise _TimedOut() from None
+            finally:
+                loop.remove_reader(fd)
+            # The answer is one message the worker writes at once: reading it blocks only
+            # for as long as it takes to arrive (a dead worker reads as EOF at once).
             answer: tuple[str, Any] = self.conn.recv()
             return answer
         except (EOFError, OSError):
@@ -336,7 +352,6 @@ class RenderPool:
         self._inflight: dict[str, asyncio.Future[tuple[str, Any]]] = {}
         self._idle: asyncio.Queue[_Worker | None] | None = None
         self._workers: set[_Worker] = set()
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._closed = False
 
     def _ensure_started(self) -> asyncio.Queue[_Worker | None]:
@@ -345,9 +360,6 @@ class RenderPool:
             for _ in range(self.size):
                 # A slot: the worker process itself starts on first use.
                 self._idle.put_nowait(None)
-            self._executor = concurrent.futures.ThreadPoolExecutor(
-                max_workers=self.size, thread_name_prefix="axle-render"
-            )
         return self._idle
 
     def cached(self, digest: str) -> bool:
@@ -368,7 +380,9 @@ class RenderPool:
         fut: asyncio.Future[tuple[str, Any]] = asyncio.get_running_loop().create_future()
         self._inflight[digest] = fut
         try:
-            outcome = await self._run(request, deadline if deadline is not None else self.timeout)
+            outcome = await self._run(
+                request, digest, deadline if deadline is not None else self.timeout
+            )
             fut.set_result(outcome)
         except BaseException as exc:
             fut.set_exception(exc)
@@ -379,36 +393,26 @@ class RenderPool:
             del self._inflight[digest]
         return _unwrap(outcome)
 
-    async def _run(self, request: RenderRequest, deadline: float) -> tuple[str, Any]:
+    async def _run(self, request: RenderRequest, digest: str, deadline: float) -> tuple[str, Any]:
         if self._closed:
             raise RuntimeError("the render pool is closed")
         idle = self._ensure_started()
         worker = await idle.get()
-        loop = asyncio.get_running_loop()
         try:
             if worker is None or not worker.alive():
                 if worker is not None:
                     self._drop(worker)
-                worker = await loop.run_in_executor(self._executor, _Worker, self._mp)
+                # Starting a process blocks for a moment: not on the event loop.
+                worker = await asyncio.to_thread(_Worker, self._mp)
                 self._workers.add(worker)
                 self.stats.workers_started += 1
         except BaseException:
             idle.put_nowait(None)
             raise
-        call = loop.run_in_executor(
-            self._executor,
-            worker.exchange,
-            request.body(),
-            request.catalog_digest(),
-            request.definitions,
-            deadline,
-        )
         try:
-            kind, value = await asyncio.shield(call)
-        except asyncio.CancelledError:
-            # The thread still owns the worker: hand it back only once the exchange ends.
-            call.add_done_callback(lambda f: self._release(worker, f))
-            raise
+            kind, value = await worker.exchange(
+                request.body(), request.catalog_digest(), request.definitions, deadline
+            )
         except _TimedOut:
             self.stats.timeouts += 1
             self._drop(worker)
@@ -428,7 +432,7 @@ class RenderPool:
                 "e.g. unbounded recursion in tail position (tailstrict)",
             )
             # The same input crashes the same way: remember it rather than crash again.
-            self._cache.put(request.digest(), outcome)
+            self._cache.put(digest, outcome)
             return outcome
         except BaseException:
             self._drop(worker)
@@ -437,18 +441,8 @@ class RenderPool:
         idle.put_nowait(worker)
         self.stats.renders += 1
         outcome = (kind, value)
-        self._cache.put(request.digest(), outcome)
+        self._cache.put(digest, outcome)
         return outcome
-
-    def _release(self, worker: _Worker, fut: asyncio.Future[Any]) -> None:
-        idle = self._idle
-        if idle is None:
-            return
-        if fut.cancelled() or fut.exception() is not None or self._closed:
-            self._drop(worker)
-            idle.put_nowait(None)
-        else:
-            idle.put_nowait(worker)
 
     def _drop(self, worker: _Worker) -> None:
         self._workers.discard(worker)
@@ -464,9 +458,6 @@ class RenderPool:
         workers, self._workers = list(self._workers), set()
         for worker in workers:
             await asyncio.to_thread(worker.kill)
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = None
         self._idle = None
 
 

@@ -59,6 +59,7 @@ from axle.controllers.deliverywork import (
     work_up_to_date,
 )
 from axle.controllers.environment import POOL_LABEL, decided_spokes
+from axle.controllers.informer import Informer
 from axle.controllers.objects import (
     delete_if_exists,
     ensure,
@@ -71,7 +72,6 @@ from axle.controllers.objects import (
     write_status,
 )
 from axle.controllers.renderworker import RenderPool
-from axle.controllers.tenancy import status_copy
 from axle.errors import AlreadyExists, Invalid, NotFound, TemporaryError
 from axle.store.base import Obj
 
@@ -94,6 +94,31 @@ def _profile_key(wd: Obj) -> list[str]:
 def _work_key(work: Obj) -> list[str]:
     key = deployment_key_of(work)
     return [key] if key else []
+
+
+def _status_of(wd: Obj) -> dict[str, Any]:
+    """A copy of the status to edit: fields are replaced, never edited in place, except the
+    conditions, which are copied one level deeper."""
+    status = dict(wd.get("status") or {})
+    status["conditions"] = [dict(c) for c in status.get("conditions") or []]
+    return status
+
+
+def _wakes(works: Informer, wds: Informer) -> Mapper:
+    """A Work wakes its deployment when an agent reported on it, it is going away, or its
+    deployment is: the controller's own writes of a Work (no status yet) need no second
+    look, and skipping them halves the reconciles of a rollout."""
+
+    def mapper(work: Obj) -> list[str]:
+        key = deployment_key_of(work)
+        if key is None:
+            return []
+        if work.get("status") or is_deleting(work):
+            return [key]
+        wd = wds.get(key)
+        return [key] if wd is None or is_deleting(wd) else []
+
+    return mapper
 
 
 def _causes_text(err: Invalid) -> str:
@@ -201,7 +226,7 @@ class WorkloadDeploymentReconciler(Reconciler):
             return sorted(self._consumers.get(wd["metadata"].get("namespace") or "", ()))
 
         watched: list[tuple[KindInfo, Mapper]] = [
-            (self.work_kind, _work_key),
+            (self.work_kind, _wakes(self.works, self.wds)),
             (self.env_kind, by_environment),
             (self.spoke_kind, by_spoke),
             (self.revision_kind, by_profile),
@@ -215,7 +240,9 @@ class WorkloadDeploymentReconciler(Reconciler):
     # -- reconcile ---------------------------------------------------------------------------
 
     async def reconcile(self, key: str) -> float | None:
-        wd = self.cached(key)
+        # Read-only: the cache's own object (copying every deployment on every reconcile
+        # is most of a reconcile's cost); what changes is built anew (`_status_of`).
+        wd = self.wds.get(key)
         if wd is None:
             self._shipped.pop(key, None)
             ns, _ = split_key(key)
@@ -224,9 +251,10 @@ class WorkloadDeploymentReconciler(Reconciler):
         if is_deleting(wd):
             return await self._delete(key, wd)
         if FINALIZER not in (wd["metadata"].get("finalizers") or []):
-            wd["metadata"]["finalizers"] = [*(wd["metadata"].get("finalizers") or []), FINALIZER]
-            wd = await self.store.update(self._wd, wd)
-        status = status_copy(wd)
+            body = {**wd, "metadata": dict(wd["metadata"])}
+            body["metadata"]["finalizers"] = [*(wd["metadata"].get("finalizers") or []), FINALIZER]
+            wd = await self.store.update(self._wd, body)
+        status = _status_of(wd)
         spec = wd.get("spec") or {}
         ns = wd["metadata"]["namespace"]
         env = self.envs.get(make_key(ns, str((spec.get("environmentRef") or {}).get("name"))))
@@ -376,30 +404,32 @@ class WorkloadDeploymentReconciler(Reconciler):
         pools = {s: labels(o).get(POOL_LABEL) if o else None for s, o in spoke_objs.items()}
         pools = {s: p or inputs.pool for s, p in pools.items()}
         components = [c for g in groups for c in g.get("components") or []]
-        before = roll_up(
-            decisions,
-            works,
-            spoke_objs,
-            digest=artifact["digest"],
-            revision=inputs.revision,
-            components=components,
-            pools=pools,
-        )
+        rollout = (
+            ((((env or {}).get("spec") or {}).get("topology") or {}).get("properties") or {}).get(
+                "manifestWorkReplicaSet"
+            )
+            or {}
+        ).get("rolloutStrategy")
+        available: set[str] = set()
+        failed: set[str] = set()
+        if (rollout or {}).get("type", "All") != "All":
+            before = roll_up(
+                decisions,
+                works,
+                spoke_objs,
+                digest=artifact["digest"],
+                revision=inputs.revision,
+                components=components,
+                pools=pools,
+            )
+            available = {s for s, st in before.states.items() if st.available}
+            failed = {s for s, st in before.states.items() if st.failed}
         on_new = {
             s
             for s, w in works.items()
             if ((w.get("spec") or {}).get("artifact") or {}).get("digest") == artifact["digest"]
         }
-        strategy = (
-            (((env or {}).get("spec") or {}).get("topology") or {}).get("properties") or {}
-        ).get("manifestWorkReplicaSet") or {}
-        plan = plan_rollout(
-            strategy.get("rolloutStrategy"),
-            decisions,
-            on_new=on_new,
-            available={s for s, st in before.states.items() if st.available},
-            failed={s for s, st in before.states.items() if st.failed},
-        )
+        plan = plan_rollout(rollout, decisions, on_new=on_new, available=available, failed=failed)
         for spoke in plan.write:
             target = spoke_objs.get(spoke)
             if target is None or is_deleting(target):
@@ -431,8 +461,8 @@ class WorkloadDeploymentReconciler(Reconciler):
         message: str | None = after.message
         if plan.stopped:
             phase = "Degraded"
-            failed = after.states[plan.stopped]
-            message = f"rollout stopped at spoke {plan.stopped}: {failed.message}"
+            broken = after.states[plan.stopped]
+            message = f"rollout stopped at spoke {plan.stopped}: {broken.message}"
             self._cond(wd, status, "Delivered", "False", "RolloutStopped", message)
         elif plan.waiting:
             self._cond(
@@ -541,7 +571,7 @@ class WorkloadDeploymentReconciler(Reconciler):
         for work in works:
             await self._remove_work(wd, work, self.spokes.get(work_spoke(work)))
         if works:
-            status = status_copy(wd)
+            status = _status_of(wd)
             left = sorted(work_spoke(w) for w in works)
             message = f"removing the workload from spoke(s) {', '.join(left)}"
             self._set(wd, status, "Deleting", message)
