@@ -185,6 +185,7 @@ def test_clone_output_and_dry_run(real: HubThread, axle: Axle) -> None:
     assert r.exit_code == 0, r.output
     shown = yaml.safe_load(r.stdout)
     assert shown["metadata"]["name"] == "shop-dry-2"
+    assert not {"uid", "resourceVersion", "creationTimestamp"} & set(shown["metadata"])
     assert shown["spec"] == get(real, "workloadprofiles", "shop-dry")["spec"]
     with pytest.raises(NotFound):
         get(real, "workloadprofiles", "shop-dry-2")

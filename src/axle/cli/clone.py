@@ -40,6 +40,8 @@ _SYSTEM_DOMAINS = ("axle.dev", "kubectl.kubernetes.io")
 _SYSTEM_KEYS = {"app.kubernetes.io/managed-by"}
 # Metadata that is SRC's identity or state, never the clone's.
 _KEPT_METADATA = ("labels", "annotations")
+# What the hub fills in on create; a dry run's answer is printed without it.
+_ASSIGNED = ("uid", "resourceVersion", "generation", "creationTimestamp", "managedFields")
 
 
 class CloneError(click.ClickException):
@@ -188,6 +190,11 @@ def clone_cmd(
             created = await c.create(
                 clone_body(source, new, namespace, spec), namespace, dry_run=dry_run
             )
+        if dry_run:
+            # Nothing was stored: what the hub would assign is not part of the object (so the
+            # printed YAML can be edited and applied as it is).
+            meta = {k: v for k, v in (created.get("metadata") or {}).items() if k not in _ASSIGNED}
+            created = {k: v for k, v in created.items() if k != "status"} | {"metadata": meta}
         if output == "yaml":
             out.echo(to_yaml(clean(created)).rstrip("\n"))
         elif output == "json":
