@@ -329,3 +329,19 @@ def test_status_times_out(real: HubThread, axle: Axle) -> None:
 def test_status_of_a_missing_workload(real: HubThread, axle: Axle) -> None:
     r = axle("rollout", "status", "ghost", "-n", NS, "--timeout", "5")
     assert r.exit_code == 1 and "NotFound" in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90", 90.0), ("90s", 90.0), ("5m", 300.0), ("1h30m", 5400.0), ("0.5", 0.5)],
+)
+def test_timeout_durations(text: str, seconds: float) -> None:
+    assert rollout.Duration().convert(text, None, None) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "5x", "m", "0", "-3"])
+def test_bad_timeouts(text: str) -> None:
+    import click
+
+    with pytest.raises(click.BadParameter):
+        rollout.Duration().convert(text, None, None)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import re
 import time
 from collections.abc import Mapping
 from typing import IO, Any
@@ -293,14 +294,38 @@ def _settled(aiw: Mapping[str, Any]) -> bool:
     return not (generation is not None and observed is not None and int(observed) < int(generation))
 
 
+class Duration(click.ParamType[Any, float]):
+    """Seconds, or a kubectl-style duration: `90`, `90s`, `5m`, `1h30m`."""
+
+    name = "duration"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        if isinstance(value, int | float):
+            seconds = float(value)
+        else:
+            text = str(value).strip()
+            match = re.fullmatch(
+                r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?", text
+            )
+            if not text or match is None:
+                self.fail(f"{value!r} is not a duration (e.g. 90, 90s, 5m, 1h30m)", param, ctx)
+            hours, minutes, secs = (float(g) if g else 0.0 for g in match.groups())
+            seconds = hours * 3600 + minutes * 60 + secs
+        if seconds <= 0:
+            self.fail("must be more than 0", param, ctx)
+        return seconds
+
+
 @rollout_grp.command("status")
 @click.argument("name", metavar="AIWORKLOAD")
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=600.0,
+    type=Duration(),
+    default="10m",
     show_default=True,
-    help="Give up after this many seconds (exit 1).",
+    help="Give up after this long (seconds, or 90s, 5m, 1h), with exit code 1.",
 )
 @namespace_option
 @connection_options
