@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from axle.controllers.objects import get_or_none
 from axle.controllers.workloaddeployment import FINALIZER
-from axle.oci import resolve
+from axle.oci import pull, resolve
 from axle.store.base import Store
 from tests.controllers.deliveryfixtures import (
     NS,
@@ -22,6 +23,7 @@ from tests.controllers.deliveryfixtures import (
     WD,
     WORK,
     Hub,
+    K,
     deployment,
     phase_is,
     release,
@@ -306,3 +308,75 @@ async def test_profile_revision_comes_from_its_snapshot(hub: Hub) -> None:
     work = await store.get(WORK, "spoke-s1", f"{NS}.app-web")
     assert work["spec"]["artifact"] == first["spec"]["artifact"]
     assert (await wd_status(store))["gpuRequests"] == {"H100": 2}
+
+
+async def test_secret_refs_reach_the_spoke_as_copies(hub: Hub) -> None:
+    store = hub.store
+    await setup(store, ("s1",))
+    await store.create(
+        K.secret,
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "hf-token", "namespace": NS},
+            "type": "Opaque",
+            "data": {"token": "aGYtc2VjcmV0"},
+        },
+    )
+    refs = [{"name": "hf-token", "targetName": "model-credentials"}]
+    await store.create(WD, deployment(secretRefs=refs))
+    work = await eventually(lambda: work_of(store, "s1"), what="the Work")
+    assert work["spec"]["secretRefs"] == [
+        {"name": "app-web-model-credentials", "targetName": "model-credentials"}
+    ]
+    copy_ = await store.get(K.secret, "spoke-s1", "app-web-model-credentials")
+    assert copy_["data"] == {"token": "aGYtc2VjcmV0"}
+    assert copy_["metadata"]["labels"]["axle.dev/workloaddeployment"] == "app-web"
+    # The manifests never carry it.
+    artifact = work["spec"]["artifact"]
+    objects = await pull(artifact["url"], artifact["digest"])
+    assert "aGYtc2VjcmV0" not in str(objects) and "hf-secret" not in str(objects)
+    await store.delete(WD, NS, "app-web")
+    await eventually(lambda: _deleting(store, "s1"), what="the Work to be deleted")
+    assert await get_or_none(store, K.secret, "spoke-s1", "app-web-model-credentials") is None
+
+
+async def _deleting(store: Store, spoke: str) -> bool:
+    work = await work_of(store, spoke)
+    return bool(work and work["metadata"].get("deletionTimestamp"))
+
+
+def consumer_profile() -> dict[str, object]:
+    profile = web_profile("ui")
+    component = profile["spec"]["workload"]["components"][0]  # type: ignore[index]
+    component["name"] = "ui"
+    component["properties"]["env"] = {"BACKEND": "{{ .def.web.url }}"}
+    component["traits"] = []
+    return profile
+
+
+async def test_hub_outputs_of_other_deployments_feed_macros(hub: Hub) -> None:
+    store = hub.store
+    await setup(store, ("s1",))
+    await store.create(PROFILE, consumer_profile())
+    ui = deployment("app-ui")
+    ui["spec"]["workloadProfileRef"] = {"name": "ui", "revision": 1}
+    await store.create(WD, ui)
+
+    async def waiting() -> bool:
+        status = await wd_status(store, "app-ui")
+        return status.get("message") == (
+            f"waiting for output .def.web.url from another workload in {NS}"
+        )
+
+    await eventually(waiting, what="the consumer to wait for the output")
+    assert (await wd_status(store, "app-ui"))["phase"] == "Pending"
+    await store.create(WD, deployment())
+    await eventually(lambda: work_of(store, "s1"), what="the producer's Work")
+    await report(store, "s1")  # reports def.web.url = http://s1:8080
+    work = await eventually(lambda: work_of(store, "s1", "app-ui"), what="the consumer's Work")
+    artifact = work["spec"]["artifact"]
+    objects = await pull(artifact["url"], artifact["digest"])
+    deploy = next(o for o in objects if o["kind"] == "Deployment")
+    env = deploy["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {"name": "BACKEND", "value": "http://s1:8080"} in env
