@@ -298,9 +298,8 @@ async def test_app_on_shared_pool_reserves_quota_then_runs(
     admit(WD, wd)  # the API's own schema accepts what the controller writes
     owner = wd["metadata"]["ownerReferences"][0]
     assert owner["kind"] == "AIWorkload" and owner["controller"] is True
-    obj = await get(store)
+    obj = await wait_phase(store, "chat", "Pending")
     assert FINALIZER in obj["metadata"]["finalizers"]
-    assert obj["status"]["phase"] == "Pending"
     assert cond(obj, "QuotaReserved")["reason"] == "WaitingForRender"
 
     await render(store, wd_name, 1)

@@ -84,6 +84,7 @@ from axle.controllers.quota import (
     project_lock,
     recompute_tenant_usage,
     recompute_usage,
+    reservation_of,
     write_usage,
 )
 from axle.controllers.reservations import CLAIM_LABEL, list_claims
@@ -114,6 +115,23 @@ QUOTA_WAITS = frozenset({"WaitingForQuota", "QuotaExceeded"})
 COMPUTE_WAITS = frozenset(
     {"InsufficientCompute", "QuotaExceeded", "ComputeNotFound", "InventoryNotSynced"}
 )
+
+
+RESERVED_INDEX = "aiworkload-reserved"
+
+
+def reserved_index(aiw: Obj) -> list[str]:
+    """The namespace of a workload that holds GPUs (a non-empty reservation)."""
+    if any(reservation_of(aiw).values()):
+        return [str(aiw["metadata"].get("namespace") or "")]
+    return []
+
+
+def _rv(obj: Obj) -> int:
+    try:
+        return int((obj.get("metadata") or {}).get("resourceVersion") or 0)
+    except ValueError:
+        return 0
 
 
 def waiting_index(aiw: Obj) -> list[str]:
@@ -156,6 +174,8 @@ class AIWorkloadReconciler(Reconciler):
         # The last version of each AIWorkload a pass wrote (one reconcile per key at once),
         # so a pass that stops after a write reports on that version, not a stale one.
         self._latest: dict[str, Obj] = {}
+        # Status writes of this process, by key: (resourceVersion, reservation).
+        self._written: dict[str, tuple[int, dict[str, int]]] = {}
         self._project_generations: dict[str, Any] = {}
 
     @property
@@ -178,7 +198,38 @@ class AIWorkloadReconciler(Reconciler):
         ]
 
     def indexes(self) -> Iterable[tuple[KindInfo, str, IndexFunc]]:
-        return [(self.aiw_kind, WAITING_INDEX, waiting_index)]
+        return [
+            (self.aiw_kind, WAITING_INDEX, waiting_index),
+            (self.aiw_kind, RESERVED_INDEX, reserved_index),
+        ]
+
+    def _note(self, written: Obj) -> Obj:
+        """Remember a status this pass wrote, until the cache shows it (see `_reservations`)."""
+        self._written[key_of(written)] = (_rv(written), reservation_of(written))
+        self._latest[key_of(written)] = written
+        return written
+
+    def _reservations(self, namespace: str) -> dict[str, dict[str, int]]:
+        """Each workload's reservation in `namespace`, from scratch: the cache's workloads
+        that hold GPUs, corrected by the writes of this process the cache does not show yet
+        (so a reservation just made is never missed by the next check)."""
+        cache = self.ctx.cache(self.aiw_kind)
+        out = {key_of(a): reservation_of(a) for a in cache.by_index(RESERVED_INDEX, namespace)}
+        for key, (rv, reservation) in list(self._written.items()):
+            if not key.startswith(f"{namespace}/"):
+                continue
+            cached = cache.get(key)
+            if cached is not None and _rv(cached) >= rv:
+                del self._written[key]  # the cache caught up
+                continue
+            if cached is None and not reservation:
+                del self._written[key]  # released, then gone
+                continue
+            if reservation:
+                out[key] = dict(reservation)
+            else:
+                out.pop(key, None)
+        return out
 
     def _users_of_pool(self, pool: Obj) -> list[str]:
         ns, name = pool["metadata"].get("namespace") or "", pool["metadata"]["name"]
@@ -303,7 +354,7 @@ class AIWorkloadReconciler(Reconciler):
         before = aiw.get("status") or {}
         status["phase"] = phase
         status["message"] = message
-        written = await write_status(self.store, self.aiw_kind, aiw, status)
+        written = self._note(await write_status(self.store, self.aiw_kind, aiw, status))
         if phase != before.get("phase") or (
             phase in ("Pending", "Failed", "Degraded") and message != before.get("message")
         ):
@@ -428,9 +479,10 @@ class AIWorkloadReconciler(Reconciler):
             if status.get("gpuReservation") is not None:
                 # Moved from a shared pool to a dedicated one: its hosts are charged instead.
                 status.pop("gpuReservation", None)
-                aiw = await write_status(self.store, self.aiw_kind, aiw, status)
-                self._latest[key_of(aiw)] = aiw
-                await write_usage(self.store, self.kinds, project, tenant)
+                aiw = self._note(await write_status(self.store, self.aiw_kind, aiw, status))
+                await write_usage(
+                    self.store, self.kinds, project, tenant, source=self._reservations
+                )
                 status.clear()
                 status.update(status_copy(aiw))
         if not pool_ready:
@@ -743,7 +795,7 @@ class AIWorkloadReconciler(Reconciler):
         needed = clean(needed)
         problems = headroom_problems(
             needed,
-            await recompute_usage(self.store, self.kinds, ns),
+            await recompute_usage(self.store, self.kinds, ns, source=self._reservations),
             limits_of(project),
             f"project {ns}",
         )
@@ -751,7 +803,9 @@ class AIWorkloadReconciler(Reconciler):
             tobj = await get_or_none(self.store, self.kinds.tenant, None, tenant)
             problems += headroom_problems(
                 needed,
-                await recompute_tenant_usage(self.store, self.kinds, tenant),
+                await recompute_tenant_usage(
+                    self.store, self.kinds, tenant, source=self._reservations
+                ),
                 limits_of(tobj),
                 f"tenant {tenant}",
             )
@@ -957,13 +1011,17 @@ class AIWorkloadReconciler(Reconciler):
             return aiw
         key = key_of(aiw)
         async with project_lock(ns):
-            used = await recompute_usage(self.store, self.kinds, ns, exclude=key)
+            used = await recompute_usage(
+                self.store, self.kinds, ns, exclude=key, source=self._reservations
+            )
             problems = headroom_problems(needed, used, limits_of(project), f"project {ns}")
             if tenant:
                 tobj = await get_or_none(self.store, self.kinds.tenant, None, tenant)
                 problems += headroom_problems(
                     needed,
-                    await recompute_tenant_usage(self.store, self.kinds, tenant, exclude=key),
+                    await recompute_tenant_usage(
+                        self.store, self.kinds, tenant, exclude=key, source=self._reservations
+                    ),
                     limits_of(tobj),
                     f"tenant {tenant}",
                 )
@@ -980,9 +1038,8 @@ class AIWorkloadReconciler(Reconciler):
                 conds, "QuotaReserved", "True", "Reserved", "GPUs reserved: " + _fmt(needed), gen
             )
             # Written inside the lock: the next reservation's recomputation must see it.
-            aiw = await write_status(self.store, self.aiw_kind, aiw, status)
-            self._latest[key] = aiw
-        await write_usage(self.store, self.kinds, project, tenant)
+            aiw = self._note(await write_status(self.store, self.aiw_kind, aiw, status))
+        await write_usage(self.store, self.kinds, project, tenant, source=self._reservations)
         await self.ctx.recorder.normal(aiw, "QuotaReserved", "GPUs reserved: " + _fmt(needed))
         await self._set_suspend(wds, False)
         status.clear()
@@ -1039,7 +1096,13 @@ class AIWorkloadReconciler(Reconciler):
         if project is not None:
             # The reservation is out of the status: usage no longer counts it, and is right
             # before the workload disappears.
-            await write_usage(self.store, self.kinds, project, project_tenant(project))
+            await write_usage(
+                self.store,
+                self.kinds,
+                project,
+                project_tenant(project),
+                source=self._reservations,
+            )
         fresh = await get_or_none(self.store, self.aiw_kind, ns, me)
         if fresh is not None:
             fresh["metadata"]["finalizers"] = [

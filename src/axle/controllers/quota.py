@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from axle.api.meta import GROUP
@@ -104,11 +104,27 @@ def reservation_of(aiw: Obj) -> dict[str, int]:
     return {str(f): int(n) for f, n in raw.items() if isinstance(n, int)}
 
 
+# Where reservations are read from: the store (default), or a function giving, for one
+# namespace, each AIWorkload key's reservation (the AIWorkload controller passes its cache plus
+# the writes it made that the cache may not show yet, so it never lists the store per check).
+ReservationSource = Callable[[str], Mapping[str, Mapping[str, int]]]
+
+
 async def _reservations(
-    store: Store, kinds: Kinds, namespaces: Iterable[str], exclude: str | None
+    store: Store,
+    kinds: Kinds,
+    namespaces: Iterable[str],
+    exclude: str | None,
+    source: ReservationSource | None = None,
 ) -> dict[str, int]:
-    aiw_kind = _optional(kinds, "AIWorkload")
     total: dict[str, int] = {}
+    if source is not None:
+        for ns in sorted(set(namespaces)):
+            for key, reservation in source(ns).items():
+                if key != exclude:
+                    add(total, reservation)
+        return total
+    aiw_kind = _optional(kinds, "AIWorkload")
     if aiw_kind is None:
         return total
     for ns in sorted(set(namespaces)):
@@ -120,7 +136,12 @@ async def _reservations(
 
 
 async def recompute_usage(
-    store: Store, kinds: Kinds, project_ns: str, *, exclude: str | None = None
+    store: Store,
+    kinds: Kinds,
+    project_ns: str,
+    *,
+    exclude: str | None = None,
+    source: ReservationSource | None = None,
 ) -> dict[str, int]:
     """GPUs per family the project in `project_ns` uses now: dedicated pools' claims plus the
     reservations of its AIWorkloads on shared pools (`exclude`: an AIWorkload key
@@ -128,8 +149,8 @@ async def recompute_usage(
     claims = await _dedicated_claims(
         store, kinds, await list_claims(store, kinds.lease, f"{PROJECT_LABEL}={project_ns}")
     )
-    usage = add(dict(gpu_usage(claims)), await _reservations(store, kinds, [project_ns], exclude))
-    return clean(usage)
+    reserved = await _reservations(store, kinds, [project_ns], exclude, source)
+    return clean(add(dict(gpu_usage(claims)), reserved))
 
 
 async def tenant_namespaces(store: Store, kinds: Kinds, tenant: str) -> list[str]:
@@ -138,18 +159,30 @@ async def tenant_namespaces(store: Store, kinds: Kinds, tenant: str) -> list[str
 
 
 async def recompute_tenant_usage(
-    store: Store, kinds: Kinds, tenant: str, *, exclude: str | None = None
+    store: Store,
+    kinds: Kinds,
+    tenant: str,
+    *,
+    exclude: str | None = None,
+    source: ReservationSource | None = None,
 ) -> dict[str, int]:
     """The tenant equivalent of `recompute_usage`, over all of its projects."""
     claims = await _dedicated_claims(
         store, kinds, await list_claims(store, kinds.lease, f"{TENANT_LABEL}={tenant}")
     )
     namespaces = await tenant_namespaces(store, kinds, tenant)
-    usage = add(dict(gpu_usage(claims)), await _reservations(store, kinds, namespaces, exclude))
-    return clean(usage)
+    reserved = await _reservations(store, kinds, namespaces, exclude, source)
+    return clean(add(dict(gpu_usage(claims)), reserved))
 
 
-async def write_usage(store: Store, kinds: Kinds, project: Obj, tenant: str) -> None:
+async def write_usage(
+    store: Store,
+    kinds: Kinds,
+    project: Obj,
+    tenant: str,
+    *,
+    source: ReservationSource | None = None,
+) -> None:
     """Recompute the project's and the tenant's usage into their `status.gpuUsage`."""
     ns = str(project["metadata"]["namespace"])
     name = str(project["metadata"]["name"])
@@ -157,7 +190,7 @@ async def write_usage(store: Store, kinds: Kinds, project: Obj, tenant: str) -> 
         obj = await get_or_none(store, kinds.project, ns, name)
         if obj is None:
             break
-        usage = await recompute_usage(store, kinds, ns)
+        usage = await recompute_usage(store, kinds, ns, source=source)
         status = copy.deepcopy(obj.get("status") or {})
         if status.get("gpuUsage") == usage:
             break
@@ -173,7 +206,7 @@ async def write_usage(store: Store, kinds: Kinds, project: Obj, tenant: str) -> 
         obj = await get_or_none(store, kinds.tenant, None, tenant)
         if obj is None:
             break
-        usage = await recompute_tenant_usage(store, kinds, tenant)
+        usage = await recompute_tenant_usage(store, kinds, tenant, source=source)
         status = copy.deepcopy(obj.get("status") or {})
         if status.get("gpuUsage") == usage:
             break
