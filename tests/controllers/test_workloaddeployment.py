@@ -338,7 +338,11 @@ async def test_secret_refs_reach_the_spoke_as_copies(hub: Hub) -> None:
     assert "aGYtc2VjcmV0" not in str(objects) and "hf-secret" not in str(objects)
     await store.delete(WD, NS, "app-web")
     await eventually(lambda: _deleting(store, "s1"), what="the Work to be deleted")
-    assert await get_or_none(store, K.secret, "spoke-s1", "app-web-model-credentials") is None
+
+    async def copy_gone() -> bool:
+        return await get_or_none(store, K.secret, "spoke-s1", "app-web-model-credentials") is None
+
+    await eventually(copy_gone, what="the Secret copy to go with the Work")
 
 
 async def _deleting(store: Store, spoke: str) -> bool:
