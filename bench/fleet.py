@@ -81,11 +81,16 @@ def proc_tree(pid: int) -> list[int]:
     while todo:
         p = todo.pop()
         out.append(p)
+        # A child is listed under the thread that started it, not always the main one.
         try:
-            children = Path(f"/proc/{p}/task/{p}/children").read_text().split()
+            tasks = list(Path(f"/proc/{p}/task").iterdir())
         except OSError:
-            children = []
-        todo.extend(int(c) for c in children)
+            tasks = []
+        for task in tasks:
+            try:
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+            except OSError:
+                continue
     return out
 
 
@@ -123,7 +128,7 @@ def describe(pid: int, hub: int) -> str:
     for word, name in (
         ("sim palette", "palette simulator"),
         ("spoke-agent", "spoke agent host"),
-        ("multiprocessing", "worker (multiprocessing)"),
+        ("multiprocessing", "render pool process"),
         ("render", "render worker"),
     ):
         if word in cmd:
@@ -772,7 +777,7 @@ def main() -> None:
     print(
         f"fleet benchmark: {args.spokes} spokes, {args.workloads} AIWorkloads"
         f"{' (1 GPU each)' if args.gpu else ''}, {os.cpu_count()} CPUs; "
-        f"{len(fleet['hosts'])} simulated hosts; data {data}",
+        f"{len(fleet['hosts'])} simulated hosts; hub {url}, data {data}",
         flush=True,
     )
     try:
