@@ -113,7 +113,7 @@ def test_group_by_priority_puts_namespaces_first_and_unlisted_last() -> None:
 
 
 async def test_applies_in_priority_order_labels_and_reports(tmp_path: Path, reg: Registry) -> None:
-    cluster = FakeCluster()
+    cluster = FakeCluster(namespaces=("default",))
     digest = reg.push(
         [
             manifest("Deployment", "api", "api"),
@@ -301,7 +301,7 @@ async def test_degraded_names_the_first_unhealthy_object(tmp_path: Path, reg: Re
 async def test_remove_honours_the_propagation_policy(
     tmp_path: Path, reg: Registry, policy: str, left: int
 ) -> None:
-    cluster = FakeCluster()
+    cluster = FakeCluster(namespaces=("default",))
     digest = reg.push([manifest("Namespace", "ml"), manifest("ConfigMap", "a")])
     proc = processor(cluster, tmp_path, reg)
     await proc.sync(work(digest, policy=policy))
@@ -529,3 +529,29 @@ async def test_a_waiting_pass_reports_why_at_once(tmp_path: Path, reg: Registry)
     assert "Deployment ml/db" in applied["message"]
     assert cond(reports[0], "Available")["status"] == "False"
     assert cond(result.status, "Applied")["reason"] == "WaitingForGroup"
+
+
+async def test_works_sharing_a_declared_namespace_do_not_fight_over_it(
+    tmp_path: Path, reg: Registry
+) -> None:
+    cluster = FakeCluster(namespaces=("default", "kept"))
+    ns_manifest = manifest("Namespace", "ml")
+    ns_manifest["metadata"]["labels"] = {"team": "llm"}
+    kept = manifest("Namespace", "kept")  # there before the agent: never deleted by it
+    one = reg.push([ns_manifest, kept, manifest("ConfigMap", "a")])
+    two = reg.push([ns_manifest, manifest("ConfigMap", "b")])
+    proc = processor(cluster, tmp_path, reg)
+    first, second = work(one), work(two)
+    second["metadata"]["name"] = "chat"
+    results = [await proc.sync(first), await proc.sync(second)]
+    live = cluster.objects[("v1", "Namespace", "", "ml")]
+    assert live["metadata"]["labels"] == {"team": "llm", WORK_LABEL: f"{NS}.llm"}
+    cluster.applied.clear()
+    for w, r in zip((first, second), results, strict=True):
+        await proc.sync({**w, "status": r.status})
+    assert cluster.applied == []  # neither takes the namespace from the other
+    await proc.remove(NS, "llm")
+    assert await cluster.get("v1", "Namespace", None, "ml") is not None
+    await proc.remove(NS, "chat")
+    assert await cluster.get("v1", "Namespace", None, "ml") is None
+    assert await cluster.get("v1", "Namespace", None, "kept") is not None

@@ -10,13 +10,14 @@ components of each `spec.priorityGroups` entry, then manifests of no listed comp
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeVar, cast
+
+import orjson
 
 WORK_LABEL = "axle.dev/work"
 REVISION_ANNOTATION = "axle.dev/work-revision"
@@ -25,6 +26,13 @@ FIRST_KINDS = ("Namespace", "CustomResourceDefinition")
 LABEL_VALUE_MAX = 63
 
 Obj = dict[str, Any]
+_T = TypeVar("_T")
+
+
+def clone(value: _T) -> _T:
+    """A deep copy of a JSON value: through orjson, many times faster than copy.deepcopy,
+    which matters on a pass the agent makes for every Work every resync period."""
+    return cast(_T, orjson.loads(orjson.dumps(value)))
 
 
 @dataclass(frozen=True, order=True)
@@ -75,7 +83,7 @@ def component_of(obj: Mapping[str, Any]) -> str | None:
 
 def stamp(obj: Mapping[str, Any], work_value: str, revision: str) -> Obj:
     """A copy of `obj` carrying the inventory label and the revision annotation."""
-    out: Obj = copy.deepcopy(dict(obj))
+    out: Obj = clone(dict(obj))
     meta = out.setdefault("metadata", {})
     meta.setdefault("labels", {})[WORK_LABEL] = work_value
     meta.setdefault("annotations", {})[REVISION_ANNOTATION] = revision

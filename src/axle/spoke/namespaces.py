@@ -1,25 +1,31 @@
 """Namespaces the agent creates for Works, and when it may remove them again.
 
 Objects are applied into their own namespace, which must exist first (the API server refuses
-an object in a missing namespace). When the artifact brings the Namespace it is one of the
-Work's objects like any other. When it does not, the agent creates it, labelled with the
-inventory label of the Work that needed it first and annotated `axle.dev/created-by:
-axle-spoke-agent`, and records which Works use it (`namespaces.json` in the state dir). A
-namespace is deleted only when the last Work using it is removed, and only if the agent
-created it: deleting a namespace deletes everything in it, so one that existed before (or
-that another Work still uses) is never deleted. The record survives restarts; the annotation
-lets a Work adopt a namespace the agent created for another one.
+an object in a missing namespace). A missing one is created before anything else: from the
+artifact's own Namespace manifest when it brings one (its labels and annotations kept up to
+date), else a plain one; either way labelled with the inventory label of the Work that needed
+it first and annotated `axle.dev/created-by: axle-spoke-agent`. The agent records which Works
+use each namespace it created (`namespaces.json` in the state dir) and deletes it only when
+the last of them is removed: deleting a namespace deletes everything in it, so one that
+existed before the agent (or that another Work still uses) is never deleted. That is why
+Namespaces are not in a Work's inventory like its other objects: several Works may need the
+same namespace (two AIWorkloads of one project), and they must neither take it from each
+other on every pass (the inventory label flipping back and forth) nor delete it under each
+other. The record survives restarts; the annotation lets a Work adopt a namespace the agent
+created for another one.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from axle.kube.cluster import Cluster
 from axle.spoke.artifacts import write_private
-from axle.spoke.manifests import WORK_LABEL
+from axle.spoke.manifests import WORK_LABEL, clone, contains, desired_fields
 
 log = logging.getLogger("axle.spoke.namespaces")
 CREATED_BY = "axle.dev/created-by"
@@ -53,32 +59,36 @@ class NamespaceBook:
     def users(self, namespace: str) -> list[str]:
         return list(self._load().get(namespace, []))
 
-    async def ensure(self, namespace: str, label: str) -> bool:
-        """Make sure `namespace` exists for the Work labelled `label`; True if created now."""
+    async def ensure(
+        self, namespace: str, label: str, manifest: Mapping[str, Any] | None = None
+    ) -> bool:
+        """Make sure `namespace` exists (as `manifest` says, when the artifact brings one) for
+        the Work labelled `label`; True if it was created now."""
         book = self._load()
         live = await self.cluster.get("v1", "Namespace", None, namespace)
-        created = False
-        if live is None:
-            await self.cluster.apply(
-                {
-                    "apiVersion": "v1",
-                    "kind": "Namespace",
-                    "metadata": {
-                        "name": namespace,
-                        "labels": {WORK_LABEL: label},
-                        "annotations": {CREATED_BY: AGENT},
-                    },
-                }
+        meta_live = (live or {}).get("metadata") or {}
+        ours = live is None or (meta_live.get("annotations") or {}).get(CREATED_BY) == AGENT
+        want: dict[str, Any] = clone(dict(manifest)) if manifest else {}
+        want.update({"apiVersion": "v1", "kind": "Namespace"})
+        meta = want.setdefault("metadata", {})
+        meta["name"] = namespace
+        if ours:
+            # The first Work keeps its label: later ones must not take the namespace over.
+            owner = (meta_live.get("labels") or {}).get(WORK_LABEL) or label
+            meta.setdefault("labels", {})[WORK_LABEL] = owner
+            meta.setdefault("annotations", {})[CREATED_BY] = AGENT
+        if live is None or (manifest and not contains(live, desired_fields(want))):
+            await self.cluster.apply(want)
+            log.info(
+                "%s namespace %s for %s", "created" if live is None else "updated", namespace, label
             )
-            log.info("created namespace %s for %s", namespace, label)
-            created = True
-        elif ((live.get("metadata") or {}).get("annotations") or {}).get(CREATED_BY) != AGENT:
+        if not ours:
             return False  # it was there before: not ours, never removed by us
         users = book.setdefault(namespace, [])
         if label not in users:
             users.append(label)
             self._save()
-        return created
+        return live is None
 
     async def release(self, label: str, keep: set[str]) -> list[str]:
         """The Work `label` no longer uses the namespaces it used outside `keep`; deletes

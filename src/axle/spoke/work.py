@@ -35,15 +35,17 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import copy
 import json
 import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from axle.api.meta import set_condition
 from axle.errors import ApiError, Forbidden, NotFound
@@ -56,6 +58,7 @@ from axle.spoke.manifests import (
     FIRST_KINDS,
     WORK_LABEL,
     ObjectKey,
+    clone,
     component_of,
     contains,
     desired_fields,
@@ -215,8 +218,8 @@ class WorkProcessor:
         self._pause = pause or self.sleep
         ns, name = work_id(work)
         spec = work.get("spec") or {}
-        old_status: Obj = copy.deepcopy(dict(work.get("status") or {}))
-        status: Obj = copy.deepcopy(old_status)
+        old_status: Obj = clone(dict(work.get("status") or {}))
+        status: Obj = clone(old_status)
         status["observedGeneration"] = (work.get("metadata") or {}).get("generation")
         conditions: list[Obj] = status.setdefault("conditions", [])
         generation = status["observedGeneration"]
@@ -252,7 +255,10 @@ class WorkProcessor:
 
         revision = str(spec.get("revision") or digest)
         label = work_label_value(ns, name)
-        groups = group_by_priority(manifests, spec.get("priorityGroups"))
+        # Namespaces go through the namespace book (see namespaces.py), not the inventory.
+        groups = group_by_priority(
+            [m for m in manifests if not _is_namespace(m)], spec.get("priorityGroups")
+        )
         declared = spec.get("outputs") or {}
         def_declared: Mapping[str, Mapping[str, Any]] = declared.get("definitionOutputs") or {}
         obj_declared: Mapping[str, Any] = declared.get("objectOutputs") or {}
@@ -281,7 +287,11 @@ class WorkProcessor:
             last = index == len(groups) - 1
             await self._read_object_outputs(obj_declared, run)
             try:
-                missing = _missing_output(raw_group, def_declared, obj_declared, run)
+                # Most groups hold no macro at all: one scan of the bytes spares the parse.
+                plain = b"{{" not in orjson.dumps(raw_group)
+                missing = (
+                    None if plain else _missing_output(raw_group, def_declared, obj_declared, run)
+                )
                 if missing is not None:
                     why = run.output_errors.get(missing)
                     stopped = (
@@ -291,10 +301,14 @@ class WorkProcessor:
                         f" {missing}" + (f" ({why})" if why else ""),
                     )
                     break
-                resolved = resolve_spoke(
-                    raw_group,
-                    definition_outputs=run.def_outputs,
-                    object_outputs=run.obj_outputs,
+                resolved = (
+                    raw_group
+                    if plain
+                    else resolve_spoke(
+                        raw_group,
+                        definition_outputs=run.def_outputs,
+                        object_outputs=run.obj_outputs,
+                    )
                 )
             except MacroError as exc:
                 return fail("ApplyFailed", f"resolving spoke macros failed: {exc.message}", index)
@@ -314,7 +328,7 @@ class WorkProcessor:
                 async def interim(at: int = index) -> None:
                     if report is None:
                         return
-                    draft: Obj = copy.deepcopy(status)
+                    draft: Obj = clone(status)
                     set_condition(
                         draft["conditions"],
                         APPLIED,
@@ -342,7 +356,7 @@ class WorkProcessor:
             at, reason, message = stopped
             return fail(reason, message, at)
 
-        pruned = await self._prune(ns, name, old_keys, set(run.keys))
+        pruned = await self._prune(ns, name, old_keys, set(run.keys), run.namespaces)
         self._save_inventory(work, run.keys)
         await self.namespaces.release(label, keep=run.namespaces)
         status["appliedDigest"] = digest
@@ -372,29 +386,21 @@ class WorkProcessor:
         ns, _ = work_id(work)
         refs = (work.get("spec") or {}).get("secretRefs") or []
         default_ns = _objects_namespace(manifests)
-        wanted: dict[str, None] = {}
+        declared = {
+            str((o.get("metadata") or {}).get("name")): o for o in manifests if _is_namespace(o)
+        }
+        wanted: dict[str, None] = dict.fromkeys(declared)
         for obj in manifests:
             namespace = (obj.get("metadata") or {}).get("namespace")
-            if namespace:
+            if namespace and not _is_namespace(obj):
                 wanted[str(namespace)] = None
         for ref in refs:
             wanted[str(ref.get("targetNamespace") or default_ns)] = None
-        declared = {
-            str((o.get("metadata") or {}).get("name")): o
-            for o in manifests
-            if o.get("kind") == "Namespace"
-        }
         for namespace in wanted:
-            own = declared.get(namespace)
-            if own is not None:
-                # The artifact brings it: apply it now (group 0 then finds nothing to do).
-                live = await self.cluster.get("v1", "Namespace", None, namespace)
-                if live is None:
-                    await self._apply_group([stamp(own, label, revision)], run)
-                continue
             run.namespaces.add(namespace)
             try:
-                await self.namespaces.ensure(namespace, label)
+                if await self.namespaces.ensure(namespace, label, declared.get(namespace)):
+                    run.applied += 1
             except ApiError as exc:
                 key = ObjectKey("v1", "Namespace", "", namespace)
                 raise ApplyFailed(key, exc.message) from exc
@@ -586,6 +592,9 @@ class WorkProcessor:
         `interim()` is called when the wait begins and whenever the reason for it changes."""
         deadline = self.clock() + self.group_wait
         said: str | None = None
+        # Looks grow apart (up to 8x): the agent's pause ends early on any change anyway,
+        # so a long wait for the scheduler costs little.
+        delay = self.poll_interval
         while True:
             states = [run.health[ObjectKey.of(o)] for o in group]
             if all(s.healthy for s in states):
@@ -598,7 +607,8 @@ class WorkProcessor:
             if interim is not None and why != said:
                 said = why
                 await interim()
-            await self._pause(self.poll_interval)
+            await self._pause(delay)
+            delay = min(delay * 2, self.poll_interval * 8)
             await self._assess(group, run)
 
     async def _assess(self, objs: Sequence[Obj], run: _Pass) -> None:
@@ -656,10 +666,18 @@ class WorkProcessor:
     # ---- prune and delete --------------------------------------------------------------------
 
     async def _prune(
-        self, ns: str, name: str, old: Sequence[ObjectKey], keep: set[ObjectKey]
+        self,
+        ns: str,
+        name: str,
+        old: Sequence[ObjectKey],
+        keep: set[ObjectKey],
+        namespaces: AbstractSet[str] = frozenset(),
     ) -> int:
         label = work_label_value(ns, name)
-        gone = [k for k in old if k not in keep]
+        # An older inventory may list a Namespace the Work still uses: the book has it now.
+        gone = [
+            k for k in old if k not in keep and not (k.kind == "Namespace" and k.name in namespaces)
+        ]
         return await self._delete_owned(label, gone)
 
     async def _delete_owned(self, label: str, keys: Sequence[ObjectKey]) -> int:
@@ -763,6 +781,10 @@ def _missing_output(
                 if macro.names[0] not in run.obj_outputs:
                     return macro.names[0]
     return None
+
+
+def _is_namespace(obj: Mapping[str, Any]) -> bool:
+    return obj.get("kind") == "Namespace" and obj.get("apiVersion") == "v1"
 
 
 def _objects_namespace(manifests: Sequence[Obj]) -> str:

@@ -304,7 +304,8 @@ class SimCluster:
         meta = obj.get("metadata") or {}
         uid = meta.get("uid")
         found = []
-        for ev in self.store.of_kind("", "Event"):
+        candidates = self.store.events_about(str(uid)) if uid else self.store.of_kind("", "Event")
+        for ev in candidates:
             inv = ev.get("involvedObject") or {}
             if uid and inv.get("uid"):
                 same = inv["uid"] == uid

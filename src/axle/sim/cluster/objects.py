@@ -190,9 +190,17 @@ class ObjectStore:
             if k[:2] == (group, kind) and (namespace is None or k[2] == namespace)
         ]
 
+    def events_about(self, uid: str) -> list[Obj]:
+        """The Events whose involvedObject has `uid` (indexed: asked on every health check)."""
+        return list((self._children.get(f"event:{uid}") or {}).values())
+
     def _index(self, key: Key, old: Obj | None, new: Obj | None) -> None:
         for obj, add in ((old, False), (new, True)):
-            for ref in ((obj or {}).get("metadata") or {}).get("ownerReferences") or []:
+            refs = list(((obj or {}).get("metadata") or {}).get("ownerReferences") or [])
+            involved = ((obj or {}).get("involvedObject") or {}).get("uid")
+            if key[:2] == ("", "Event") and involved:
+                refs.append({"uid": f"event:{involved}"})
+            for ref in refs:
                 uid = ref.get("uid")
                 if not uid:
                     continue

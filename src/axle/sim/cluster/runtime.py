@@ -15,6 +15,7 @@ and `lastTimestamp` instead of adding an Event, as the kubelet's and controllers
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -135,6 +136,12 @@ def template_hash(template: Any, collision: int = 0) -> str:
     """A pod-template-hash in kube's style: FNV-32a of the template, digits re-encoded."""
     data = json.dumps(template, sort_keys=True, separators=(",", ":")).encode()
     data += str(collision).encode() if collision else b""
+    return _fnv_text(data)
+
+
+@functools.lru_cache(maxsize=8192)
+def _fnv_text(data: bytes) -> str:
+    # Every controller pass hashes every Deployment's template; the byte loop is the cost.
     h = 0x811C9DC5
     for b in data:
         h = ((h ^ b) * 0x01000193) & 0xFFFFFFFF
