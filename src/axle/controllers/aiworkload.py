@@ -520,7 +520,9 @@ class AIWorkloadReconciler(Reconciler):
         return self.wait_seconds
 
     async def _project(self, ns: str) -> Obj:
-        projects = (await self.store.list(self.kinds.project, ns)).items
+        # Projects, bundles and profiles are read from the shared caches: this controller
+        # never writes them, and a change to any of them wakes the workloads that use it.
+        projects = self.ctx.cache(self.kinds.project).list(ns)
         if not projects:
             raise Blocked(
                 "BundleResolved",
@@ -594,7 +596,7 @@ class AIWorkloadReconciler(Reconciler):
             ref = mapping.get("profileBundleRef") or {}
             mapping_name = str(mapping.get("name"))
         bundle_ns = str(ref.get("namespace") or ns)
-        obj = await get_or_none(self.store, self.bundle_kind, bundle_ns, str(ref.get("name")))
+        obj = self.ctx.cache(self.bundle_kind).get(make_key(bundle_ns, str(ref.get("name"))))
         via = f" (chosen by mapping {mapping_name})" if mapping_name else ""
         if obj is None:
             raise Blocked(
@@ -602,7 +604,7 @@ class AIWorkloadReconciler(Reconciler):
                 "ProfileBundleNotFound",
                 f"ProfileBundle {bundle_ns}/{ref.get('name')}{via} not found; waiting for it",
             )
-        bspec = dict(obj.get("spec") or {})
+        bspec: dict[str, Any] = copy.deepcopy(obj.get("spec") or {})  # the cache's is shared
         return Bundle(
             name=str(ref.get("name")),
             namespace=bundle_ns,
@@ -613,7 +615,7 @@ class AIWorkloadReconciler(Reconciler):
 
     async def _find_profile(self, name: str, namespaces: list[str]) -> Obj | None:
         for ns in namespaces:
-            obj = await get_or_none(self.store, self.profile_kind, ns, name)
+            obj = self.ctx.cache(self.profile_kind).get(make_key(ns, name))
             if obj is not None:
                 return obj
         return None
@@ -733,7 +735,7 @@ class AIWorkloadReconciler(Reconciler):
             return {"name": bundle.name, "namespace": bundle.namespace}
         infra = [
             b
-            for b in (await self.store.list(self.bundle_kind, ns)).items
+            for b in self.ctx.cache(self.bundle_kind).list(ns)
             if (b.get("spec") or {}).get("type") in ("Infrastructure", "Fullstack")
         ]
         labelled = [
