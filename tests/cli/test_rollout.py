@@ -345,3 +345,32 @@ def test_bad_timeouts(text: str) -> None:
 
     with pytest.raises(click.BadParameter):
         rollout.Duration().convert(text, None, None)
+
+
+def test_status_waits_for_the_hub_to_see_a_new_spec(
+    real: HubThread, axle: Axle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    aiw = make_workload(real, "st-gen")
+    generation = int(aiw["metadata"]["generation"])
+    # Running, but as of an older spec: not the answer yet.
+    stale = {"phase": "Running", "revision": 2, "observedGeneration": generation - 1}
+    call(real, lambda c: set_status(c, "st-gen", stale))
+    SignallingOut.printed.clear()
+    monkeypatch.setattr(rollout, "Out", SignallingOut)
+    fresh = {"phase": "Failed", "message": "bad", "observedGeneration": generation}
+
+    def progress() -> None:
+        assert SignallingOut.printed.wait(20)
+        call(real, lambda c: set_status(c, "st-gen", fresh))
+
+    helper = threading.Thread(target=progress)
+    helper.start()
+    try:
+        r = axle("rollout", "status", "st-gen", "-n", NS, "--timeout", "30")
+    finally:
+        helper.join(30)
+    assert r.exit_code == 1
+    assert r.stdout.splitlines() == [
+        'aiworkload "st-gen": waiting for the hub to pick up the change',
+        'aiworkload "st-gen": Failed: bad',
+    ]

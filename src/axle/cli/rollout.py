@@ -268,13 +268,18 @@ def undo_cmd(ctx: click.Context, name: str, to_revision: int) -> None:
     run(body())
 
 
+def _settled(aiw: Mapping[str, Any]) -> bool:
+    """Whether the status describes the current spec (observedGeneration caught up)."""
+    status = aiw.get("status") or {}
+    generation = (aiw.get("metadata") or {}).get("generation")
+    observed = status.get("observedGeneration")
+    return not (generation is not None and observed is not None and int(observed) < int(generation))
+
+
 def _phase_line(name: str, aiw: Mapping[str, Any]) -> tuple[str, str]:
     status = aiw.get("status") or {}
     phase = str(status.get("phase") or "Pending")
-    meta = aiw.get("metadata") or {}
-    generation = meta.get("generation")
-    observed = status.get("observedGeneration")
-    if generation is not None and observed is not None and int(observed) < int(generation):
+    if not _settled(aiw):
         # Status of an older spec: the controller has not looked at the change yet.
         return phase, f'aiworkload "{name}": waiting for the hub to pick up the change'
     message = " ".join(str(status.get("message") or "").split())
@@ -285,13 +290,6 @@ def _phase_line(name: str, aiw: Mapping[str, Any]) -> tuple[str, str]:
         line = f'aiworkload "{name}" is Running' + (f" (revision {revision})" if revision else "")
         line += f": {url}" if url else ""
     return phase, line
-
-
-def _settled(aiw: Mapping[str, Any]) -> bool:
-    status = aiw.get("status") or {}
-    generation = (aiw.get("metadata") or {}).get("generation")
-    observed = status.get("observedGeneration")
-    return not (generation is not None and observed is not None and int(observed) < int(generation))
 
 
 class Duration(click.ParamType[Any, float]):
