@@ -629,3 +629,27 @@ async def test_quota_is_the_cause_shown_before_the_pool(
     await set_status(store, POOL, NS, "shared", phase="Failed", message="Palette said no")
     obj = await wait_phase(store, "chat", "Failed")
     assert obj["status"]["message"] == "pool shared failed: Palette said no"
+
+
+async def test_a_failed_render_of_a_new_revision_fails_the_workload(
+    store: Store, hub: ControllerManager
+) -> None:
+    await base(store)
+    await store.create(AIW, aiw_obj(variables={"a": 1}))
+    await render(store, "chat-web", 1, gpus={}, phase="Running")
+    await wait_phase(store, "chat", "Running")
+    await edit(store, AIW, NS, "chat", lambda o: o["spec"].update(variables={"a": 2}))
+    wd = await wait_wd(store, "chat-web", lambda w: w["spec"]["revision"] == 2, "revision 2")
+    # As the WorkloadDeployment controller reports a render error: nothing pushed, so the
+    # observed revision stays 1, but it has seen the new spec (observedGeneration).
+    await set_status(
+        store,
+        WD,
+        NS,
+        "chat-web",
+        phase="Failed",
+        message="render failed: component 'server' trait 'gpu': count must be >= 1",
+        observedGeneration=wd["metadata"]["generation"],
+    )
+    obj = await wait_phase(store, "chat", "Failed")
+    assert obj["status"]["message"].startswith("render failed: component 'server'")

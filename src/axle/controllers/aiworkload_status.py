@@ -61,7 +61,10 @@ def roll_up(wds: list[Obj], revision: int, families: list[str]) -> RollUp:
         current = _current(wd, revision)
         if not current or st.get("gpuRequests") is None:
             rendered = False
-        if phase == "Failed" and current:
+        # A failed render never reaches the new revision (nothing was pushed): a Failed
+        # deployment that has seen its current spec is failed, whatever revision it shows.
+        seen = st.get("observedGeneration") == (wd.get("metadata") or {}).get("generation")
+        if phase == "Failed" and (current or seen):
             failed.append(wd)
         elif not current or phase in _DEPLOYING:
             deploying.append(wd)
