@@ -327,3 +327,32 @@ def test_revision_snapshot_shape_is_accepted() -> None:
     snapshot = {"name": "worker", "spec": comp("worker")["spec"]}
     with pytest.raises(Invalid, match="'worker'"):
         render_component(snapshot, "w", {"image": 1}, CTX)
+
+
+def test_a_schema_ref_never_reads_a_file_or_url(tmp_path: Any) -> None:
+    # Neither validator retrieves a `$ref` outside the schema: a clear error, nothing read.
+    target = tmp_path / "schema.json"
+    target.write_text('{"type": "object"}')
+    definition = comp("webservice")
+    definition["metadata"] = {"name": "reffy"}
+    definition["spec"]["schema"] = {"openAPIV3Schema": {"$ref": target.as_uri()}}
+    with pytest.raises(Invalid) as info:
+        validate_parameters(definition, {"image": "x"})
+    assert "refers to" in info.value.message and target.as_uri() in info.value.message
+    assert info.value.causes[0].field == "spec.schema.openAPIV3Schema"
+
+
+def test_a_schema_ref_inside_the_schema_works() -> None:
+    definition = comp("webservice")
+    definition["metadata"] = {"name": "local-ref"}
+    definition["spec"]["schema"] = {
+        "openAPIV3Schema": {
+            "$defs": {"port": {"type": "integer"}},
+            "type": "object",
+            "properties": {"port": {"$ref": "#/$defs/port"}},
+        }
+    }
+    assert validate_parameters(definition, {"port": 80}) == {"port": 80}
+    with pytest.raises(Invalid) as info:
+        validate_parameters(definition, {"port": "x"})
+    assert info.value.causes[0].field == "properties.port"

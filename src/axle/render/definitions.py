@@ -30,6 +30,8 @@ from typing import Any
 import jsonschema
 import jsonschema_rs
 import orjson
+import referencing
+import referencing.exceptions
 
 from axle.errors import Cause, Invalid
 from axle.render import jsonnet
@@ -110,11 +112,15 @@ def _validator(definition: dict[str, Any], schema: dict[str, Any]) -> _Validator
             _VALIDATORS.clear()
         fast: jsonschema_rs.Validator | None
         try:
-            fast = jsonschema_rs.Draft202012Validator(schema, validate_formats=False)
-        except (ValueError, TypeError):
-            # A schema only `jsonschema` takes (say, a Python-only regex): no fast path.
+            # offline: a definition's `$ref` must never make the hub fetch a URL or read a
+            # file (`jsonschema` does not retrieve either: such a ref is an error there).
+            fast = jsonschema_rs.Draft202012Validator(schema, validate_formats=False, offline=True)
+        except (ValueError, TypeError, jsonschema_rs.ReferencingError):
+            # A schema only `jsonschema` takes, or refs it cannot resolve: no fast path.
             fast = None
-        found = (jsonschema.Draft202012Validator(schema), fast)
+        # An empty registry: `jsonschema` would otherwise fetch a `$ref`'s URL (or read a
+        # file:// one) by itself; a definition's refs must point inside its own schema.
+        found = (jsonschema.Draft202012Validator(schema, registry=referencing.Registry()), fast)
         _VALIDATORS[key] = found
     return found
 
@@ -142,7 +148,19 @@ def validate_parameters(
         )
     causes = []
     reference, fast = _validator(definition, schema)
-    errors = [] if _surely_valid(fast, props) else reference.iter_errors(props)
+    try:
+        errors = [] if _surely_valid(fast, props) else list(reference.iter_errors(props))
+    except referencing.exceptions.Unresolvable as exc:
+        message = (
+            f"{definition.get('kind')} {name!r}: its parameter schema refers to {exc.ref!r}, "
+            "which is not in the schema (refs to other documents are not followed)"
+        )
+        raise Invalid(
+            message,
+            kind=str(definition.get("kind") or "") or None,
+            name=name,
+            causes=[Cause(field="spec.schema.openAPIV3Schema", message=message)],
+        ) from None
     for err in errors:
         path = list(err.absolute_path)
         if err.validator == "required":

@@ -84,7 +84,7 @@ def fast_validator_for(api_version: str, kind: str, version: str) -> jsonschema_
     if schema is None:
         return None
     return jsonschema_rs.Draft202012Validator(
-        schema, registry=_fast_registry(version), validate_formats=False
+        schema, registry=_fast_registry(version), validate_formats=False, offline=True
     )
 
 
