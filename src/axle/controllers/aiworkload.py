@@ -34,7 +34,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import hashlib
-import logging
 from collections.abc import Iterable
 from typing import Any
 
@@ -90,7 +89,6 @@ from axle.controllers.quota import (
 from axle.controllers.reservations import CLAIM_LABEL, list_claims
 from axle.controllers.revisions import (
     ROLLBACK_ANNOTATION,
-    data_hash,
     ensure_revision,
     find_revision,
     list_revisions,
@@ -103,8 +101,6 @@ from axle.controllers.tenancy import project_tenant, status_copy
 from axle.errors import Conflict, NotFound
 from axle.store.base import Obj
 
-log = logging.getLogger(__name__)
-
 CONDITIONS = ("BundleResolved", "PoolReady", "QuotaReserved", "Deployed")
 DEFAULT_TAG_SELECTOR = {"palette.ai": "true"}
 POOL_READY_PHASES = ("Running", "Degraded")
@@ -115,8 +111,6 @@ QUOTA_WAITS = frozenset({"WaitingForQuota", "QuotaExceeded"})
 COMPUTE_WAITS = frozenset(
     {"InsufficientCompute", "QuotaExceeded", "ComputeNotFound", "InventoryNotSynced"}
 )
-
-
 RESERVED_INDEX = "aiworkload-reserved"
 
 
@@ -515,9 +509,9 @@ class AIWorkloadReconciler(Reconciler):
             )
             set_condition(conds, "Ready", "False", reason, rolled.message, gen)
         await self._write(aiw, status, rolled.phase, rolled.message, rolled.phase)
-        if rolled.phase in ("Running", "Failed"):
-            return None
-        return self.wait_seconds
+        # What changes a deploying workload's state is its deployments' status, which wakes
+        # it (no timed re-run per workload: ten thousand of them would be a steady load).
+        return None
 
     async def _project(self, ns: str) -> Obj:
         # Projects, bundles and profiles are read from the shared caches: this controller
@@ -1129,4 +1123,4 @@ def _fmt(usage: dict[str, Any]) -> str:
     return ", ".join(f"{n} {f}" for f, n in sorted(usage.items())) or "none"
 
 
-__all__ = ["FINALIZER", "AIWorkloadReconciler", "data_hash", "deployment_name"]
+__all__ = ["FINALIZER", "AIWorkloadReconciler", "deployment_name"]
