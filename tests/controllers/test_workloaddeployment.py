@@ -384,3 +384,28 @@ async def test_hub_outputs_of_other_deployments_feed_macros(hub: Hub) -> None:
     deploy = next(o for o in objects if o["kind"] == "Deployment")
     env = deploy["spec"]["template"]["spec"]["containers"][0]["env"]
     assert {"name": "BACKEND", "value": "http://s1:8080"} in env
+
+
+async def test_a_missing_secret_is_waited_for(hub: Hub) -> None:
+    store = hub.store
+    await setup(store, ("s1",))
+    refs = [{"name": "hf-token", "targetName": "model-credentials"}]
+    await store.create(WD, deployment(secretRefs=refs))
+
+    async def waiting() -> bool:
+        return (await wd_status(store)).get("message") == (
+            f"waiting for secret {NS}/hf-token (the deployment's model-credentials): not found"
+        )
+
+    await eventually(waiting, what="the missing secret in the message")
+    assert await work_of(store, "s1") is None
+    await store.create(
+        K.secret,
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "hf-token", "namespace": NS},
+            "data": {"token": "eA=="},
+        },
+    )
+    await eventually(lambda: work_of(store, "s1"), within=20, what="delivery once it exists")

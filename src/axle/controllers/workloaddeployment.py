@@ -279,7 +279,16 @@ class WorkloadDeploymentReconciler(Reconciler):
             self._cond(wd, status, "Available", "False", "Suspended", message)
             await write_status(self.store, self._wd, wd, status)
             return None
-        await self._deliver(key, wd, status, env, inputs, groups, outputs)
+        try:
+            await self._deliver(key, wd, status, env, inputs, groups, outputs)
+        except TemporaryError as exc:
+            # E.g. a secretRefs Secret that does not exist (yet): say so, look again later.
+            self._set(
+                wd, status, "Pending" if not status.get("spokes") else "Deploying", exc.message
+            )
+            self._cond(wd, status, "Delivered", "False", exc.reason, exc.message)
+            await write_status(self.store, self._wd, wd, status)
+            return exc.delay
         await write_status(self.store, self._wd, wd, status)
         return None
 
@@ -518,8 +527,9 @@ class WorkloadDeploymentReconciler(Reconciler):
             source = await get_or_none(self.store, self.kinds.secret, source_ns, ref["name"])
             if source is None:
                 raise TemporaryError(
-                    f"secret {source_ns}/{ref['name']} (for {ref['targetName']}) not found",
-                    delay=10.0,
+                    f"waiting for secret {source_ns}/{ref['name']} (the deployment's "
+                    f"{ref['targetName']}): not found",
+                    delay=5.0,
                     reason="SecretNotFound",
                 )
             body = secret_copy(source, wd, spoke, ref["targetName"])
