@@ -154,6 +154,8 @@ class WorkProcessor:
         self.clock = clock
         self.field_manager = field_manager
         self._interrupted: Callable[[], bool] = lambda: False
+        # Inventory files as last read or written (this processor is their only writer).
+        self._inventories: dict[Path, str] = {}
         self._pause: Callable[[float], Awaitable[None]] = sleep
 
     # ---- inventory ---------------------------------------------------------------------------
@@ -163,9 +165,17 @@ class WorkProcessor:
 
     def inventory(self, namespace: str, name: str) -> tuple[list[ObjectKey], Obj]:
         """The objects last applied for a Work, and what was recorded with them."""
+        path = self._inventory_path(namespace, name)
+        text = self._inventories.get(path)
+        if text is None:
+            try:
+                text = path.read_text()
+            except OSError:
+                return [], {}
+            self._inventories[path] = text
         try:
-            data = json.loads(self._inventory_path(namespace, name).read_text())
-        except (OSError, ValueError):
+            data = json.loads(text)
+        except ValueError:
             return [], {}
         keys = [ObjectKey.from_list(k) for k in data.get("objects") or []]
         return keys, data
@@ -181,10 +191,19 @@ class WorkProcessor:
         }
         text = json.dumps(record)
         path = self._inventory_path(ns, name)
-        with contextlib.suppress(OSError):
-            if path.read_text() == text:
-                return  # unchanged: a resync pass does not touch the disk
+        known = self._inventories.get(path)
+        if known is None:
+            with contextlib.suppress(OSError):
+                known = path.read_text()
+        if known == text:
+            return  # unchanged: a resync pass does not touch the disk
         write_private(path, text)
+        self._inventories[path] = text
+
+    def _forget_inventory(self, namespace: str, name: str) -> None:
+        path = self._inventory_path(namespace, name)
+        self._inventories.pop(path, None)
+        path.unlink(missing_ok=True)
 
     def known_works(self) -> list[tuple[str, str]]:
         """(namespace, name) of every Work this agent holds an inventory for."""
@@ -269,11 +288,15 @@ class WorkProcessor:
                 run.keys.append(key)
                 run.components[key] = component_of(obj)
         old_keys, _ = self.inventory(ns, name)
+        # Recorded before anything is applied: a pass killed midway still finds its objects
+        # on the next start (keys not applied yet cost nothing to look for).
+        saved = _union(old_keys, run.keys)
+        self._save_inventory(work, saved)
 
         def fail(reason: str, message: str, at: int) -> SyncResult:
             set_condition(conditions, APPLIED, "False", reason, message, generation)
             # Remember what may exist on the cluster now, so a later prune finds it.
-            self._save_inventory(work, _union(old_keys, run.touched))
+            self._save_inventory(work, _union(saved, run.touched))
             return self._finish(status, run, generation, at, applied=False, settled=False)
 
         try:
@@ -320,7 +343,9 @@ class WorkProcessor:
                 return fail(
                     "ApplyFailed", f"applying {exc.key.describe()} failed: {exc.message}", index
                 )
-            self._save_inventory(work, _union(old_keys, run.touched))
+            if not set(run.touched) <= set(saved):  # a secret copy or a name with a macro
+                saved = _union(saved, run.touched)
+                self._save_inventory(work, saved)
             if last:
                 healthy = True
             else:
@@ -723,7 +748,7 @@ class WorkProcessor:
             await self.namespaces.release(label, keep=set())
         else:
             self.namespaces.forget(label)
-        self._inventory_path(namespace, name).unlink(missing_ok=True)
+        self._forget_inventory(namespace, name)
         return count
 
 
