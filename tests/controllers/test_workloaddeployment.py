@@ -19,6 +19,7 @@ from axle.store.base import Store
 from tests.controllers.deliveryfixtures import (
     NS,
     PROFILE,
+    REG,
     SPOKE,
     WD,
     WORK,
@@ -409,3 +410,50 @@ async def test_a_missing_secret_is_waited_for(hub: Hub) -> None:
         },
     )
     await eventually(lambda: work_of(store, "s1"), within=20, what="delivery once it exists")
+
+
+def config_definition(value: str) -> dict[str, object]:
+    return {
+        "apiVersion": "axle.dev/v1alpha1",
+        "kind": "ComponentDefinition",
+        "metadata": {"name": "settings-map", "namespace": NS},
+        "spec": {
+            "schematic": {
+                "kube": {
+                    "template": {
+                        "apiVersion": "v1",
+                        "kind": "ConfigMap",
+                        "metadata": {"name": "settings"},
+                        "data": {"mode": value},
+                    }
+                }
+            }
+        },
+    }
+
+
+async def test_project_definitions_render_and_their_changes_roll_out(hub: Hub) -> None:
+    store = hub.store
+    compdef = REG.by_group_kind("axle.dev", "ComponentDefinition")
+    profile = web_profile()
+    profile["spec"]["workload"]["components"].append(  # type: ignore[index]
+        {"name": "settings", "type": "settings-map"}
+    )
+    await store.create(compdef, config_definition("one"))
+    await setup(store, ("s1",), profile=profile)
+    await store.create(WD, deployment())
+    first = await eventually(lambda: work_of(store, "s1"), what="the Work")
+    objects = await pull(first["spec"]["artifact"]["url"], first["spec"]["artifact"]["digest"])
+    assert next(o for o in objects if o["kind"] == "ConfigMap")["data"] == {"mode": "one"}
+    current = await store.get(compdef, NS, "settings-map")
+    current["spec"] = config_definition("two")["spec"]
+    await store.update(compdef, current)
+
+    async def moved() -> object:
+        work = await work_of(store, "s1")
+        moved_on = work and work["spec"]["artifact"] != first["spec"]["artifact"]
+        return work if moved_on else None
+
+    second = await eventually(moved, what="a new artifact from the changed definition")
+    objects = await pull(second["spec"]["artifact"]["url"], second["spec"]["artifact"]["digest"])
+    assert next(o for o in objects if o["kind"] == "ConfigMap")["data"] == {"mode": "two"}

@@ -78,6 +78,11 @@ class InputGatherer:
         self.namespaces = ctx.cache(ctx.kinds.namespace)
         self.definitions = {k: ctx.cache(reg.by_group_kind(GROUP, k)) for k in DEFINITION_KINDS}
         self.definition_kinds = [reg.by_group_kind(GROUP, k) for k in DEFINITION_KINDS]
+        # Bumped by any definition change: a namespace's catalog is rebuilt only then.
+        self._definitions_version = 0
+        for cache in self.definitions.values():
+            cache.add_handler(self._definitions_changed)
+        self._by_namespace: dict[str, tuple[int, str | None, tuple[dict[str, Any], str]]] = {}
         self._hashes: dict[str, tuple[str, str]] = {}
         self._needs: dict[str, _Needs] = {}
         self._catalogs: dict[tuple[str, ...], tuple[dict[str, dict[str, Any]], str]] = {}
@@ -147,10 +152,21 @@ class InputGatherer:
         self._hashes[uid] = (rv, digest)
         return digest
 
+    def _definitions_changed(self, old: Obj | None, new: Obj | None) -> None:
+        self._definitions_version += 1
+
     def catalog(self, namespace: str) -> tuple[dict[str, dict[str, Any]], str]:
         """The definitions a deployment in `namespace` renders with, and their digest."""
-        order = [SYSTEM_NAMESPACE]
         tenant = self.tenant_of(namespace)
+        memo = self._by_namespace.get(namespace)
+        if memo is not None and memo[0] == self._definitions_version and memo[1] == tenant:
+            return memo[2]
+        found = self._catalog(namespace, tenant)
+        self._by_namespace[namespace] = (self._definitions_version, tenant, found)
+        return found
+
+    def _catalog(self, namespace: str, tenant: str | None) -> tuple[dict[str, dict[str, Any]], str]:
+        order = [SYSTEM_NAMESPACE]
         if tenant:
             order.append(tenant_namespace(tenant))
         order.append(namespace)
