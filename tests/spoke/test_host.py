@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from axle.client import Client
 from axle.spoke.host import AgentHost, AgentSpec, ClusterHandle
@@ -15,6 +18,15 @@ from tests.spoke.conftest import enroll, until
 from tests.spoke.fakecluster import FakeCluster
 
 OPTIONS = {"resync_seconds": 0.5, "requeue_seconds": 0.1, "capacity_seconds": 0.2}
+
+
+@pytest.fixture(autouse=True)
+def gc_threshold() -> Iterator[None]:
+    """`serve` tunes the collector for a host process; the test process gets it back."""
+    before = gc.get_threshold()
+    yield
+    assert gc.get_threshold()[0] >= 50_000 or before[0] >= 50_000
+    gc.set_threshold(*before)
 
 
 class Lines:
