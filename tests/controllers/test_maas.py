@@ -229,3 +229,28 @@ async def test_the_example_model_bundle_gets_model_and_revision(
     wd = await wait_wd(store, "llama-model-vllm")
     assert wd["spec"]["variables"] == {"model": LLAMA["name"], "modelRevision": "abc1"}
     assert "secretRefs" not in wd["spec"]  # no Hugging Face integration in this project
+
+
+async def test_credentials_follow_the_settings(store: Store, hub: ControllerManager) -> None:
+    await setup_models(store, modelAsAServiceMappings=[mapping("hf")])
+    await store.create(AIW, aiw_obj("llama", bundle=None, wtype="model", model=LLAMA))
+    await wait_wd(store, "llama-llm", lambda w: w["spec"].get("secretRefs"), "secretRefs")
+    await set_status(
+        store,
+        K.settings,
+        NS,
+        "ml-settings",
+        effectiveSettings={
+            "huggingFace": {
+                "source": {"namespace": NS, "name": "ml-settings"},
+                "secretRef": {"name": "hf-token-2", "namespace": NS, "key": "token"},
+            }
+        },
+    )
+    wd = await wait_wd(
+        store,
+        "llama-llm",
+        lambda w: (w["spec"].get("secretRefs") or [{}])[0].get("name") == "hf-token-2",
+        "the new Secret",
+    )
+    assert wd["spec"]["secretRefs"][0]["targetName"] == "model-credentials"

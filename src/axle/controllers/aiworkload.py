@@ -298,6 +298,11 @@ class AIWorkloadReconciler(Reconciler):
             (self.kinds.project, self._project_spec_changed),
             (self.compute_kind, lambda c: self._compute_waiters(c["metadata"].get("namespace"))),
             (self.kinds.lease, self._claim_changed),
+            # The model credentials a Settings names (by reference) reach model workloads.
+            (
+                self.kinds.settings,
+                lambda _s: [key_of(a) for a in self._all() if (a.get("spec") or {}).get("model")],
+            ),
             (self.aiw_kind, self._released),
         ]
 
