@@ -149,3 +149,19 @@ async def test_history_is_limited_and_keeps_the_current_revision(
     numbers = [int(r["revision"]) for r in revs]
     assert numbers == list(range(HISTORY_LIMIT + 3 - HISTORY_LIMIT + 1, HISTORY_LIMIT + 4))
     assert revs[-1]["data"]["spec"]["variables"] == {"n": HISTORY_LIMIT + 2}
+
+
+async def test_the_bundle_pin_is_the_profile_revision_deployed(
+    store: Store, hub: ControllerManager
+) -> None:
+    await base(store)
+
+    def pin(b: Obj) -> None:
+        b["spec"]["workloadProfiles"] = [{"name": "web", "revision": 7}]
+
+    await edit(store, BUNDLE, NS, "app", pin)
+    await store.create(AIW, aiw_obj())
+    wd = await wait_wd(store, "chat-web")
+    assert wd["spec"]["workloadProfileRef"] == {"name": "web", "revision": 7}
+    [rev] = await revisions(store)
+    assert rev["data"]["profiles"] == {"web": 7}
