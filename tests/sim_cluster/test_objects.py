@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import re
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -195,3 +196,35 @@ async def test_events_for_a_pod(sim: SimCluster) -> None:
     assert ev["apiVersion"] == "v1" and ev["kind"] == "Event" and ev["count"] == 1
     assert ev["type"] == "Normal" and ev["involvedObject"]["name"] == "p"
     assert ev["message"].startswith("Successfully assigned default/p to ")
+
+
+async def test_inert_kinds_are_stored_without_a_controller_pass(
+    make_cluster: Callable[..., SimCluster],
+) -> None:
+    sim = make_cluster()
+    passes = 0
+    reconcile = sim.controllers.reconcile
+
+    def counting() -> None:
+        nonlocal passes
+        passes += 1
+        reconcile()
+
+    sim.controllers.reconcile = counting  # type: ignore[method-assign]
+    cm = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "a", "namespace": "default"},
+    }
+    live = await sim.apply({**cm, "data": {"k": "v"}})
+    assert live["data"] == {"k": "v"} and passes == 0
+    assert (await sim.get("v1", "ConfigMap", "default", "a") or {})["data"] == {"k": "v"}
+    await sim.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "s", "namespace": "default"},
+            "spec": {"ports": [{"port": 80}]},
+        }
+    )
+    assert passes == 1  # a Service is not inert: its controller runs

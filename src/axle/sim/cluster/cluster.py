@@ -57,6 +57,8 @@ from axle.sim.cluster.storage import default_storage_class
 Obj = dict[str, Any]
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 IDLE_STEP = 60.0  # seconds between steps when no timer is pending
+# Kinds no simulated controller reads or writes (nothing reacts to a ConfigMap's content).
+INERT_KINDS = frozenset({("", "ConfigMap"), ("", "Secret"), ("", "ServiceAccount")})
 SAVE_DELAY = 1.0  # while `run()` drives the cluster: changes are saved at most this often
 
 
@@ -167,13 +169,17 @@ class SimCluster:
         or, while `run()` drives the cluster, within `SAVE_DELAY` from a thread)."""
         due = self.controllers.next_due
         self.controllers.reconcile()
+        self._persist()
+        if self.controllers.next_due < due:
+            self._timers_changed.set()
+
+    def _persist(self) -> None:
+        """Save what changed: at once, or soon from `run()`'s saver."""
         if self._deferred_saves:
             if self.store.dirty:
                 self._save_wanted.set()
         else:
             self.store.save()
-        if self.controllers.next_due < due:
-            self._timers_changed.set()
 
     async def _saver(self) -> None:
         """Save the state file in the background, coalescing the changes of `SAVE_DELAY`.
@@ -259,7 +265,12 @@ class SimCluster:
         self._require_namespace(obj)
         live = self.store.apply(obj, field_manager, force, admit=self.controllers.admit)
         key = key_of(live)
-        self.step()
+        if key[:2] in INERT_KINDS and not live["metadata"].get("ownerReferences"):
+            # No simulated controller reads or writes these: the cluster is as settled as it
+            # was, so only the change is saved (a reconcile pass per ConfigMap would be waste).
+            self._persist()
+        else:
+            self.step()
         return clone(self.store.get(key) or live)
 
     async def get(
