@@ -228,6 +228,8 @@ class ObjectStore:
         """Store `obj` whole (a controller's update); False when nothing changed."""
         key = key_of(obj)
         old = self.objects.get(key)
+        if old is not None and obj == old:
+            return False  # the common case of a controller pass: spared the copy
         new = clone(obj)
         meta = new.setdefault("metadata", {})
         if key[2]:
