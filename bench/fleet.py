@@ -283,6 +283,23 @@ def start_hub(
     return proc, hub, sim
 
 
+def start_py_spy(exe: str, hub: int, out: Path) -> list[subprocess.Popen[bytes]]:
+    """py-spy recorders of the hub and the spoke agent host (folded stacks, 20 samples/s)."""
+    spies = []
+    for pid in proc_tree(hub):
+        name = describe(pid, hub)
+        if name in ("hub", "spoke agent host"):
+            target = out / f"py-spy-{name.replace(' ', '-')}.txt"
+            spies.append(
+                subprocess.Popen(
+                    [exe, "record", "-p", str(pid), "-r", "20", "-f", "raw", "-o", str(target)],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+    return spies
+
+
 def path_of(obj: dict[str, Any], *, collection: bool = False) -> str:
     meta = obj["metadata"]
     group, _, version = obj["apiVersion"].rpartition("/")
@@ -702,32 +719,23 @@ def audit_report(path: Path, start: int, elapsed: float, admin: str) -> list[str
     return out
 
 
-def pending_report(http: httpx.Client, tracker: Tracker) -> list[str]:
-    out: list[str] = []
+def top_messages(tracker: Tracker, n: int) -> list[tuple[str, int]]:
+    """The most common (phase, message) of the objects not Running, names generalised."""
     with tracker.lock:
-        phases = Counter(tracker.phases.values())
         messages = Counter(
-            f"[{tracker.phases.get(n)}] {re.sub(r'aiw-[0-9]+|fleet-[0-9]+', '<name>', m)}"
-            for n, m in tracker.messages.items()
-            if tracker.phases.get(n) != "Running"
+            f"[{tracker.phases.get(k)}] {re.sub(r'aiw-[0-9]+|fleet-[0-9]+', '<name>', m)}"
+            for k, m in tracker.messages.items()
+            if tracker.phases.get(k) != "Running"
         )
-    out.append(f"  AIWorkload phases: {dict(phases.most_common())}")
-    for text, n in messages.most_common(8):
-        out.append(f"    {n:>6} x {text[:200]}")
-    for plural in ("workloaddeployments",):
-        try:
-            items, _ = list_all(http, f"{AXLE}/namespaces/{NS}/{plural}")
-        except httpx.HTTPError as err:
-            out.append(f"  {plural}: {err!r}")
-            continue
-        wd_phases = Counter(phase_of(o) for o in items)
-        out.append(f"  WorkloadDeployments: {len(items)}, phases {dict(wd_phases.most_common())}")
-        wd_messages = Counter(
-            f"[{phase_of(o)}] {re.sub(r'aiw-[0-9]+|fleet-[0-9]+', '<name>', message_of(o))}"
-            for o in items
-            if phase_of(o) != "Running"
-        )
-        for text, n in wd_messages.most_common(5):
+    return messages.most_common(n)
+
+
+def pending_report(http: httpx.Client, aiws: Tracker, wds: Tracker) -> list[str]:
+    out: list[str] = []
+    for title, tracker in (("AIWorkloads", aiws), ("WorkloadDeployments", wds)):
+        phases, _ = tracker.snapshot()
+        out.append(f"  {title}: {sum(phases.values())}, phases {dict(phases.most_common())}")
+        for text, n in top_messages(tracker, 6):
             out.append(f"    {n:>6} x {text[:200]}")
     try:
         works, _ = list_all(http, f"{AXLE}/works")
@@ -756,6 +764,12 @@ def main() -> None:
     ap.add_argument("--gpu", action="store_true", help="each workload asks for one GPU")
     ap.add_argument(
         "--hub-arg", action="append", default=[], help="extra `axle up` argument (repeatable)"
+    )
+    ap.add_argument(
+        "--py-spy",
+        metavar="EXE",
+        help="record the hub and the agent host with this py-spy during the measured phase "
+        "(raw stacks written to the data dir; implies --keep)",
     )
     ap.add_argument("--keep", action="store_true", help="keep the data dir and print its path")
     args = ap.parse_args()
@@ -862,10 +876,16 @@ def main() -> None:
             _, rv = list_all(http, path)
             tracker = Tracker(url, token, path)
             tracker.start(rv)
+            # The WorkloadDeployments too: where the workloads are in the chain, as it runs.
+            wd_path = f"{AXLE}/namespaces/{NS}/workloaddeployments"
+            _, rv = list_all(http, wd_path)
+            wds = Tracker(url, token, wd_path)
+            wds.start(rv)
             time.sleep(0.3)  # the audit log flushes every 0.2 s: start counting after setup's lines
             audit_start = audit.stat().st_size if audit.exists() else 0
             procs = ProcWatch(proc.pid)
             procs.start()
+            spies = start_py_spy(args.py_spy, proc.pid, data) if args.py_spy else []
             bench_cpu0 = time.process_time()
             objs = [aiworkload(i, ww, args.spokes, pw) for i in range(args.workloads)]
             t0 = time.monotonic()
@@ -888,13 +908,25 @@ def main() -> None:
                     break
                 if time.monotonic() - last >= 10:
                     last = time.monotonic()
+                    wd_phases, _ = wds.snapshot()
+                    top = top_messages(tracker, 1)
                     print(
-                        f"  {last - t0:6.0f} s: {running} Running; {dict(phases.most_common())}",
+                        f"  {last - t0:6.0f} s: {running} Running; {dict(phases.most_common())}; "
+                        f"WDs {dict(wd_phases.most_common())}"
+                        + (f"; {top[0][1]} x {top[0][0][:120]}" if top else ""),
                         flush=True,
                     )
             elapsed = time.monotonic() - t0
             procs.finish()
+            for spy in spies:
+                spy.send_signal(signal.SIGINT)  # py-spy writes what it recorded and exits
+            for spy in spies:
+                try:
+                    spy.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    spy.kill()
             tracker.stop.set()
+            wds.stop.set()
             bench_cpu = time.process_time() - bench_cpu0
             time.sleep(0.3)
             phases, running = tracker.snapshot()
@@ -935,7 +967,7 @@ def main() -> None:
             for line in audit_report(audit, audit_start, elapsed, ADMIN_USER):
                 print(line)
             if not done:
-                for line in pending_report(http, tracker):
+                for line in pending_report(http, tracker, wds):
                     print(line)
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -943,7 +975,7 @@ def main() -> None:
             proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             proc.kill()
-        if args.keep:
+        if args.keep or args.py_spy:
             print(f"  data dir kept: {data}")
         else:
             subprocess.run(["rm", "-rf", str(work)], check=False)
