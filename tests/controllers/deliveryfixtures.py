@@ -144,7 +144,7 @@ async def add_spoke(store: Store, name: str, *, available: str = "True", pool: s
             "kind": "Spoke",
             "metadata": {
                 "name": name,
-                "labels": {"axle.dev/pool": pool, "axle.dev/pool-namespace": NS},
+                "labels": {"axle.dev/compute-pool": pool, "axle.dev/pool-namespace": NS},
             },
             "spec": {"computePoolRef": {"name": pool, "namespace": NS}},
         },

@@ -79,7 +79,7 @@ async def test_pool_members_that_joined(envs: Store) -> None:
             "kind": "Spoke",
             "metadata": {
                 "name": "c1",
-                "labels": {"axle.dev/pool": "gpu-a", "axle.dev/pool-namespace": NS},
+                "labels": {"axle.dev/compute-pool": "gpu-a", "axle.dev/pool-namespace": NS},
             },
         },
     )
@@ -100,7 +100,7 @@ async def test_placement_by_labels_and_number(envs: Store) -> None:
             placement(
                 {
                     "matchExpressions": [
-                        {"key": "axle.dev/pool", "operator": "In", "values": ["x", "y"]}
+                        {"key": "axle.dev/compute-pool", "operator": "In", "values": ["x", "y"]}
                     ]
                 },
                 clusters=2,
@@ -108,7 +108,9 @@ async def test_placement_by_labels_and_number(envs: Store) -> None:
         ),
     )
     await store.create(ENV, env("any", placement()))
-    await store.create(ENV, env("z-only", placement({"matchLabels": {"axle.dev/pool": "z"}})))
+    await store.create(
+        ENV, env("z-only", placement({"matchLabels": {"axle.dev/compute-pool": "z"}}))
+    )
     await eventually(lambda: _equals(decisions(store, "by-label"), ["s1", "s2"]), what="2 of x|y")
     await eventually(
         lambda: _equals(decisions(store, "any"), ["s1", "s2", "s3", "s4"]), what="all spokes"
@@ -143,3 +145,9 @@ async def test_user_placements_are_not_resolved(envs: Store) -> None:
 
 async def _equals(value: Any, expected: Any) -> bool:
     return bool(await value == expected)
+
+
+def test_pool_environments_select_spokes_by_the_label_the_pool_controller_writes() -> None:
+    from axle.controllers import computepool, environment
+
+    assert environment.POOL_LABEL == computepool.POOL_LABEL

@@ -3,7 +3,7 @@
 An Environment says where, not what. Two forms (notes §15, OCM's Placement):
 
 - `spec.computePoolRefs`: the spokes of those pools (in the Environment's namespace) that have
-  joined: Spokes labelled `axle.dev/pool=<pool>` and `axle.dev/pool-namespace=<namespace>`
+  joined: Spokes labelled `axle.dev/compute-pool=<pool>` and `axle.dev/pool-namespace=<namespace>`
   with `Joined=True`. Every ComputePool owns one such Environment named after it.
 - `spec.topology.properties.placement`: spokes matching any of the label predicates (all
   spokes without predicates), joined, sorted by name, at most `numberOfClusters`.
@@ -30,7 +30,8 @@ from axle.errors import BadRequest
 from axle.store.base import Obj
 from axle.store.selectors import selector_from_spec
 
-POOL_LABEL = "axle.dev/pool"
+# The labels the ComputePool controller puts on its Spokes (controllers/computepool.py).
+POOL_LABEL = "axle.dev/compute-pool"
 POOL_NAMESPACE_LABEL = "axle.dev/pool-namespace"
 # Spoke informer index: "<pool namespace>/<pool>".
 SPOKES_BY_POOL = "environment-pool"

@@ -21,6 +21,7 @@ from functools import partial
 
 from axle.controllers.artifactstore import ArtifactStore
 from axle.controllers.bootstrap import ensure_system_objects
+from axle.controllers.aiworkload import AIWorkloadReconciler
 from axle.controllers.compute import ComputeReconciler
 from axle.controllers.computepool import ComputePoolReconciler
 from axle.controllers.controller import Context, Controller, ControllerOptions, Reconciler
@@ -45,7 +46,7 @@ log = logging.getLogger(__name__)
 ReconcilerFactory = Callable[[Context], Reconciler]
 # Controllers whose reconciles mostly wait (on render workers, artifact pushes) run more at
 # once than the default, unless `controller_concurrency` names them.
-DEFAULT_CONCURRENCY: dict[str, int] = {"workloaddeployment": 8}
+DEFAULT_CONCURRENCY: dict[str, int] = {"workloaddeployment": 32}
 DEFAULT_RECONCILERS: tuple[ReconcilerFactory, ...] = (
     TenantReconciler,
     ProjectReconciler,
@@ -88,6 +89,7 @@ def default_reconcilers(
         *definition_reconcilers(),
         EnvironmentReconciler,
         *delivery,
+        AIWorkloadReconciler,
     )
 
 
@@ -157,6 +159,7 @@ class ControllerManager:
         await self._stop_term()
         await self.elector.release()
         await self.render_pool.close()
+        self.artifacts.close()
 
     def _options(self, name: str) -> ControllerOptions:
         s = self.settings
