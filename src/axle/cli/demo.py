@@ -1,10 +1,15 @@
-"""`make demo`: start an embedded hub, apply the quickstart, wait until it is Ready, show it.
+"""`make demo`: an embedded hub, the quickstart, then an App Deployment Running with its URL.
 
 The hub runs with the Palette simulator (`--palette-sim`, examples/inventory/small-fleet.yaml
 on port 8700, where the quickstart's Palette Secret points), so the demo also shows the
 machine inventory the Compute discovered through the real Palette client, and the shared
 Compute Pool of examples/quickstart/50-pool.yaml Running: a simulated Palette cluster on
 three reserved machines whose spoke agent joined the hub and reports its nodes and GPUs.
+Then it plays the data scientist: it applies the LLM inference bundle
+(examples/bundles/llm-inference.yaml) and the App Deployment examples/apps/chat.yaml, follows
+the AIWorkload's phases (quota reserved, rendered, artifact pushed, Work applied by the spoke
+agent) and prints its status and URL once Running, or fails after 60 s with the blocking
+message.
 
 It drives the real `axle` command line as subprocesses, so what it prints is exactly what a
 user typing the same commands would see; nothing here talks to the hub's internals. The hub
@@ -34,7 +39,10 @@ from axle.api.meta import get_condition
 ROOT = Path(__file__).resolve().parents[3]
 QUICKSTART = ROOT / "examples" / "quickstart"
 INVENTORY = ROOT / "examples" / "inventory" / "small-fleet.yaml"
+BUNDLE = ROOT / "examples" / "bundles" / "llm-inference.yaml"
+APP = ROOT / "examples" / "apps" / "chat.yaml"
 READY_TIMEOUT = 90.0
+APP_TIMEOUT = 60.0
 URL_RE = re.compile(r"hub serving on (https?://[0-9.]+:[0-9]+)")
 
 
@@ -49,7 +57,9 @@ def _say(text: str) -> None:
 def _run(args: Sequence[str], env: dict[str, str]) -> str:
     shown = " ".join(shlex.quote(a) for a in ["axle", *args[3:]])
     _say(f"\n$ {shown}")
-    proc = subprocess.run(list(args), env=env, capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        list(args), env=env, capture_output=True, text=True, check=False, cwd=ROOT
+    )
     out = proc.stdout + proc.stderr
     print(out, end="" if out.endswith("\n") else "\n", flush=True)
     if proc.returncode != 0:
@@ -140,6 +150,34 @@ def _wait_ready(url: str, token: str) -> None:
     raise SystemExit(f"demo: not Ready within {READY_TIMEOUT:.0f} s: {last}")
 
 
+def _follow_app(url: str, token: str, namespace: str, name: str) -> dict[str, object]:
+    """Print each phase (and blocking message) the App Deployment goes through until it is
+    Running; fail after APP_TIMEOUT seconds with the last message."""
+    headers = {"Authorization": f"Bearer {token}"}
+    path = f"/apis/axle.dev/v1alpha1/namespaces/{namespace}/aiworkloads/{name}"
+    started = time.monotonic()
+    deadline = started + APP_TIMEOUT
+    shown = ("", "")
+    with httpx.Client(base_url=url, headers=headers, timeout=5) as http:
+        while time.monotonic() < deadline:
+            resp = http.get(path)
+            status = resp.json().get("status") or {} if resp.status_code == 200 else {}
+            phase = str(status.get("phase") or "Pending")
+            message = str(status.get("message") or "")
+            if (phase, message) != shown:
+                shown = (phase, message)
+                detail = f"  ({message})" if message else ""
+                _say(f"  {time.monotonic() - started:5.1f} s  {phase}{detail}")
+            if phase == "Running" and status.get("url"):
+                return dict(status)
+            if phase == "Failed":
+                raise SystemExit(f"demo: aiworkload {name} failed: {message}")
+            time.sleep(0.2)
+    raise SystemExit(
+        f"demo: aiworkload {name} not Running within {APP_TIMEOUT:.0f} s: {shown[0]} {shown[1]}"
+    )
+
+
 def main() -> None:
     data_dir = Path(os.environ.get("DEMO_DATA_DIR") or tempfile.mkdtemp(prefix="axle-demo-"))
     started = time.monotonic()
@@ -147,7 +185,7 @@ def main() -> None:
     try:
         token = (data_dir / "admin-token").read_text().strip()
         env = {**os.environ, "AXLE_SERVER": url, "AXLE_TOKEN": token}
-        _run(_axle("apply", "-f", str(QUICKSTART)), env)
+        _run(_axle("apply", "-f", str(QUICKSTART.relative_to(ROOT))), env)
         _say(
             "\nwaiting for the tenant and projects to be Ready, the inventory synced, and the "
             "shared pool Running (Palette cluster provisioned, spoke agent joined) ..."
@@ -159,7 +197,23 @@ def main() -> None:
         _run(_axle("get", "spokes", "-o", "wide"), env)
         _run(_axle("get", "compute", "-A"), env)
         _run(_axle("get", "compute", "fleet", "-n", "ml-prod", "-o", "wide"), env)
-        _say(f"\nready in {time.monotonic() - started:.1f} s; hub at {url}, data in {data_dir}")
+        _say(
+            f"\nplatform ready in {time.monotonic() - started:.1f} s. Now a data scientist "
+            "deploys the LLM inference bundle on the shared pool:"
+        )
+        _run(
+            _axle("apply", "-f", str(BUNDLE.relative_to(ROOT)), "-f", str(APP.relative_to(ROOT))),
+            env,
+        )
+        _say("\nfollowing aiworkload chat (render -> artifact -> Work -> spoke agent):")
+        app = _follow_app(url, token, "ml-prod", "chat")
+        _run(_axle("get", "aiworkloads", "-n", "ml-prod"), env)
+        _run(_axle("get", "workloaddeployments", "-n", "ml-prod", "-o", "wide"), env)
+        _run(_axle("describe", "aiworkload", "chat", "-n", "ml-prod"), env)
+        _say(
+            f"\nchat is Running at {app['url']} ({time.monotonic() - started:.1f} s after "
+            f"`axle up`); hub at {url}, data in {data_dir}"
+        )
         if os.environ.get("DEMO_SERVE") == "1":
             _say(
                 f"serving; try: AXLE_SERVER={url} AXLE_TOKEN=$(cat {data_dir}/admin-token) "
