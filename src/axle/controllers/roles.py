@@ -57,21 +57,26 @@ def rule(groups: list[str], resources: list[str], verbs: list[str]) -> dict[str,
 
 def default_templates() -> dict[str, list[dict[str, Any]]]:
     """The default PolicyRules of the three project roles, by role name."""
+    # AIWorkload rollout history (`axle rollout history|undo`) is kept as ControllerRevisions.
+    history = rule(["apps"], ["controllerrevisions"], READ)
     viewer = [
         rule([GROUP], ALL_PROJECT_KINDS, READ),
         rule([""], ["configmaps", "events"], READ),
+        history,
     ]
     editor = [
         rule([GROUP], [*WORKLOAD_KINDS, *COMPUTE_KINDS], CRUD),
         rule([GROUP], ["projects", "settings", "computeconfigs"], READ),
         rule([""], ["configmaps"], CRUD),
         rule([""], ["events"], READ),
+        history,
     ]
     admin = [
         rule([GROUP], [*WORKLOAD_KINDS, *COMPUTE_KINDS, "settings", "computeconfigs"], CRUD),
         rule([GROUP], ["projects"], ["get", "list", "watch", "patch", "update"]),
         rule([""], ["configmaps", "secrets"], CRUD),
         rule([""], ["events"], READ),
+        history,
     ]
     return {"viewer": viewer, "editor": editor, "admin": admin}
 
