@@ -569,49 +569,62 @@ def setup_objects(sim: str) -> list[dict[str, Any]]:
     ]
 
 
-def app_objects(gpu: bool) -> list[dict[str, Any]]:
+def app_objects(gpu: bool, copies: int) -> list[dict[str, Any]]:
+    """`copies` WorkloadProfiles and Application bundles, `fleet-web-K` / `fleet-app-K`.
+
+    The hub renders a component's objects under the component's name in the project's
+    namespace, so two workloads of one bundle on one spoke would both write Deployment
+    `bench/web` (the agent hands it from one Work to the other) and the spoke would run one
+    Deployment for both. Workload i goes to pool i % N and uses copy i // N, whose component
+    is `web-K`: every workload on a spoke has objects of its own, as ten different apps would.
+    """
     traits = [{"type": "gpu", "properties": {"count": 1}}] if gpu else []
-    return [
-        {
-            "apiVersion": "axle.dev/v1alpha1",
-            "kind": "WorkloadProfile",
-            "metadata": {"name": "fleet-web", "namespace": NS},
-            "spec": {
-                "type": "Application",
-                "description": "One small web service per workload (bench/fleet.py).",
-                "workload": {
-                    "components": [
-                        {
-                            "name": "web",
-                            "type": "webservice",
-                            "properties": {
-                                "image": "nginx:1.27",
-                                "port": 80,
-                                "replicas": 1,
-                                "env": {"INDEX": "{{ .var.index }}"},
-                            },
-                            **({"traits": traits} if traits else {}),
-                        }
-                    ]
+    out: list[dict[str, Any]] = []
+    for k in range(copies):
+        out.append(
+            {
+                "apiVersion": "axle.dev/v1alpha1",
+                "kind": "WorkloadProfile",
+                "metadata": {"name": f"fleet-web-{k}", "namespace": NS},
+                "spec": {
+                    "type": "Application",
+                    "description": "One small web service per workload (bench/fleet.py).",
+                    "workload": {
+                        "components": [
+                            {
+                                "name": f"web-{k}",
+                                "type": "webservice",
+                                "properties": {
+                                    "image": "nginx:1.27",
+                                    "port": 80,
+                                    "replicas": 1,
+                                    "env": {"INDEX": "{{ .var.index }}"},
+                                },
+                                **({"traits": traits} if traits else {}),
+                            }
+                        ]
+                    },
                 },
-            },
-        },
-        {
-            "apiVersion": "axle.dev/v1alpha1",
-            "kind": "ProfileBundle",
-            "metadata": {"name": "fleet-app", "namespace": NS},
-            "spec": {
-                "type": "Application",
-                "version": "1.0.0",
-                "workloadProfiles": [{"name": "fleet-web"}],
-                "variableSet": {
-                    "variables": [
-                        {"name": "index", "variableType": "string", "value": {"string": "0"}}
-                    ]
+            }
+        )
+        out.append(
+            {
+                "apiVersion": "axle.dev/v1alpha1",
+                "kind": "ProfileBundle",
+                "metadata": {"name": f"fleet-app-{k}", "namespace": NS},
+                "spec": {
+                    "type": "Application",
+                    "version": "1.0.0",
+                    "workloadProfiles": [{"name": f"fleet-web-{k}"}],
+                    "variableSet": {
+                        "variables": [
+                            {"name": "index", "variableType": "string", "value": {"string": "0"}}
+                        ]
+                    },
                 },
-            },
-        },
-    ]
+            }
+        )
+    return out
 
 
 def pool_name(i: int, width: int) -> str:
@@ -650,7 +663,7 @@ def aiworkload(i: int, width: int, pools: int, pool_width: int) -> dict[str, Any
         "kind": "AIWorkload",
         "metadata": {"name": f"aiw-{i:0{width}d}", "namespace": NS},
         "spec": {
-            "profileBundleRef": {"name": "fleet-app", "namespace": NS},
+            "profileBundleRef": {"name": f"fleet-app-{i // pools}", "namespace": NS},
             "computePoolRef": {"name": pool_name(i % pools, pool_width)},
             "variables": {"index": str(i)},
         },
@@ -810,7 +823,8 @@ def main() -> None:
                 ),
                 120,
             )
-            for obj in app_objects(args.gpu):
+            copies = max(1, math.ceil(args.workloads / args.spokes))
+            for obj in app_objects(args.gpu, copies):
                 apply(http, obj)
             t_pools = time.monotonic()
             _, errors = asyncio.run(
@@ -835,14 +849,10 @@ def main() -> None:
 
             ok = wait_for("all pools Running", pools_running, args.setup_timeout, every=2)
             wait_for(
-                "the workload profile's revision",
-                lambda: bool(
-                    (
-                        http.get(f"{AXLE}/namespaces/{NS}/workloadprofiles/fleet-web")
-                        .json()
-                        .get("status")
-                        or {}
-                    ).get("latestRevision")
+                "the workload profiles' revisions",
+                lambda: all(
+                    (p.get("status") or {}).get("latestRevision")
+                    for p in list_all(http, f"{AXLE}/namespaces/{NS}/workloadprofiles")[0]
                 ),
                 60,
             )
