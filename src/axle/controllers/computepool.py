@@ -74,11 +74,9 @@ from axle.controllers.objects import (
 from axle.controllers.poolplan import PoolPlan, pool_plan
 from axle.controllers.poolrequest import create_request
 from axle.controllers.provider_cache import ProviderCache, ProviderFactory, palette_provider
-from axle.controllers.quota import write_usage
+from axle.controllers.quota import recompute_tenant_usage, recompute_usage, write_usage
 from axle.controllers.reservations import (
     CLAIM_LABEL,
-    PROJECT_LABEL,
-    TENANT_LABEL,
     HostClaim,
     claim_all,
     gpu_usage,
@@ -86,7 +84,6 @@ from axle.controllers.reservations import (
     pool_claims,
     quota_problems,
     release_pool,
-    usage_by,
 )
 from axle.controllers.spokeinstaller import (
     AgentRequest,
@@ -507,7 +504,11 @@ class ComputePoolReconciler(Reconciler):
             "QuotaAvailable",
             "True",
             "WithinQuota",
-            "GPUs charged: " + (", ".join(f"{n} {f}" for f, n in needed.items()) or "none"),
+            (
+                "GPUs charged: " + (", ".join(f"{n} {f}" for f, n in needed.items()) or "none")
+                if plan.variant == "dedicated"
+                else "shared pool: each workload is charged the GPUs it requests"
+            ),
             gen,
         )
         pool = await self._write(
@@ -600,21 +601,26 @@ class ComputePoolReconciler(Reconciler):
                 + ", ".join(c.host_name for c in claims),
                 pool["metadata"].get("generation"),
             )
-            needed = gpu_usage(claims)
             ns = pool["metadata"]["namespace"]
-            problems = quota_problems(
-                needed,
-                await usage_by(self.store, lease, PROJECT_LABEL, ns),
-                dict((res.project.get("spec") or {}).get("gpuLimits") or {}),
-                f"project {ns}",
-            )
-            tenant = self.ctx.cache(self.kinds.tenant).get(res.tenant)
-            problems += quota_problems(
-                needed,
-                await usage_by(self.store, lease, TENANT_LABEL, res.tenant),
-                dict(((tenant or {}).get("spec") or {}).get("gpuLimits") or {}),
-                f"tenant {res.tenant}",
-            )
+            problems: list[str] = []
+            # DESIGN section 7: a dedicated pool is charged the GPUs of the hosts it reserves;
+            # a shared pool is not (its workloads are charged what they request, when the
+            # AIWorkload controller reserves it), so only a dedicated pool checks here.
+            if plan.variant == "dedicated":
+                needed = gpu_usage(claims)
+                problems = quota_problems(
+                    needed,
+                    await recompute_usage(self.store, self.kinds, ns),
+                    dict((res.project.get("spec") or {}).get("gpuLimits") or {}),
+                    f"project {ns}",
+                )
+                tenant = self.ctx.cache(self.kinds.tenant).get(res.tenant)
+                problems += quota_problems(
+                    needed,
+                    await recompute_tenant_usage(self.store, self.kinds, res.tenant),
+                    dict(((tenant or {}).get("spec") or {}).get("gpuLimits") or {}),
+                    f"tenant {res.tenant}",
+                )
             if problems:
                 raise Blocked(
                     "QuotaAvailable",

@@ -297,7 +297,11 @@ class InputGatherer:
                 "revision": str(revision),
             },
             context={"name": workload, "namespace": ns},
-            revision=revision,
+            # The manifests carry the profile's revision, not the owner's: an AIWorkload
+            # revision that leaves this profile's inputs unchanged (another profile's
+            # variable, or a rollback to earlier inputs) renders the same bytes, so the same
+            # artifact digest, and the spokes re-apply nothing.
+            revision=profile_rev,
         )
         return Inputs(
             request=request,
