@@ -15,7 +15,9 @@ thousand deployments cannot list anything per deployment):
   deployment's outputs changing re-renders only those that read them; a named output nobody
   reports yet makes the deployment wait (`Waiting`) rather than fail;
 - system values (`{{ .sys.NAME }}`): `workloadName`, `workloadDeployment`, `namespace`,
-  `project`, `environment`, `pool`, `revision`.
+  `project`, `environment`, `pool`. Not the owner's revision number: it would make every
+  revision's input (and artifact) differ even where nothing else did, so a rollback could
+  never reproduce the artifact it rolls back to.
 
 Definition specs are hashed once per stored version (memoized by uid and resourceVersion) and
 the catalog digest is derived from those hashes, so the input digest of a request costs a
@@ -60,6 +62,8 @@ class Inputs:
     pool: str
     # Outputs of other deployments this one's macros read, as (namespace, "def"/"obj", names).
     consumes: bool
+    # The profile revision rendered (what the manifests and the artifact are labelled with).
+    profile_revision: int = 1
 
 
 @dataclass(frozen=True)
@@ -294,13 +298,12 @@ class InputGatherer:
                 "project": ns,
                 "environment": env_name,
                 "pool": pool,
-                "revision": str(revision),
             },
             context={"name": workload, "namespace": ns},
-            # The manifests carry the profile's revision, not the owner's: an AIWorkload
+            # The request holds the profile's revision, never the owner's: an AIWorkload
             # revision that leaves this profile's inputs unchanged (another profile's
-            # variable, or a rollback to earlier inputs) renders the same bytes, so the same
-            # artifact digest, and the spokes re-apply nothing.
+            # variable, or a rollback to earlier inputs) has the same input digest and
+            # renders the same bytes, so the same artifact, and the spokes re-apply nothing.
             revision=profile_rev,
         )
         return Inputs(
@@ -308,6 +311,7 @@ class InputGatherer:
             revision=revision,
             pool=pool,
             consumes=bool(needs.defs or needs.objs),
+            profile_revision=profile_rev,
         )
 
 

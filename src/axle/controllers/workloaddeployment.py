@@ -352,7 +352,7 @@ class WorkloadDeploymentReconciler(Reconciler):
                     namespace=m["namespace"],
                     name=m["name"],
                     revision=inputs.revision,
-                    source_revision=f"{profile}@{inputs.revision}",
+                    source_revision=f"{profile}@{inputs.profile_revision}",
                     input_digest=digest,
                 )
             except TemporaryError as exc:
