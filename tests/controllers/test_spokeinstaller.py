@@ -107,6 +107,27 @@ async def test_a_dead_host_is_restarted_with_every_agent(tmp_path: Path) -> None
         await host.aclose()
 
 
+async def test_a_dead_host_comes_back_by_itself(tmp_path: Path) -> None:
+    # Nothing calls install again (no pool reconcile): the supervisor restarts it at once.
+    host = SimAgentHost(tmp_path, command=[sys.executable, "-c", RECORDER, str(tmp_path)])
+    try:
+        await host.install(request("one"))
+        await host.install(request("two"))
+        await eventually(lambda: len(recorded(tmp_path)) == 2, what="first lines")
+        assert host._proc is not None
+        first_pid = host._proc.pid
+        host._proc.kill()
+        lines = await eventually(
+            lambda: (r := recorded(tmp_path)) and len(r) >= 4 and r, what="lines sent again"
+        )
+        assert sorted(x["spoke"] for x in lines[2:]) == ["one", "two"]
+        assert host._proc is not None and host._proc.pid != first_pid
+        assert (tmp_path / "agent-host.pid").read_text() == str(host._proc.pid)
+        assert host.installed("one") and host.installed("two")
+    finally:
+        await host.aclose()
+
+
 async def test_an_orphaned_host_is_stopped_before_a_new_one_starts(tmp_path: Path) -> None:
     # A host started "by a previous hub": its command line names spoke-agent and the base dir.
     script = "import time\nwhile True: time.sleep(1)\n"

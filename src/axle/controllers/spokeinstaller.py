@@ -46,6 +46,10 @@ log = logging.getLogger(__name__)
 
 AGENT_NAMESPACE = "axle-system"
 PID_FILE = "agent-host.pid"
+# Restart delays of a dead agent host (seconds), and how long it must live to count healthy.
+RESTART_MIN = 0.5
+RESTART_MAX = 30.0
+RESTART_HEALTHY = 60.0
 AGENT_IMAGE = "ghcr.io/axle-dev/axle:latest"
 SIM_SCHEME = "sim://"
 
@@ -134,6 +138,10 @@ class SimAgentHost:
         self._proc: asyncio.subprocess.Process | None = None
         self._lines: dict[str, dict[str, Any]] = {}  # spoke -> the line that started it
         self._lock = asyncio.Lock()
+        self._supervisor: asyncio.Task[None] | None = None
+        self._closing = False
+        # Delay before restarting a host that died; doubles while it keeps dying young.
+        self.restart_delay = RESTART_MIN
 
     def installed(self, spoke: str) -> bool:
         return spoke in self._lines and self._alive()
@@ -163,7 +171,32 @@ class SimAgentHost:
         # Agents the dead process hosted come back from their state dirs.
         for line in self._lines.values():
             await self._send(self._proc, line)
+        if self._supervisor is None or self._supervisor.done():
+            self._supervisor = asyncio.create_task(self._supervise(), name="agent-host-supervisor")
         return self._proc
+
+    async def _supervise(self) -> None:
+        """Restart the host as soon as it dies (not at the next pool reconcile): its agents
+        hold the Works of every simulated spoke, and a rollout must not wait minutes for a
+        resync. A host that keeps dying young is restarted with a growing delay."""
+        loop = asyncio.get_running_loop()
+        while not self._closing and self._proc is not None:
+            proc = self._proc
+            started = loop.time()
+            await proc.wait()
+            if self._closing or proc is not self._proc:
+                return
+            if loop.time() - started > RESTART_HEALTHY:
+                self.restart_delay = RESTART_MIN
+            await asyncio.sleep(self.restart_delay)
+            self.restart_delay = min(self.restart_delay * 2, RESTART_MAX)
+            async with self._lock:
+                if self._closing or not self._lines:
+                    return
+                try:
+                    await self._ensure_process()
+                except (OSError, ConnectionError) as exc:
+                    log.error("could not restart the spoke agent host: %s", exc)
 
     async def _stop_orphan(self) -> None:
         """Stop an agent host a previous hub process left running (a hub killed with SIGKILL
@@ -231,7 +264,12 @@ class SimAgentHost:
                 await self._send(self._proc, {"forget": spoke})
 
     async def aclose(self) -> None:
+        self._closing = True
         proc, self._proc = self._proc, None
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
         if proc is None or proc.returncode is not None:
             return
         if proc.stdin is not None:
