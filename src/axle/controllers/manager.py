@@ -19,9 +19,9 @@ import logging
 from collections.abc import Callable, Sequence
 from functools import partial
 
+from axle.controllers.aiworkload import AIWorkloadReconciler
 from axle.controllers.artifactstore import ArtifactStore
 from axle.controllers.bootstrap import ensure_system_objects
-from axle.controllers.aiworkload import AIWorkloadReconciler
 from axle.controllers.compute import ComputeReconciler
 from axle.controllers.computepool import ComputePoolReconciler
 from axle.controllers.controller import Context, Controller, ControllerOptions, Reconciler
