@@ -46,7 +46,6 @@ from axle.controllers.aiworkload_inputs import (
     DEFAULT_INFRA_LABEL,
     FINALIZER,
     PROFILE_TYPE,
-    Blocked,
     Bundle,
     Inputs,
     controller_owner,
@@ -60,6 +59,7 @@ from axle.controllers.aiworkload_inputs import (
     wrong_type_message,
 )
 from axle.controllers.aiworkload_status import RollUp, roll_up
+from axle.controllers.blocked import Blocked
 from axle.controllers.controller import Context, Mapper, Reconciler, owned_by
 from axle.controllers.hostselection import candidates, select_hosts
 from axle.controllers.informer import IndexFunc

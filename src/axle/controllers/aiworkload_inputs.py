@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from axle.api.meta import SYSTEM_NAMESPACE, ConditionStatus
+from axle.api.meta import SYSTEM_NAMESPACE
 from axle.store.base import Obj
 
 FINALIZER = "axle.dev/aiworkload-cleanup"
@@ -34,28 +34,6 @@ DEFAULT_INFRA_LABEL = "axle.dev/default-infrastructure"
 PROFILE_TYPE = {"application": "Application", "model": "Model"}
 BASE_PROFILE_TYPES = ("Infrastructure", "Full")
 _POOL_NAME = re.compile(r"^[a-z][a-z0-9-]{1,31}[a-z0-9]$")
-
-
-class Blocked(Exception):
-    """The pass stops here: `condition` says why, the AIWorkload waits in `phase`."""
-
-    def __init__(
-        self,
-        condition: str,
-        reason: str,
-        message: str,
-        *,
-        phase: str = "Pending",
-        delay: float | None = None,
-        status: ConditionStatus = "False",
-    ) -> None:
-        super().__init__(message)
-        self.condition = condition
-        self.reason = reason
-        self.message = message
-        self.phase = phase
-        self.delay = delay
-        self.status = status
 
 
 @dataclass

@@ -55,10 +55,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
-from axle.api.meta import GROUP, SYSTEM_NAMESPACE, ConditionStatus, get_condition, set_condition
+from axle.api.meta import GROUP, SYSTEM_NAMESPACE, get_condition, set_condition
 from axle.api.registry import KindInfo
 from axle.api.spoke import spoke_namespace
 from axle.api.spoketokens import SPOKE_LABEL, bootstrap_secret, new_bootstrap_token
+from axle.controllers.blocked import Blocked
 from axle.controllers.controller import Context, Mapper, Reconciler
 from axle.controllers.hostselection import candidates, select_hosts
 from axle.controllers.objects import (
@@ -109,28 +110,6 @@ POOL_LABEL = "axle.dev/compute-pool"
 DEFAULT_TAG_SELECTOR = {"palette.ai": "true"}
 CONDITION_TYPES = ("ComputeAvailable", "QuotaAvailable", "ClusterProvisioned", "SpokeJoined")
 PROVISIONING_STATES = frozenset({"Pending", "Provisioning", "Importing", ""})
-
-
-class Blocked(Exception):
-    """The pass stops here: one condition says why, the pool waits in `phase`."""
-
-    def __init__(
-        self,
-        condition: str,
-        reason: str,
-        message: str,
-        *,
-        phase: str = "Pending",
-        delay: float | None = None,
-        status: ConditionStatus = "False",
-    ) -> None:
-        super().__init__(message)
-        self.condition = condition
-        self.reason = reason
-        self.message = message
-        self.phase = phase
-        self.delay = delay
-        self.status = status
 
 
 @dataclass
