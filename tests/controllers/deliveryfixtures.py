@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import copy
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -20,6 +19,7 @@ from axle.controllers.manager import ControllerManager
 from axle.controllers.objects import get_or_none
 from axle.controllers.renderworker import RenderPool
 from axle.controllers.workloaddeployment import WorkloadDeploymentReconciler
+from axle.errors import Conflict
 from axle.store.base import Obj, Store
 from tests.controllers.conftest import fast_settings
 from tests.controllers.helpers import eventually
@@ -256,14 +256,41 @@ async def report(
         ],
     }
     work["status"] = {k: v for k, v in status.items() if v is not None}
-    return await store.update(WORK, work, subresource="status")
+    try:
+        return await store.update(WORK, work, subresource="status")
+    except Conflict:  # the hub wrote the Work meanwhile: report on what it is now
+        return await report(
+            store,
+            spoke,
+            wd=wd,
+            available=available,
+            applied=applied,
+            applied_message=applied_message,
+            health=health,
+            message=message,
+            ready=ready,
+        )
 
 
 async def release(store: Store, spoke: str, wd: str = "app-web") -> None:
     """The agent's last act: drop the Work's finalizer once its objects are pruned."""
-    work = await store.get(WORK, f"spoke-{spoke}", work_name(wd))
-    body = copy.deepcopy(work)
-    body["metadata"]["finalizers"] = [
-        f for f in work["metadata"].get("finalizers") or [] if f != WORK_FINALIZER
-    ]
-    await store.update(WORK, body)
+
+    def drop(work: Obj) -> None:
+        meta = work["metadata"]
+        meta["finalizers"] = [f for f in meta.get("finalizers") or [] if f != WORK_FINALIZER]
+
+    await modify(store, WORK, f"spoke-{spoke}", work_name(wd), drop)
+
+
+async def modify(
+    store: Store, info: Any, namespace: str | None, name: str, change: Callable[[Obj], None]
+) -> Obj:
+    """Read, change and write an object, again if the controllers wrote it meanwhile."""
+    for _ in range(50):
+        obj = await store.get(info, namespace, name)
+        change(obj)
+        try:
+            return await store.update(info, obj)
+        except Conflict:
+            continue
+    raise AssertionError(f"could not update {name}: conflicts all along")

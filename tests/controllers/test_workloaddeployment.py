@@ -9,11 +9,13 @@ from __future__ import annotations
 import copy
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from axle.controllers.objects import get_or_none
 from axle.controllers.workloaddeployment import FINALIZER
+from axle.errors import Conflict
 from axle.oci import pull, resolve
 from axle.store.base import Store
 from tests.controllers.deliveryfixtures import (
@@ -26,6 +28,7 @@ from tests.controllers.deliveryfixtures import (
     Hub,
     K,
     deployment,
+    modify,
     phase_is,
     release,
     report,
@@ -110,12 +113,26 @@ async def test_suspended_renders_but_delivers_nothing(hub: Hub) -> None:
     assert await work_of(store, "s1") is None
     renders = hub.pool.stats.renders
     # Resuming delivers the rendered artifact without rendering again.
-    wd = await store.get(WD, NS, "app-web")
-    wd["spec"]["suspend"] = False
-    await store.update(WD, wd)
+    await modify(store, WD, NS, "app-web", lambda wd: wd["spec"].update(suspend=False))
     work = await eventually(lambda: work_of(store, "s1"), what="the Work after resume")
     assert work["spec"]["artifact"] == status["artifact"]
     assert hub.pool.stats.renders == renders
+
+
+async def reconcile_now(hub: Hub) -> None:
+    """Run the deployment's reconcile here and now (again if the controller, running the
+    same reconcile at the same time, wrote first)."""
+    for _ in range(20):
+        try:
+            await hub.reconciler.reconcile(f"{NS}/app-web")
+            return
+        except Conflict:
+            continue
+    raise AssertionError("the reconcile conflicted all along")
+
+
+def _label(obj: dict[str, Any], value: str) -> None:
+    obj["metadata"].setdefault("labels", {})["nudge"] = value
 
 
 async def _with(store: Store, field: str) -> dict[str, object] | None:
@@ -128,9 +145,8 @@ async def test_new_revision_gives_a_new_artifact_and_updates_the_works(hub: Hub)
     await setup(store, ("s1",))
     await store.create(WD, deployment())
     first = await eventually(lambda: work_of(store, "s1"), what="the first Work")
-    wd = await store.get(WD, NS, "app-web")
-    wd["spec"] = deployment(image="httpd", revision=2)["spec"]
-    await store.update(WD, wd)
+    new_spec = deployment(image="httpd", revision=2)["spec"]
+    await modify(store, WD, NS, "app-web", lambda wd: wd.update(spec=new_spec))
 
     async def updated() -> object:
         work = await work_of(store, "s1")
@@ -161,14 +177,12 @@ async def test_unchanged_inputs_write_nothing(hub: Hub) -> None:
     reconciler = hub.reconciler
     renders, pushes, writes = hub.pool.stats.renders, hub.artifacts.pushes, reconciler.work_writes
     work = await work_of(store, "s1")
-    wd = await store.get(WD, NS, "app-web")
     assert work is not None
     # Nudge the deployment (a label: no spec change) and let it reconcile again, twice.
     for value in ("a", "b"):
-        wd = await store.get(WD, NS, "app-web")
-        wd["metadata"].setdefault("labels", {})["nudge"] = value
-        wd = await store.update(WD, wd)
-    await reconciler.reconcile(f"{NS}/app-web")
+        await modify(store, WD, NS, "app-web", lambda wd, v=value: _label(wd, v))
+    wd = await store.get(WD, NS, "app-web")
+    await reconcile_now(hub)
     assert hub.pool.stats.renders == renders
     assert hub.artifacts.pushes == pushes
     assert reconciler.work_writes == writes
@@ -297,15 +311,12 @@ async def test_profile_revision_comes_from_its_snapshot(hub: Hub) -> None:
     await setup(store, ("s1",))
     await store.create(WD, deployment())
     first = await eventually(lambda: work_of(store, "s1"), what="the Work")
-    profile = await store.get(PROFILE, NS, "app")
-    changed = copy.deepcopy(profile)
-    changed["spec"] = web_profile(gpus=4)["spec"]
+    await eventually(lambda: phase_is(store, "Deploying"), what="Deploying")
+    moved_spec = web_profile(gpus=4)["spec"]
     # WorkloadProfile specs are immutable through the API; the store lets the test move it.
-    await store.update(PROFILE, changed)
-    wd = await store.get(WD, NS, "app-web")
-    wd["metadata"]["labels"] = {"nudge": "1"}
-    await store.update(WD, wd)
-    await hub.reconciler.reconcile(f"{NS}/app-web")
+    await modify(store, PROFILE, NS, "app", lambda p: p.update(spec=copy.deepcopy(moved_spec)))
+    await modify(store, WD, NS, "app-web", lambda wd: _label(wd, "1"))
+    await reconcile_now(hub)
     work = await store.get(WORK, "spoke-s1", f"{NS}.app-web")
     assert work["spec"]["artifact"] == first["spec"]["artifact"]
     assert (await wd_status(store))["gpuRequests"] == {"H100": 2}
@@ -445,9 +456,8 @@ async def test_project_definitions_render_and_their_changes_roll_out(hub: Hub) -
     first = await eventually(lambda: work_of(store, "s1"), what="the Work")
     objects = await pull(first["spec"]["artifact"]["url"], first["spec"]["artifact"]["digest"])
     assert next(o for o in objects if o["kind"] == "ConfigMap")["data"] == {"mode": "one"}
-    current = await store.get(compdef, NS, "settings-map")
-    current["spec"] = config_definition("two")["spec"]
-    await store.update(compdef, current)
+    two = config_definition("two")["spec"]
+    await modify(store, compdef, NS, "settings-map", lambda d: d.update(spec=two))
 
     async def moved() -> object:
         work = await work_of(store, "s1")

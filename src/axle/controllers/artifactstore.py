@@ -19,14 +19,17 @@ is down is retried soon, refused credentials less often (someone has to fix them
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from axle.errors import TemporaryError
 from axle.oci import (
+    InvalidReference,
     OciError,
     RegistryUnauthorized,
     RegistryUnavailable,
@@ -34,7 +37,8 @@ from axle.oci import (
     parse_ref,
     push,
 )
-from axle.oci.refs import TAG_RE, LayoutRef
+from axle.oci.layout import push_layout
+from axle.oci.refs import TAG_RE, LayoutRef, check_tag
 
 _TAG_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 MAX_TAG = 128
@@ -42,6 +46,8 @@ MAX_TAG = 128
 UNAVAILABLE_RETRY = 5.0
 UNAUTHORIZED_RETRY = 30.0
 OTHER_RETRY = 15.0
+# Pushes in flight at once (threads; each mostly waits on the disk or the network).
+PUSH_THREADS = 16
 
 
 def artifact_tag(namespace: str, name: str, revision: int) -> str:
@@ -72,6 +78,11 @@ class ArtifactStore:
     def __init__(self, url: str, *, insecure: bool = False) -> None:
         # A malformed setting fails at start-up, not at the first deployment.
         self._ref = parse_ref(url)
+        if self._ref.tag is not None or self._ref.digest is not None:
+            raise InvalidReference(f"artifact store {url!r}: name no tag or digest")
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=PUSH_THREADS, thread_name_prefix="axle-artifacts"
+        )
         self.url = url
         self.insecure = insecure
         self.pushes = 0
@@ -89,16 +100,31 @@ class ArtifactStore:
         """Build the artifact of `manifests` and push it; raises `TemporaryError` on failure."""
         tag = artifact_tag(namespace, name, revision)
         url = self.url_for(namespace, name)
+        loop = asyncio.get_running_loop()
         # Packing (tar + gzip) is CPU work: keep it off the event loop.
-        artifact = await asyncio.to_thread(
-            build_artifact,
-            manifests,
-            source=f"axle://{namespace}/{name}",
-            revision=source_revision,
-            input_digest=input_digest,
+        artifact = await loop.run_in_executor(
+            self._executor,
+            partial(
+                build_artifact,
+                manifests,
+                source=f"axle://{namespace}/{name}",
+                revision=source_revision,
+                input_digest=input_digest,
+            ),
         )
         try:
-            digest = await push(artifact, url, tag, insecure=self.insecure or None)
+            if isinstance(self._ref, LayoutRef):
+                # What `axle.oci.push` does for a layout, on this store's own threads: each
+                # push waits on a few fsyncs, and many in flight at once share the disk's
+                # journal commits (the default executor's handful of threads would queue
+                # them one by one behind everything else the hub runs there).
+                check_tag(tag)
+                result = await loop.run_in_executor(
+                    self._executor, push_layout, artifact, self._ref.path / namespace / name, tag
+                )
+                digest = result.digest
+            else:
+                digest = await push(artifact, url, tag, insecure=self.insecure or None)
         except RegistryUnavailable as exc:
             raise TemporaryError(
                 f"{_pushing(exc.message)} (retrying)",
@@ -120,6 +146,10 @@ class ArtifactStore:
             ) from exc
         self.pushes += 1
         return PushedArtifact(url=url, digest=digest, tag=tag)
+
+    def close(self) -> None:
+        """Let the push threads go (pushes in flight finish first)."""
+        self._executor.shutdown(wait=False)
 
     def url_for(self, namespace: str, name: str) -> str:
         """Where a deployment's artifacts go: the registry repository itself, or the
