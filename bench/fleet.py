@@ -69,6 +69,7 @@ PLURALS = {
     "WorkloadProfile": "workloadprofiles",
     "ComputePool": "computepools",
     "AIWorkload": "aiworkloads",
+    "WorkloadDeployment": "workloaddeployments",
 }
 
 
@@ -670,6 +671,26 @@ def aiworkload(i: int, width: int, pools: int, pool_width: int) -> dict[str, Any
     }
 
 
+def deployment(i: int, width: int, pools: int, pool_width: int) -> dict[str, Any]:
+    """The WorkloadDeployment the AIWorkload controller would write for workload i (for
+    `--deployments-only`: delivery timed without the AIWorkload controller in front)."""
+    return {
+        "apiVersion": "axle.dev/v1alpha1",
+        "kind": "WorkloadDeployment",
+        "metadata": {"name": f"wd-{i:0{width}d}", "namespace": NS},
+        "spec": {
+            "workloadProfileRef": {"name": f"fleet-web-{i // pools}", "revision": 1},
+            "environmentRef": {"name": pool_name(i % pools, pool_width)},
+            "profileBundleRef": {"name": f"fleet-app-{i // pools}", "namespace": NS},
+            "variables": {"index": str(i)},
+            "bundleVariables": [
+                {"name": "index", "variableType": "string", "value": {"string": "0"}}
+            ],
+            "revision": 1,
+        },
+    }
+
+
 # --- waiting and reporting ------------------------------------------------------------------
 
 
@@ -745,7 +766,8 @@ def top_messages(tracker: Tracker, n: int) -> list[tuple[str, int]]:
 
 def pending_report(http: httpx.Client, aiws: Tracker, wds: Tracker) -> list[str]:
     out: list[str] = []
-    for title, tracker in (("AIWorkloads", aiws), ("WorkloadDeployments", wds)):
+    pairs = [("AIWorkloads", aiws), ("WorkloadDeployments", wds)] if aiws is not wds else []
+    for title, tracker in pairs or [("WorkloadDeployments", wds)]:
         phases, _ = tracker.snapshot()
         out.append(f"  {title}: {sum(phases.values())}, phases {dict(phases.most_common())}")
         for text, n in top_messages(tracker, 6):
@@ -777,6 +799,12 @@ def main() -> None:
     ap.add_argument("--gpu", action="store_true", help="each workload asks for one GPU")
     ap.add_argument(
         "--hub-arg", action="append", default=[], help="extra `axle up` argument (repeatable)"
+    )
+    ap.add_argument(
+        "--deployments-only",
+        action="store_true",
+        help="create the WorkloadDeployments directly (delivery and agents without the "
+        "AIWorkload controller)",
     )
     ap.add_argument(
         "--py-spy",
@@ -882,27 +910,31 @@ def main() -> None:
                 print(line)
 
             # --- measured phase ---
-            path = f"{AXLE}/namespaces/{NS}/aiworkloads"
+            what = "WorkloadDeployments" if args.deployments_only else "AIWorkloads"
+            path = f"{AXLE}/namespaces/{NS}/{what.lower()}"
             _, rv = list_all(http, path)
             tracker = Tracker(url, token, path)
             tracker.start(rv)
-            # The WorkloadDeployments too: where the workloads are in the chain, as it runs.
-            wd_path = f"{AXLE}/namespaces/{NS}/workloaddeployments"
-            _, rv = list_all(http, wd_path)
-            wds = Tracker(url, token, wd_path)
-            wds.start(rv)
+            wds = tracker
+            if not args.deployments_only:
+                # The WorkloadDeployments too: where the workloads are in the chain, as it runs.
+                wd_path = f"{AXLE}/namespaces/{NS}/workloaddeployments"
+                _, rv = list_all(http, wd_path)
+                wds = Tracker(url, token, wd_path)
+                wds.start(rv)
             time.sleep(0.3)  # the audit log flushes every 0.2 s: start counting after setup's lines
             audit_start = audit.stat().st_size if audit.exists() else 0
             procs = ProcWatch(proc.pid)
             procs.start()
             spies = start_py_spy(args.py_spy, proc.pid, data) if args.py_spy else []
             bench_cpu0 = time.process_time()
-            objs = [aiworkload(i, ww, args.spokes, pw) for i in range(args.workloads)]
+            make = deployment if args.deployments_only else aiworkload
+            objs = [make(i, ww, args.spokes, pw) for i in range(args.workloads)]
             t0 = time.monotonic()
             sent, errors = asyncio.run(create_all(url, token, objs, args.concurrency))
             created = time.monotonic() - t0
             print(
-                f"  {args.workloads} AIWorkloads created (API) in {created:.1f} s "
+                f"  {args.workloads} {what} created (API) in {created:.1f} s "
                 f"({args.workloads / max(created, 1e-9):,.0f}/s), {len(errors)} failed",
                 flush=True,
             )
@@ -950,7 +982,7 @@ def main() -> None:
 
             print()
             print(
-                f"fleet: {args.spokes} spokes, {args.workloads} AIWorkloads "
+                f"fleet: {args.spokes} spokes, {args.workloads} {what} "
                 f"({running} Running, {len(errors)} create errors)"
             )
             print(
