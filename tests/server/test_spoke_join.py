@@ -343,13 +343,20 @@ async def test_spoke_credential_is_limited_to_its_own_works_status_and_lease(
         assert r.status_code == 201, r.text
         assert (await agent.get("/apis")).status_code == 200
 
-        # Refused: another spoke's Works, writing Works, tenant objects, Secrets, other Spokes.
+        # Allowed since issue 6: updating its own Works (the agent removes the cleanup finalizer
+        # once it has pruned) and reading the Secrets of its own namespace (copied to its
+        # cluster by reference). A stale body is a 409, not a 403: the request was authorized.
+        assert (await agent.put(f"{own}/w", json=body)).status_code in (200, 409)
+        assert (await agent.get("/api/v1/namespaces/spoke-gpu-a/secrets")).status_code == 200
+
+        # Refused: another spoke's Works, creating or deleting Works, tenant objects, other
+        # namespaces' Secrets, other Spokes.
         forbidden = [
             agent.get(other),
             agent.get(f"{other}/w"),
             agent.get(f"{other}?watch=1&timeoutSeconds=1"),
             agent.post(own, json=work("new", "spoke-gpu-a")),
-            agent.put(f"{own}/w", json=body),
+            agent.put(f"{other}/w", json=body),
             agent.delete(f"{own}/w"),
             agent.get("/apis/axle.dev/v1alpha1/works"),
             agent.get("/apis/axle.dev/v1alpha1/tenants"),
@@ -358,7 +365,7 @@ async def test_spoke_credential_is_limited_to_its_own_works_status_and_lease(
             agent.get("/apis/axle.dev/v1alpha1/namespaces/tenant-t1/projects"),
             agent.get("/api/v1/namespaces/axle-system/secrets"),
             agent.get("/api/v1/namespaces/axle-system/secrets/spoke-credential-gpu-a"),
-            agent.get("/api/v1/namespaces/spoke-gpu-a/secrets"),
+            agent.get("/api/v1/namespaces/spoke-gpu-b/secrets"),
             agent.get("/api/v1/namespaces"),
             agent.get(f"{SPOKES}/gpu-b"),
             agent.get(SPOKES),
