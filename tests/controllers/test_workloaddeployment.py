@@ -150,9 +150,10 @@ async def test_new_revision_gives_a_new_artifact_and_updates_the_works(hub: Hub)
 
     async def updated() -> object:
         work = await work_of(store, "s1")
-        return work if work and work["spec"]["revision"] == 2 else None
+        moved = work and work["spec"]["artifact"] != first["spec"]["artifact"]
+        return work if moved else None
 
-    second = await eventually(updated, what="the Work at revision 2")
+    second = await eventually(updated, what="the Work with the new artifact")
     assert second["spec"]["artifact"]["digest"] != first["spec"]["artifact"]["digest"]
 
     async def status_at_2() -> dict[str, object] | None:
@@ -467,3 +468,25 @@ async def test_project_definitions_render_and_their_changes_roll_out(hub: Hub) -
     second = await eventually(moved, what="a new artifact from the changed definition")
     objects = await pull(second["spec"]["artifact"]["url"], second["spec"]["artifact"]["digest"])
     assert next(o for o in objects if o["kind"] == "ConfigMap")["data"] == {"mode": "two"}
+
+
+async def test_a_new_owner_revision_with_the_same_inputs_changes_nothing(hub: Hub) -> None:
+    store = hub.store
+    await setup(store, ("s1",))
+    await store.create(WD, deployment())
+    await eventually(lambda: work_of(store, "s1"), what="the Work")
+    await eventually(lambda: phase_is(store, "Deploying"), what="Deploying")
+    work = await work_of(store, "s1")
+    assert work is not None
+    renders, pushes = hub.pool.stats.renders, hub.artifacts.pushes
+    await modify(store, WD, NS, "app-web", lambda wd: wd["spec"].update(revision=2))
+
+    async def observed() -> dict[str, Any] | None:
+        status = await wd_status(store)
+        return status if status.get("observedRevision") == 2 else None
+
+    await eventually(observed, what="revision 2 observed")
+    assert (hub.pool.stats.renders, hub.artifacts.pushes) == (renders, pushes)
+    again = await work_of(store, "s1")
+    assert again is not None
+    assert again["metadata"]["resourceVersion"] == work["metadata"]["resourceVersion"]

@@ -324,7 +324,9 @@ class WorkloadDeploymentReconciler(Reconciler):
         key = key_of(wd)
         if unchanged:
             # What the render produced is remembered here or carried by the Works: nothing
-            # to render or push again.
+            # to render or push again. A new owner revision with the same inputs (another
+            # profile changed, or a rollback) is observed all the same.
+            status["observedRevision"] = inputs.revision
             memo = self._shipped.get(key)
             if memo is not None and memo[0] == digest:
                 return list(memo[1]), dict(memo[2])
@@ -363,7 +365,7 @@ class WorkloadDeploymentReconciler(Reconciler):
                 return exc.delay
             status["artifact"] = pushed.ref()
             status["inputDigest"] = digest
-            status["observedRevision"] = inputs.revision
+        status["observedRevision"] = inputs.revision
         self._cond(
             wd,
             status,
@@ -448,7 +450,9 @@ class WorkloadDeploymentReconciler(Reconciler):
                 wd,
                 spoke,
                 artifact=artifact,
-                revision=inputs.revision,
+                # The revision the manifests are labelled with (the profile's), so a new
+                # owner revision with the same render rewrites no Work.
+                revision=inputs.profile_revision,
                 priority_groups=groups,
                 outputs=outputs,
             )
