@@ -136,7 +136,9 @@ def environment(strategy: dict[str, Any] | None = None) -> Obj:
     }
 
 
-async def add_spoke(store: Store, name: str, *, available: str = "True", pool: str = POOL) -> Obj:
+async def add_spoke(
+    store: Store, name: str, *, available: str = "True", pool: str = POOL, namespace: str = NS
+) -> Obj:
     await store.create(
         SPOKE,
         {
@@ -144,9 +146,9 @@ async def add_spoke(store: Store, name: str, *, available: str = "True", pool: s
             "kind": "Spoke",
             "metadata": {
                 "name": name,
-                "labels": {"axle.dev/compute-pool": pool, "axle.dev/pool-namespace": NS},
+                "labels": {"axle.dev/compute-pool": pool, "axle.dev/pool-namespace": namespace},
             },
-            "spec": {"computePoolRef": {"name": pool, "namespace": NS}},
+            "spec": {"computePoolRef": {"name": pool, "namespace": namespace}},
         },
     )
     return await set_spoke(store, name, available=available)

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from axle.api.kinds import REGISTRY
 from axle.controllers.environment import EnvironmentReconciler
 from axle.controllers.manager import ControllerManager
 from axle.controllers.objects import get_or_none
@@ -89,8 +90,21 @@ async def test_pool_members_that_joined(envs: Store) -> None:
     await eventually(lambda: _equals(decisions(store, "gpu-a"), ["b1"]), what="a1 dropped")
 
 
+async def add_project(store: Store, namespace: str, tenant: str) -> None:
+    await store.create(
+        REGISTRY.by_group_kind("axle.dev", "Project"),
+        {
+            "apiVersion": "axle.dev/v1alpha1",
+            "kind": "Project",
+            "metadata": {"name": namespace, "namespace": namespace},
+            "spec": {"tenantRef": {"name": tenant}},
+        },
+    )
+
+
 async def test_placement_by_labels_and_number(envs: Store) -> None:
     store = envs
+    await add_project(store, NS, "acme")
     for name, pool in (("s1", "x"), ("s2", "y"), ("s3", "x"), ("s4", "z")):
         await add_spoke(store, name, pool=pool)
     await store.create(
@@ -121,6 +135,28 @@ async def test_placement_by_labels_and_number(envs: Store) -> None:
     await eventually(
         lambda: _equals(decisions(store, "by-label"), ["s0", "s1"]), what="the new spoke first"
     )
+
+
+async def test_placements_never_cross_tenants(envs: Store) -> None:
+    store = envs
+    await add_project(store, NS, "acme")
+    await add_project(store, "rival-team", "rival")
+    await add_spoke(store, "mine", pool="x")
+    await add_spoke(store, "theirs", pool="x", namespace="rival-team")
+    await store.create(ENV, env("any", placement()))
+    await eventually(lambda: _equals(decisions(store, "any"), ["mine"]), what="own tenant only")
+    # An Environment in a namespace without a project places nothing.
+    orphan = env("orphan", placement())
+    orphan["metadata"]["namespace"] = "scratch"
+    await store.create(ENV, orphan)
+
+    async def reason() -> str | None:
+        obj = await get_or_none(store, ENV, "scratch", "orphan")
+        conds = ((obj or {}).get("status") or {}).get("conditions") or []
+        return next((c["message"] for c in conds if c["type"] == "Ready"), None)
+
+    message = await eventually(reason, what="orphan decided")
+    assert message == "namespace scratch holds no project: a placement has no spokes"
 
 
 async def test_user_placements_are_not_resolved(envs: Store) -> None:

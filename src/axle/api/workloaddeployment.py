@@ -93,6 +93,9 @@ class WorkloadDeploymentStatus(StatusBase):
     # The one blocking cause in words a data scientist understands.
     message: str | None = None
     observedRevision: NonNegInt | None = None
+    # sha256 of the render request (profile, definitions, variables, outputs): unchanged
+    # input, no new render, artifact or Work.
+    inputDigest: str | None = None
     artifact: ArtifactRef | None = None
     # GPUs the rendered manifests request: {nvidia.com/gpu.product or "": count}.
     gpuRequests: dict[str, NonNegInt] | None = None

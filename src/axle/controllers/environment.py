@@ -6,7 +6,9 @@ An Environment says where, not what. Two forms (notes §15, OCM's Placement):
   joined: Spokes labelled `axle.dev/compute-pool=<pool>` and `axle.dev/pool-namespace=<namespace>`
   with `Joined=True`. Every ComputePool owns one such Environment named after it.
 - `spec.topology.properties.placement`: spokes matching any of the label predicates (all
-  spokes without predicates), joined, sorted by name, at most `numberOfClusters`.
+  spokes without predicates), joined, sorted by name, at most `numberOfClusters`; only spokes
+  of pools whose project belongs to the Environment's tenant (labels are user-written, so a
+  selector alone would let one tenant deploy onto another's clusters).
 
 A joined spoke that stops answering stays decided (its workloads say "spoke X unreachable
 since ..."); moving a workload because a heartbeat is late would do more harm than waiting.
@@ -25,7 +27,7 @@ from axle.api.meta import GROUP, get_condition, set_condition
 from axle.api.registry import KindInfo
 from axle.controllers.controller import Context, Mapper, Reconciler
 from axle.controllers.objects import is_deleting, labels, make_key, write_status
-from axle.controllers.tenancy import status_copy
+from axle.controllers.tenancy import project_tenant, status_copy
 from axle.errors import BadRequest
 from axle.store.base import Obj
 from axle.store.selectors import selector_from_spec
@@ -77,6 +79,15 @@ class EnvironmentReconciler(Reconciler):
         self._env = reg.by_group_kind(GROUP, "Environment")
         self.spoke_kind = reg.by_group_kind(GROUP, "Spoke")
         self.spokes = ctx.cache(self.spoke_kind)
+        self.projects = ctx.cache(reg.by_group_kind(GROUP, "Project"))
+
+    def _tenant_of(self, namespace: str | None) -> str | None:
+        """The tenant whose project lives in `namespace` (None: no project there)."""
+        if not namespace:
+            return None
+        for project in self.projects.list(namespace):
+            return project_tenant(project) or None
+        return None
 
     @property
     def kind(self) -> KindInfo:
@@ -104,7 +115,14 @@ class EnvironmentReconciler(Reconciler):
             ]
             return keys
 
-        return ((self.spoke_kind, by_spoke),)
+        def by_project(project: Obj) -> list[str]:
+            # A project appearing (or going) changes which spokes a placement may pick.
+            return [
+                make_key(e["metadata"].get("namespace"), e["metadata"]["name"])
+                for e in envs.by_index(ENVS_BY_PLACEMENT, ALL)
+            ]
+
+        return ((self.spoke_kind, by_spoke), (self.projects.info, by_project))
 
     async def reconcile(self, key: str) -> float | None:
         env = self.cached(key)
@@ -161,11 +179,18 @@ class EnvironmentReconciler(Reconciler):
             )
             for p in placement.get("predicates") or []
         ]
+        # A placement never reaches across tenants: it picks among the spokes of pools in
+        # projects of the Environment's own tenant (labels are written by users; a selector
+        # alone would let one tenant deploy onto another's clusters).
+        tenant = self._tenant_of(ns)
+        if tenant is None:
+            return [], "NoSpokes", f"namespace {ns} holds no project: a placement has no spokes"
         matched = sorted(
             s["metadata"]["name"]
             for s in self.spokes.list()
             if is_joined(s)
             and not is_deleting(s)
+            and self._tenant_of(labels(s).get(POOL_NAMESPACE_LABEL)) == tenant
             and (not selectors or any(sel.matches(labels(s)) for sel in selectors))
         )
         limit = placement.get("numberOfClusters")
