@@ -22,6 +22,9 @@ import orjson
 WORK_LABEL = "axle.dev/work"
 REVISION_ANNOTATION = "axle.dev/work-revision"
 COMPONENT_LABEL = "axle.dev/component"
+# Set by the hub's render pipeline on every object of an AIWorkload (render.pipeline's
+# LABEL_WORKLOAD); read here only to name the workload in an ownership conflict.
+WORKLOAD_LABEL = "axle.dev/workload"
 FIRST_KINDS = ("Namespace", "CustomResourceDefinition")
 LABEL_VALUE_MAX = 63
 

@@ -13,9 +13,11 @@ or changed Work, on a cluster change touching its objects, and periodically (dri
    from the outputs read so far (a macro whose output is not available yet stops the pass:
    "waiting for output vllm.service"; nothing with an unresolved macro is ever applied),
    stamp each object with the inventory label and revision annotation, apply each object that
-   is missing or drifted, then wait (bounded by `group_wait`) until the group is healthy and
-   read the declared outputs of its components (`outputs.py`); a group still unhealthy at
-   the bound stops this pass (the Work says why and the agent tries again later);
+   is missing or drifted (an object another Work of this agent still holds is not applied:
+   the pass stops with `Applied=False OwnershipConflict` naming that Work), then wait
+   (bounded by `group_wait`) until the group is healthy and read the declared outputs of
+   its components (`outputs.py`); a group still unhealthy at the bound stops this pass (the
+   Work says why and the agent tries again later);
 4. once every group is applied, prune what the previous revision applied and this one
    dropped (only objects still carrying this Work's inventory label);
 5. compute `resourceStatus[]` (health, message, ready/desired), `outputs`, `endpoints` and
@@ -57,6 +59,7 @@ from axle.spoke.artifacts import ArtifactCache, ArtifactError, Puller, write_pri
 from axle.spoke.manifests import (
     FIRST_KINDS,
     WORK_LABEL,
+    WORKLOAD_LABEL,
     ObjectKey,
     clone,
     component_of,
@@ -108,6 +111,15 @@ class ApplyFailed(Exception):
 
     def __init__(self, key: ObjectKey, message: str) -> None:
         super().__init__(f"{key.describe()}: {message}")
+        self.key = key
+        self.message = message
+
+
+class OwnershipConflict(Exception):
+    """The object is already owned by another Work of this agent; the message says whose."""
+
+    def __init__(self, key: ObjectKey, message: str) -> None:
+        super().__init__(message)
         self.key = key
         self.message = message
 
@@ -305,6 +317,8 @@ class WorkProcessor:
             return fail("SecretMissing", exc.message, 0)
         except ApplyFailed as exc:
             return fail("ApplyFailed", f"applying {exc.key.describe()} failed: {exc.message}", 0)
+        except OwnershipConflict as exc:
+            return fail("OwnershipConflict", exc.message, 0)
         stopped: tuple[int, str, str] | None = None
         for index, raw_group in enumerate(groups):
             last = index == len(groups) - 1
@@ -343,6 +357,8 @@ class WorkProcessor:
                 return fail(
                     "ApplyFailed", f"applying {exc.key.describe()} failed: {exc.message}", index
                 )
+            except OwnershipConflict as exc:
+                return fail("OwnershipConflict", exc.message, index)
             if not set(run.touched) <= set(saved):  # a secret copy or a name with a macro
                 saved = _union(saved, run.touched)
                 self._save_inventory(work, saved)
@@ -593,6 +609,8 @@ class WorkProcessor:
             live = await self.cluster.get(
                 key.api_version, key.kind, key.namespace or None, key.name
             )
+            if live is not None:
+                self._check_owner(key, live, obj)
             run.touched.append(key)
             if live is not None and contains(live, desired_fields(obj)):
                 continue
@@ -605,6 +623,33 @@ class WorkProcessor:
             run.applied += 1
             log.info("applied %s (%s)", key.describe(), "drifted" if live else "created")
         await self._assess(group, run)
+
+    def _check_owner(self, key: ObjectKey, live: Mapping[str, Any], obj: Mapping[str, Any]) -> None:
+        """Raise OwnershipConflict when `live` belongs to another Work this agent still holds.
+
+        Two Works rendering the same object (two workloads of one bundle in one namespace)
+        would otherwise re-label it on every pass and take it from each other forever, both
+        reporting healthy. As in Argo CD and KubeVela the first owner keeps it and the second
+        is told why. "Still holds" means the other Work's inventory lists the object: the
+        label of a Work removed (Orphan) or that dropped the object is a leftover, and the
+        object is adopted.
+        """
+        theirs = ((live.get("metadata") or {}).get("labels") or {}).get(WORK_LABEL)
+        ours = ((obj.get("metadata") or {}).get("labels") or {}).get(WORK_LABEL)
+        if not theirs or theirs == ours:
+            return
+        for other_ns, other_name in self.known_works():
+            if work_label_value(other_ns, other_name) != theirs:
+                continue
+            if key not in self.inventory(other_ns, other_name)[0]:
+                continue
+            workload = ((live.get("metadata") or {}).get("labels") or {}).get(WORKLOAD_LABEL)
+            whose = f" (workload {workload})" if workload else ""
+            raise OwnershipConflict(
+                key,
+                f"{key.describe()} belongs to Work {other_ns}/{other_name}{whose}; rename the"
+                " component or deploy to another namespace",
+            )
 
     async def _wait_healthy(
         self,
