@@ -378,7 +378,35 @@ def test_app_with_its_own_dedicated_pool_removes_it_on_delete(env: Deployment) -
     )
 
 
+def test_two_workloads_with_one_object_name_conflict_clearly(env: Deployment) -> None:
+    # The model bundle's server component is also called `vllm`: in one namespace on one
+    # spoke its Deployment would be chat's. The second workload says so; chat keeps running.
+    env.axle("apply", "-f", str(ROOT / "examples" / "bundles" / "model-vllm.yaml"))
+    clash = {
+        "apiVersion": "axle.dev/v1alpha1",
+        "kind": "AIWorkload",
+        "metadata": {
+            "name": "clash",
+            "namespace": NS,
+            "labels": {"axle.dev/aiworkload-type": "model"},
+        },
+        "spec": {
+            "profileBundleRef": {"name": "model-vllm"},
+            "computePoolRef": {"name": "shared-h100"},
+            "variables": {"host": "clash.ml-prod.example.com"},
+        },
+    }
+    env.apply_text(yaml.safe_dump(clash), "aiw-clash")
+    st = env.wait_message("clash", "Deployment ml-prod/vllm belongs to Work", "(workload chat)")
+    assert st["phase"] == "Degraded"
+    assert env.status("chat")["phase"] == "Running"
+    env.delete("clash")
+
+
 def test_model_deployment_through_a_maas_mapping(env: Deployment) -> None:
+    # Deleting chat prunes its objects from the spoke and releases its GPU.
+    env.delete("chat")
+    wait_for(lambda: not env.project_usage(), timeout=30, interval=0.2, what="quota released")
     env.axle("apply", "-f", str(ROOT / "examples" / "bundles" / "model-vllm.yaml"))
     mapping = {
         "name": "hf-vllm",

@@ -1010,6 +1010,13 @@ class AIWorkloadReconciler(Reconciler):
             )
             await self._set_suspend(wds, False)
             return aiw
+        if not needed and not clean(current or {}):
+            # Nothing requested and nothing held: no recount, no usage write (a fleet of
+            # CPU-only workloads must not recount every claim of the tenant per workload).
+            status["gpuReservation"] = {}
+            set_condition(conds, "QuotaReserved", "True", "Reserved", "no GPUs requested", gen)
+            await self._set_suspend(wds, False)
+            return aiw
         key = key_of(aiw)
         async with project_lock(ns):
             used = await recompute_usage(

@@ -60,7 +60,7 @@ from axle.api.registry import KindInfo
 from axle.api.spoke import spoke_namespace
 from axle.api.spoketokens import SPOKE_LABEL, bootstrap_secret, new_bootstrap_token
 from axle.controllers.blocked import Blocked
-from axle.controllers.controller import Context, Mapper, Reconciler
+from axle.controllers.controller import Context, Filtered, Mapper, Reconciler
 from axle.controllers.hostselection import candidates, select_hosts
 from axle.controllers.objects import (
     delete_if_exists,
@@ -151,6 +151,25 @@ def heartbeat_age(since: str | None, now: datetime) -> str:
     if seconds < 7200:
         return f"{seconds // 60}m ago"
     return f"{seconds // 3600}h ago"
+
+
+def spoke_changed(old: Obj | None, new: Obj | None) -> bool:
+    """Whether a Spoke event matters to its pool: anything but the heartbeat time moving."""
+    if old is None or new is None:
+        return True
+
+    def significant(spoke: Obj) -> tuple[Any, ...]:
+        meta = spoke.get("metadata") or {}
+        status = {k: v for k, v in (spoke.get("status") or {}).items() if k != "lastHeartbeatTime"}
+        return (
+            meta.get("labels"),
+            meta.get("deletionTimestamp"),
+            meta.get("finalizers"),
+            spoke.get("spec"),
+            status,
+        )
+
+    return significant(old) != significant(new)
 
 
 class ComputePoolReconciler(Reconciler):
@@ -245,7 +264,9 @@ class ComputePoolReconciler(Reconciler):
                 lambda c: self._waiting_pools(c["metadata"].get("namespace") or ""),
             ),
             (k.project, lambda p: self._pools_in(p["metadata"].get("namespace") or "")),
-            (self.spoke_kind, self._pool_of_spoke),
+            # Not on every heartbeat: only when the spoke's spec, labels, conditions or
+            # capacity change (its Available condition flips when heartbeats stop).
+            (self.spoke_kind, Filtered(self._pool_of_spoke, spoke_changed)),
             # A released claim may be what a waiting pool needs.
             (k.lease, self._released_claim),
         ]

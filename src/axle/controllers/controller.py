@@ -43,6 +43,19 @@ log = logging.getLogger(__name__)
 Mapper = Callable[[Obj], Iterable[str]]
 
 
+@dataclass(frozen=True)
+class Filtered:
+    """A mapper that wakes its keys only for changes `relevant(old, new)` says matter: a
+    watched object that changes often in ways a reconciler ignores (a Spoke's heartbeat time,
+    every few seconds per spoke) must not re-run that reconciler each time."""
+
+    mapper: Mapper
+    relevant: Callable[[Obj | None, Obj | None], bool]
+
+    def __call__(self, obj: Obj) -> Iterable[str]:
+        return self.mapper(obj)
+
+
 @dataclass
 class Context:
     """What every reconciler may use: the store, the kinds, the shared caches, the recorder."""
@@ -134,6 +147,8 @@ class Controller:
 
     def _secondary_handler(self, mapper: Mapper) -> Handler:
         def handler(old: Obj | None, new: Obj | None) -> None:
+            if isinstance(mapper, Filtered) and not mapper.relevant(old, new):
+                return
             keys: set[str] = set()
             for obj in (old, new):
                 if obj is not None:
