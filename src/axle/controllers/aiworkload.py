@@ -149,6 +149,15 @@ def deployment_name(aiw_name: str, profile: str) -> str:
     return f"{name[: _MAX_NAME - 11].rstrip('-.')}-{digest}"
 
 
+OWNED_INDEX = "by-aiworkload"
+
+
+def owner_workload_index(wd: Obj) -> list[str]:
+    """`<namespace>/<aiworkload>` of a WorkloadDeployment, from its label."""
+    owner = ((wd.get("metadata") or {}).get("labels") or {}).get(AIWORKLOAD_LABEL)
+    return [f"{wd['metadata'].get('namespace')}/{owner}"] if owner else []
+
+
 class AIWorkloadReconciler(Reconciler):
     name = "aiworkload"
 
@@ -195,6 +204,7 @@ class AIWorkloadReconciler(Reconciler):
         return [
             (self.aiw_kind, WAITING_INDEX, waiting_index),
             (self.aiw_kind, RESERVED_INDEX, reserved_index),
+            (self.wd_kind, OWNED_INDEX, owner_workload_index),
         ]
 
     def _note(self, written: Obj) -> Obj:
@@ -843,12 +853,12 @@ class AIWorkloadReconciler(Reconciler):
         return ((settings or {}).get("status") or {}).get("effectiveSettings")
 
     async def _owned_deployments(self, aiw: Obj) -> list[Obj]:
+        # From the informer cache, indexed by workload: a store list by label reads every
+        # WorkloadDeployment of the namespace, which made each pass O(workloads) (the fleet
+        # benchmark's largest cost). A deployment created a moment ago and not cached yet is
+        # found again by `ensure` (create, or update what exists).
         m = aiw["metadata"]
-        items = (
-            await self.store.list(
-                self.wd_kind, m["namespace"], label_selector=f"{AIWORKLOAD_LABEL}={m['name']}"
-            )
-        ).items
+        items = self.ctx.cache(self.wd_kind).by_index(OWNED_INDEX, f"{m['namespace']}/{m['name']}")
         return [w for w in items if m["uid"] in owner_uids(w)]
 
     async def _deployments(
