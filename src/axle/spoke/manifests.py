@@ -11,13 +11,13 @@ components of each `spec.priorityGroups` entry, then manifests of no listed comp
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar, cast
 
 import orjson
+
+from axle.utils.quantity import parse_quantity
 
 WORK_LABEL = "axle.dev/work"
 REVISION_ANNOTATION = "axle.dev/work-revision"
@@ -151,41 +151,9 @@ def contains(live: Any, desired: Any) -> bool:
         if str(live) == str(desired):
             return True
         # The API server writes quantities canonically ("0.5" comes back as "500m").
-        a, b = quantity(live), quantity(desired)
+        a, b = parse_quantity(live), parse_quantity(desired)
         return a is not None and a == b
     return False
-
-
-_SUFFIXES = {
-    "n": Decimal("1e-9"),
-    "u": Decimal("1e-6"),
-    "m": Decimal("1e-3"),
-    "": Decimal(1),
-    "k": Decimal(10) ** 3,
-    "M": Decimal(10) ** 6,
-    "G": Decimal(10) ** 9,
-    "T": Decimal(10) ** 12,
-    "P": Decimal(10) ** 15,
-    "E": Decimal(10) ** 18,
-    "Ki": Decimal(2) ** 10,
-    "Mi": Decimal(2) ** 20,
-    "Gi": Decimal(2) ** 30,
-    "Ti": Decimal(2) ** 40,
-    "Pi": Decimal(2) ** 50,
-    "Ei": Decimal(2) ** 60,
-}
-_QUANTITY_RE = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]?)$")
-
-
-def quantity(value: str | int) -> Decimal | None:
-    """A Kubernetes resource quantity's value ("500m" -> 0.5), or None if it is not one."""
-    match = _QUANTITY_RE.match(str(value).strip())
-    if not match:
-        return None
-    try:
-        return Decimal(match.group(1)) * _SUFFIXES[match.group(2)]
-    except InvalidOperation:
-        return None
 
 
 def desired_fields(obj: Mapping[str, Any]) -> Obj:

@@ -25,7 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 from axle.kube.cluster import Cluster
-from axle.spoke.manifests import quantity
+from axle.utils.quantity import parse_quantity
 
 Obj = dict[str, Any]
 _HEAD = re.compile(r"^\s*\d+/\d+ nodes are available:\s*")
@@ -58,7 +58,7 @@ def scheduler_reason(message: str) -> str:
 
 
 def _amount(value: Any) -> Decimal:
-    found = quantity(value) if isinstance(value, str | int) else None
+    found = parse_quantity(value) if isinstance(value, str | int) else None
     return found if found is not None else Decimal(0)
 
 
