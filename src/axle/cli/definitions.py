@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from axle.cli.printers import GAP
+from axle.cli.printers import grid
 
 DEFINITION_KINDS = ("ComponentDefinition", "TraitDefinition", "PolicyDefinition")
 _HEADERS = ["Name", "Type", "Required", "Default", "Description"]
@@ -83,15 +83,6 @@ def parameter_rows(schema: dict[str, Any] | None, prefix: str = "") -> list[list
     return rows
 
 
-def _grid(rows: list[list[str]], pad: str) -> list[str]:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return [
-        pad
-        + GAP.join([c.ljust(w) for c, w in zip(r[:-1], widths, strict=False)] + [r[-1]]).rstrip()
-        for r in rows
-    ]
-
-
 def definition_lines(obj: dict[str, Any]) -> list[str]:
     """The Parameters table, `Applies To` (traits) and `Latest Revision` of a definition."""
     spec = obj.get("spec") or {}
@@ -110,5 +101,5 @@ def definition_lines(obj: dict[str, Any]) -> list[str]:
         return lines
     lines.append("Parameters:")
     table = [_HEADERS, ["-" * len(h) for h in _HEADERS], *rows]
-    lines += _grid(table, "  ")
+    lines += grid(table, "  ")
     return lines

@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from axle.cli import compute, definitions, workloads
-from axle.cli.printers import GAP, Out, age
+from axle.cli.printers import Out, age, grid
 from axle.cli.state import (
     all_namespaces_option,
     connection_options,
@@ -109,16 +109,6 @@ def _block(value: Any, level: int, *, verbatim: bool = False) -> list[str]:
     return lines
 
 
-def _grid(rows: list[list[str]], level: int) -> list[str]:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    pad = INDENT * level
-    return [
-        pad
-        + GAP.join([c.ljust(w) for c, w in zip(r[:-1], widths, strict=False)] + [r[-1]]).rstrip()
-        for r in rows
-    ]
-
-
 def _map_lines(label: str, mapping: dict[str, Any] | None) -> list[str]:
     entries = [f"{k}={v}" for k, v in sorted((mapping or {}).items())] or ["<none>"]
     head = _label(label)
@@ -143,7 +133,7 @@ def conditions_table(conditions: list[dict[str, Any]], level: int) -> list[str]:
                 str(cond.get("lastTransitionTime") or ""),
             ]
         )
-    return _grid(rows, level)
+    return grid(rows, INDENT * level)
 
 
 def events_table(events: list[dict[str, Any]]) -> list[str]:
@@ -167,7 +157,7 @@ def events_table(events: list[dict[str, Any]]) -> list[str]:
                 " ".join(str(ev.get("message") or "").split()),
             ]
         )
-    return ["Events:", *_grid(rows, 1)]
+    return ["Events:", *grid(rows, INDENT)]
 
 
 def _secret_sizes(obj: dict[str, Any]) -> dict[str, Any]:

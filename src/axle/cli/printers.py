@@ -92,6 +92,13 @@ class TableView:
         return [self.line(self.headers), *(self.line(r) for r in self.rows)]
 
 
+def grid(rows: list[list[str]], pad: str = "") -> list[str]:
+    """`rows` (the first one the headers) aligned like kubectl's tables, each line led by
+    `pad`: the tables inside `describe` output."""
+    view = TableView(rows[0], [list(r) for r in rows[1:]])
+    return [pad + line for line in view.lines()]
+
+
 @dataclass(frozen=True)
 class Layout:
     """Which of a server Table's columns to show for one kind, and how to render a row."""

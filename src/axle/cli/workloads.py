@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from axle.cli.printers import GAP
+from axle.cli.printers import grid
 
 KIND = "AIWorkload"
 GROUP = "axle.dev"
@@ -21,16 +21,6 @@ INDENT = "  "
 
 def is_aiworkload(obj: dict[str, Any]) -> bool:
     return obj.get("kind") == KIND and str(obj.get("apiVersion", "")).startswith(GROUP + "/")
-
-
-def _grid(rows: list[list[str]], level: int) -> list[str]:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    pad = INDENT * level
-    return [
-        pad
-        + GAP.join([c.ljust(w) for c, w in zip(r[:-1], widths, strict=False)] + [r[-1]]).rstrip()
-        for r in rows
-    ]
 
 
 def _gpus(counts: Any) -> str:
@@ -73,16 +63,16 @@ def status_lines(status: dict[str, Any], level: int) -> list[str]:
                     str(c.get("message") or ""),
                 ]
             )
-        lines += _grid(table, level + 1)
+        lines += grid(table, INDENT * (level + 1))
     endpoints = status.get("endpoints") or []
     if endpoints:
         lines.append(f"{pad}Endpoints:")
-        lines += _grid(
+        lines += grid(
             [
                 ["NAME", "URL"],
                 *([str(e.get("name", "")), str(e.get("url", ""))] for e in endpoints),
             ],
-            level + 1,
+            INDENT * (level + 1),
         )
     deployments = status.get("workloadDeployments") or []
     if deployments:
@@ -98,5 +88,5 @@ def status_lines(status: dict[str, Any], level: int) -> list[str]:
                     str(d.get("phase") or "Pending"),
                 ]
             )
-        lines += _grid(table, level + 1)
+        lines += grid(table, INDENT * (level + 1))
     return lines
