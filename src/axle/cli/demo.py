@@ -7,9 +7,9 @@ Compute Pool of examples/quickstart/50-pool.yaml Running: a simulated Palette cl
 three reserved machines whose spoke agent joined the hub and reports its nodes and GPUs.
 Then it plays the data scientist: it applies the LLM inference bundle
 (examples/bundles/llm-inference.yaml) and the App Deployment examples/apps/chat.yaml, follows
-the AIWorkload's phases (quota reserved, rendered, artifact pushed, Work applied by the spoke
-agent) and prints its status and URL once Running, or fails after 60 s with the blocking
-message.
+the AIWorkload's phases with `axle rollout status` (quota reserved, rendered, artifact pushed,
+Work applied by the spoke agent) and prints its status and URL once Running, or fails after
+60 s with the blocking message.
 
 It drives the real `axle` command line as subprocesses, so what it prints is exactly what a
 user typing the same commands would see; nothing here talks to the hub's internals. The hub
@@ -42,7 +42,6 @@ INVENTORY = ROOT / "examples" / "inventory" / "small-fleet.yaml"
 BUNDLE = ROOT / "examples" / "bundles" / "llm-inference.yaml"
 APP = ROOT / "examples" / "apps" / "chat.yaml"
 READY_TIMEOUT = 90.0
-APP_TIMEOUT = 60.0
 URL_RE = re.compile(r"hub serving on (https?://[0-9.]+:[0-9]+)")
 
 
@@ -150,32 +149,10 @@ def _wait_ready(url: str, token: str) -> None:
     raise SystemExit(f"demo: not Ready within {READY_TIMEOUT:.0f} s: {last}")
 
 
-def _follow_app(url: str, token: str, namespace: str, name: str) -> dict[str, object]:
-    """Print each phase (and blocking message) the App Deployment goes through until it is
-    Running; fail after APP_TIMEOUT seconds with the last message."""
-    headers = {"Authorization": f"Bearer {token}"}
+def _app_url(url: str, token: str, namespace: str, name: str) -> str:
     path = f"/apis/axle.dev/v1alpha1/namespaces/{namespace}/aiworkloads/{name}"
-    started = time.monotonic()
-    deadline = started + APP_TIMEOUT
-    shown = ("", "")
-    with httpx.Client(base_url=url, headers=headers, timeout=5) as http:
-        while time.monotonic() < deadline:
-            resp = http.get(path)
-            status = resp.json().get("status") or {} if resp.status_code == 200 else {}
-            phase = str(status.get("phase") or "Pending")
-            message = str(status.get("message") or "")
-            if (phase, message) != shown:
-                shown = (phase, message)
-                detail = f"  ({message})" if message else ""
-                _say(f"  {time.monotonic() - started:5.1f} s  {phase}{detail}")
-            if phase == "Running" and status.get("url"):
-                return dict(status)
-            if phase == "Failed":
-                raise SystemExit(f"demo: aiworkload {name} failed: {message}")
-            time.sleep(0.2)
-    raise SystemExit(
-        f"demo: aiworkload {name} not Running within {APP_TIMEOUT:.0f} s: {shown[0]} {shown[1]}"
-    )
+    resp = httpx.get(url + path, headers={"Authorization": f"Bearer {token}"}, timeout=5)
+    return str((resp.json().get("status") or {}).get("url") or "")
 
 
 def main() -> None:
@@ -205,13 +182,14 @@ def main() -> None:
             _axle("apply", "-f", str(BUNDLE.relative_to(ROOT)), "-f", str(APP.relative_to(ROOT))),
             env,
         )
-        _say("\nfollowing aiworkload chat (render -> artifact -> Work -> spoke agent):")
-        app = _follow_app(url, token, "ml-prod", "chat")
+        # `rollout status` prints each phase and what blocks it, and fails after the timeout.
+        _run(_axle("rollout", "status", "chat", "-n", "ml-prod", "--timeout", "60"), env)
+        app_url = _app_url(url, token, "ml-prod", "chat")
         _run(_axle("get", "aiworkloads", "-n", "ml-prod"), env)
         _run(_axle("get", "workloaddeployments", "-n", "ml-prod", "-o", "wide"), env)
         _run(_axle("describe", "aiworkload", "chat", "-n", "ml-prod"), env)
         _say(
-            f"\nchat is Running at {app['url']} ({time.monotonic() - started:.1f} s after "
+            f"\nchat is Running at {app_url} ({time.monotonic() - started:.1f} s after "
             f"`axle up`); hub at {url}, data in {data_dir}"
         )
         if os.environ.get("DEMO_SERVE") == "1":
