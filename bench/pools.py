@@ -30,48 +30,10 @@ import httpx
 import yaml
 
 from axle.sim.palette.fleet import generate
+from procs import cpu_seconds, describe, memory_mib, proc_tree
 
 AXLE = "/apis/axle.dev/v1alpha1"
 FAMILIES = ["NVIDIA-H100", "NVIDIA-A100", "NVIDIA-L40S", "NVIDIA-L4", "NVIDIA-H200"]
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def proc_tree(pid: int) -> list[int]:
-    """`pid` and all its descendants."""
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        try:
-            children = Path(f"/proc/{p}/task/{p}/children").read_text().split()
-        except OSError:
-            children = []
-        todo.extend(int(c) for c in children)
-    return out
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
-
-
-def describe(pid: int) -> str:
-    cmd = Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
-    for word in ("sim palette", "spoke-agent", " up "):
-        if word in cmd:
-            return {
-                "sim palette": "palette simulator",
-                "spoke-agent": "spoke agent host",
-                " up ": "hub",
-            }[word]
-    return cmd[:40]
-
-
-def peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def start_hub(data: Path, inventory: Path) -> tuple[subprocess.Popen[str], str, str]:
@@ -311,9 +273,8 @@ def main() -> None:
             )
             for p in tree:
                 used = cpu_seconds(p) - cpu0.get(p, 0.0)
-                print(
-                    f"  {describe(p):<20} CPU {used:6.1f} s   peak RSS {peak_rss_mib(p):6.0f} MiB"
-                )
+                peak = memory_mib(p)[1]
+                print(f"  {describe(p, proc.pid):<20} CPU {used:6.1f} s   peak RSS {peak:6.0f} MiB")
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
