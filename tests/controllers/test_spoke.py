@@ -177,6 +177,39 @@ async def test_joined_and_available_while_the_lease_is_renewed(h: Harness) -> No
     assert len(await h.events("SpokeAvailable")) == 1
 
 
+async def test_renewals_within_a_lease_period_do_not_rewrite_the_spoke(h: Harness) -> None:
+    await h.store.create(SPOKE, spoke())
+    await h.join()
+    await h.renew()
+    await h.reconcile()
+    before = await h.spoke()
+    h.clock.advance(10)
+    await h.renew()
+    await h.reconcile()
+    # Nothing but the heartbeat changed and it lags by less than a 30 s period: no write.
+    same = await h.spoke()
+    assert same["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    assert same["status"]["lastHeartbeatTime"] == "2026-03-01T12:00:00Z"
+    h.clock.advance(20)
+    await h.renew()
+    await h.reconcile()
+    assert (await h.spoke())["status"]["lastHeartbeatTime"] == "2026-03-01T12:00:30Z"
+
+
+async def test_access_is_ensured_again_when_the_spoke_changes(h: Harness) -> None:
+    await h.store.create(SPOKE, spoke())
+    await h.join()
+    await h.renew()
+    await h.reconcile()
+    await h.store.delete(K.role, "spoke-gpu-a", AGENT_ROLE)
+    current = await h.spoke()
+    current["spec"]["leaseDurationSeconds"] = 40
+    await h.store.update(SPOKE, current)
+    await h.reconcile()
+    role = await h.store.get(K.role, "spoke-gpu-a", AGENT_ROLE)
+    assert any("works/status" in r["resources"] for r in role["rules"])
+
+
 async def test_missed_heartbeats_make_it_unknown_then_a_renewal_recovers(h: Harness) -> None:
     await h.store.create(SPOKE, spoke())
     await h.join()
