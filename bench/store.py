@@ -2,11 +2,12 @@
 
 Prints creates/s (one client and many concurrent clients), get+update (compare-and-swap)
 pairs/s, get latency p50/p99 under
-concurrency, list throughput, and how long one event takes to reach 1,000 in-process
-watchers of one kind (p50/p99 over all event x watcher deliveries). No assertions: the
-figures go into docs/benchmarks.md.
+concurrency, list throughput, lists by label selector among many objects of one kind (the
+hub's controllers list e.g. one workload's ControllerRevisions among every workload's), and
+how long one event takes to reach 1,000 in-process watchers of one kind (p50/p99 over all
+event x watcher deliveries). No assertions: the figures go into docs/benchmarks.md.
 
-    .venv/bin/python bench/store.py [--creates 3000] [--watchers 1000] [--events 50]
+    .venv/bin/python bench/store.py [--creates 3000] [--labelled 10000] [--watchers 1000]
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import asyncio
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from axle.api.registry import KindInfo
@@ -29,6 +31,33 @@ KIND = KindInfo(
     singular="benchwidget",
     namespaced=True,
 )
+
+
+# A second kind for the label-selector lists, so that they run against exactly `--labelled`
+# objects whatever the other phases created.
+LABELLED = KindInfo(
+    group="axle.dev",
+    version="v1alpha1",
+    kind="BenchRevision",
+    plural="benchrevisions",
+    singular="benchrevision",
+    namespaced=True,
+)
+
+
+def revision(i: int) -> dict[str, object]:
+    """Shaped like a ControllerRevision of one AIWorkload: labelled with its owner's name."""
+    return {
+        "apiVersion": "axle.dev/v1alpha1",
+        "kind": "BenchRevision",
+        "metadata": {
+            "name": f"rev-{i:06}",
+            "namespace": "bench",
+            "labels": {"axle.dev/aiworkload": f"wl-{i:06}", "tier": ("gpu", "cpu")[i % 2]},
+        },
+        "data": {"spec": {"replicas": 3, "image": "registry.example/app:1.0", "index": i}},
+        "revision": 1,
+    }
 
 
 def obj(name: str, **spec: object) -> dict[str, object]:
@@ -45,20 +74,26 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def bench_creates(store: SqliteStore, n: int, concurrency: int, prefix: str) -> float:
+async def bench_creates(
+    store: SqliteStore, n: int, concurrency: int, prefix: str
+) -> tuple[float, float]:
+    """Creates/s and CPU ms per create (all threads: wall time is noisy on a shared machine)."""
     queue = iter(range(n))
 
     async def client() -> None:
         for i in queue:
             await store.create(KIND, obj(f"{prefix}-{i:06}"))
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(client() for _ in range(concurrency)))
-    return n / (time.perf_counter() - start)
+    return n / (time.perf_counter() - start), (time.process_time() - cpu) / n * 1e3
 
 
-async def bench_updates(store: SqliteStore, names: list[str], concurrency: int) -> float:
-    """Compare-and-swap updates (read, change spec, write with its resourceVersion)."""
+async def bench_updates(
+    store: SqliteStore, names: list[str], concurrency: int
+) -> tuple[float, float]:
+    """Compare-and-swap updates (read, change spec, write with its resourceVersion): pairs/s
+    and CPU ms per pair."""
     it = iter(names)
 
     async def client() -> None:
@@ -67,9 +102,10 @@ async def bench_updates(store: SqliteStore, names: list[str], concurrency: int) 
             current["spec"]["replicas"] = 5
             await store.update(KIND, current)
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(client() for _ in range(concurrency)))
-    return len(names) / (time.perf_counter() - start)
+    n = len(names)
+    return n / (time.perf_counter() - start), (time.process_time() - cpu) / n * 1e3
 
 
 async def bench_gets(store: SqliteStore, names: list[str], n: int, concurrency: int) -> list[float]:
@@ -84,6 +120,54 @@ async def bench_gets(store: SqliteStore, names: list[str], n: int, concurrency: 
 
     await asyncio.gather(*(client() for _ in range(concurrency)))
     return latencies
+
+
+async def bench_label_lists(store: SqliteStore, n: int, concurrency: int, rounds: int) -> None:
+    """List latency by label selector among `n` objects of one kind in one namespace."""
+    it = iter(range(n))
+
+    async def client() -> None:
+        for i in it:
+            await store.create(LABELLED, revision(i))
+
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    cases: list[tuple[str, Callable[[int], str]]] = [
+        ("k=v, 1 match", lambda i: f"axle.dev/aiworkload=wl-{i:06}"),
+        ("k in (a,b), 2 matches", lambda i: f"axle.dev/aiworkload in (wl-{i:06},wl-{i + 1:06})"),
+        ("k=v,k2=v2, 1 match", lambda i: f"tier=gpu,axle.dev/aiworkload=wl-{i - i % 2:06}"),
+        ("k=v,k2!=v2, 1 match", lambda i: f"axle.dev/aiworkload=wl-{i:06},tier!=x"),
+        ("k!=v (scan), n-1 match", lambda i: f"axle.dev/aiworkload!=wl-{i:06}"),
+    ]
+    for label, selector in cases:
+        took: list[float] = []
+        cpu0 = time.process_time()
+        for r in range(rounds):
+            i = (r * 7919) % (n - 1)
+            t0 = time.perf_counter()
+            await store.list(LABELLED, "bench", label_selector=selector(i))
+            took.append(time.perf_counter() - t0)
+        # CPU per list (all threads) as well: wall times are noisy on a shared machine.
+        cpu = (time.process_time() - cpu0) / rounds
+        print(
+            f"list by label among {n} ({label}): "
+            f"p50 {statistics.median(took) * 1e3:7.2f} ms  cpu {cpu * 1e3:7.2f} ms"
+        )
+    # A continue page (an older snapshot, merged with the change log) by label.
+    first = await store.list(LABELLED, "bench", label_selector="tier=gpu", limit=100)
+    for i in range(0, 200, 2):
+        current = await store.get(LABELLED, "bench", f"rev-{i:06}")
+        current["revision"] = 2
+        await store.update(LABELLED, current)
+    t0 = time.perf_counter()
+    await store.list(
+        LABELLED, "bench", label_selector="tier=gpu", limit=100, continue_token=first.continue_token
+    )
+    took_page = time.perf_counter() - t0
+    print(f"list by label, continue page of 100 at an older revision: {took_page * 1e3:7.2f} ms")
+    t0 = time.perf_counter()
+    result = await store.list(LABELLED, "bench")
+    took_all = time.perf_counter() - t0
+    print(f"list of all {len(result.items)} (no selector):        {took_all * 1e3:8.1f} ms")
 
 
 async def bench_fanout(store: SqliteStore, watchers: int, events: int) -> list[float]:
@@ -120,6 +204,8 @@ async def main() -> None:
     parser.add_argument("--creates", type=int, default=3000)
     parser.add_argument("--gets", type=int, default=10000)
     parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--labelled", type=int, default=10000)
+    parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--watchers", type=int, default=1000)
     parser.add_argument("--events", type=int, default=50)
     args = parser.parse_args()
@@ -129,11 +215,17 @@ async def main() -> None:
         try:
             seq = await bench_creates(store, args.creates, 1, "seq")
             conc = await bench_creates(store, args.creates, args.concurrency, "conc")
-            print(f"creates/s, 1 client:            {seq:8.0f}")
-            print(f"creates/s, {args.concurrency} clients:          {conc:8.0f}")
+            print(f"creates/s, 1 client:            {seq[0]:8.0f}  cpu {seq[1]:.3f} ms each")
+            print(
+                f"creates/s, {args.concurrency} clients:          {conc[0]:8.0f}  "
+                f"cpu {conc[1]:.3f} ms each"
+            )
             names = [f"seq-{i:06}" for i in range(args.creates)]
             upd = await bench_updates(store, names, args.concurrency)
-            print(f"get+update/s, {args.concurrency} clients:       {upd:8.0f}")
+            print(
+                f"get+update/s, {args.concurrency} clients:       {upd[0]:8.0f}  "
+                f"cpu {upd[1]:.3f} ms each"
+            )
             lat = await bench_gets(store, names, args.gets, args.concurrency)
             print(
                 f"get latency, {args.concurrency} clients:       "
@@ -144,6 +236,7 @@ async def main() -> None:
             result = await store.list(KIND, "bench")
             took = time.perf_counter() - t0
             print(f"list of {len(result.items)} objects:         {took * 1e3:8.1f} ms")
+            await bench_label_lists(store, args.labelled, args.concurrency, args.rounds)
             fan = await bench_fanout(store, args.watchers, args.events)
             print(
                 f"watch fan-out to {args.watchers} watchers:  "
