@@ -50,6 +50,7 @@ import httpx
 import orjson
 import yaml
 
+from api import RawConnection
 from axle.server.auth import ADMIN_USER
 from axle.sim.palette.fleet import GPU_KINDS, generate
 from procs import cpu_seconds, describe, memory_mib, proc_tree, reaped_children_cpu
@@ -267,28 +268,30 @@ async def create_all(
     sent: dict[str, float] = {}
     errors: list[str] = []
     todo = iter(objs)
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(
-        base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=120, limits=limits
-    ) as http:
 
-        async def worker() -> None:
+    # bench/api.py's bare keep-alive client: httpx would spend more CPU per create than the
+    # hub does, on the same two cores, and at 10,000 creates that is most of a core-minute.
+    async def worker() -> None:
+        conn = await RawConnection.open(url, token)
+        try:
             for obj in todo:
                 name = obj["metadata"]["name"]
                 sent[name] = time.monotonic()
                 try:
-                    r = await http.post(
-                        path_of(obj, collection=True),
-                        content=orjson.dumps(obj),
-                        headers={"Content-Type": "application/json"},
+                    code, body = await conn.request(
+                        "POST", path_of(obj, collection=True), orjson.dumps(obj)
                     )
-                except httpx.HTTPError as err:
+                except (OSError, asyncio.IncompleteReadError) as err:
                     errors.append(f"{name}: {err!r}")
+                    conn.close()
+                    conn = await RawConnection.open(url, token)
                     continue
-                if r.status_code != 201:
-                    errors.append(f"{name}: {r.status_code} {r.text[:300]}")
+                if code != 201:
+                    errors.append(f"{name}: {code} {body[:300].decode(errors='replace')}")
+        finally:
+            conn.close()
 
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
     return sent, errors
 
 
@@ -836,17 +839,18 @@ def main() -> None:
 
             # What N idle spokes cost (heartbeats, capacity reports, resyncs) before any work:
             # the measured phase has only what is left of the machine.
-            rest = ProcWatch(proc.pid)
-            rest.start()
-            rest_audit = audit.stat().st_size if audit.exists() else 0
-            time.sleep(args.rest)
-            rest.finish()
-            time.sleep(0.3)
-            print(f"  at rest for {args.rest:.0f} s with {spokes} spokes:")
-            for line in rest.report(args.rest)[1:]:
-                print(line)
-            for line in audit_report(audit, rest_audit, args.rest, ADMIN_USER)[:4]:
-                print(line)
+            if args.rest > 0:
+                rest = ProcWatch(proc.pid)
+                rest.start()
+                rest_audit = audit.stat().st_size if audit.exists() else 0
+                time.sleep(args.rest)
+                rest.finish()
+                time.sleep(0.3)
+                print(f"  at rest for {args.rest:.0f} s with {spokes} spokes:")
+                for line in rest.report(args.rest)[1:]:
+                    print(line)
+                for line in audit_report(audit, rest_audit, args.rest, ADMIN_USER)[:4]:
+                    print(line)
 
             # --- measured phase ---
             what = "WorkloadDeployments" if args.deployments_only else "AIWorkloads"
