@@ -52,37 +52,40 @@ class EventRecorder:
         ).hexdigest()[:16]
         name = f"{m['name']}.{digest}"
         now = now_rfc3339()
+        event: Obj = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": name, "namespace": namespace},
+            "involvedObject": {
+                "apiVersion": obj.get("apiVersion", ""),
+                "kind": obj.get("kind", ""),
+                "name": m["name"],
+                "namespace": m.get("namespace") or "",
+                "uid": m.get("uid", ""),
+                "resourceVersion": m.get("resourceVersion", ""),
+            },
+            "reason": reason,
+            "message": message,
+            "type": type_,
+            "count": 1,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "source": {"component": COMPONENT},
+            "reportingComponent": COMPONENT,
+            "reportingInstance": self.instance,
+        }
+        # Create first: most events are new, and a create that finds the name taken costs what
+        # a read would have; only a repeat pays for the read and the update.
         for _ in range(3):
+            try:
+                await self.store.create(self.info, event)
+                return
+            except AlreadyExists:
+                pass
             try:
                 existing = await self.store.get(self.info, namespace, name)
             except NotFound:
-                event: Obj = {
-                    "apiVersion": "v1",
-                    "kind": "Event",
-                    "metadata": {"name": name, "namespace": namespace},
-                    "involvedObject": {
-                        "apiVersion": obj.get("apiVersion", ""),
-                        "kind": obj.get("kind", ""),
-                        "name": m["name"],
-                        "namespace": m.get("namespace") or "",
-                        "uid": m.get("uid", ""),
-                        "resourceVersion": m.get("resourceVersion", ""),
-                    },
-                    "reason": reason,
-                    "message": message,
-                    "type": type_,
-                    "count": 1,
-                    "firstTimestamp": now,
-                    "lastTimestamp": now,
-                    "source": {"component": COMPONENT},
-                    "reportingComponent": COMPONENT,
-                    "reportingInstance": self.instance,
-                }
-                try:
-                    await self.store.create(self.info, event)
-                    return
-                except AlreadyExists:
-                    continue
+                continue
             existing["count"] = int(existing.get("count") or 1) + 1
             existing["lastTimestamp"] = now
             try:
