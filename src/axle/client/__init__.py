@@ -2,7 +2,8 @@
 
 `Client` is the async connection (discovery-resolved CRUD, server-side apply, watch, tables,
 events); `config` merges the contexts file, environment and flags into a `Connection`;
-`manifests` reads FILE|DIR|- into objects sorted for apply.
+`manifests` reads FILE|DIR|- into objects sorted for apply; `transport` shares TLS contexts and
+connection pools between the many clients of one process (the spoke-agent host).
 """
 
 from axle.client.client import Client
@@ -10,6 +11,7 @@ from axle.client.config import Connection, resolve_connection
 from axle.client.discovery import Resource
 from axle.client.errors import ConnectionFailed, ManifestError, UnknownResource
 from axle.client.manifests import Manifest, load_manifests
+from axle.client.transport import SharedTransport, TransportPool, tls_context
 
 __all__ = [
     "Client",
@@ -18,7 +20,10 @@ __all__ = [
     "Manifest",
     "ManifestError",
     "Resource",
+    "SharedTransport",
+    "TransportPool",
     "UnknownResource",
     "load_manifests",
     "resolve_connection",
+    "tls_context",
 ]

@@ -22,6 +22,7 @@ import httpx
 from axle import __version__
 from axle.client.discovery import Resource, ResourceMap, parse_resource_list
 from axle.client.errors import ConnectionFailed, ManifestError, UnknownResource
+from axle.client.transport import tls_context
 from axle.errors import ApiError, BadRequest
 
 log = logging.getLogger("axle.client")
@@ -68,9 +69,9 @@ class Client:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         # An https:// hub presents a certificate from its own CA (DATA_DIR/ca.crt): trust it.
-        verify: ssl.SSLContext | bool = (
-            ssl.create_default_context(cafile=ca_file) if ca_file else True
-        )
+        # The context is the process's one for that file (`transport.tls_context`); with a
+        # transport given, httpx builds none at all.
+        verify: ssl.SSLContext | bool = tls_context(ca_file) if ca_file else True
         self._http = httpx.AsyncClient(
             base_url=self.server,
             headers=headers,

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from axle import __version__
-from axle.client import Client
+from axle.client import Client, tls_context
 from axle.client.errors import ConnectionFailed
 from axle.errors import ApiError, Unauthorized
 from axle.spoke.artifacts import write_private
@@ -86,7 +86,8 @@ async def join(
     the hub cannot be reached (worth retrying), and other ApiErrors as the hub reports them.
     """
     hub = hub.rstrip("/")
-    verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca_file) if ca_file else True
+    # With a transport (the host's shared pools) httpx builds no TLS context of its own.
+    verify: ssl.SSLContext | bool = tls_context(ca_file) if ca_file else True
     async with httpx.AsyncClient(
         base_url=hub,
         transport=transport,

@@ -20,10 +20,14 @@ since only the CLI may import the simulator.
 
 A host runs up to a thousand agents (the fleet benchmark), so what can be shared is: one
 artifact cache (`BASE/artifacts`: a digest is the same content for every spoke, so it is
-pulled once per host, not once per agent). Each agent's loops sleep until their next event
-(a Work change, a timer); none polls. `serve` also raises the garbage collector's first
-threshold: a thousand agents keep millions of small objects alive, and the default (700
-allocations) makes the collector rescan them so often it costs more than the agents' work.
+pulled once per host, not once per agent), and the HTTP machinery: agents borrow transports
+from one `axle.client.TransportPool` (one TLS context per CA file, connection pools shared by
+groups of agents), where each agent used to build two TLS contexts (join and client) that
+were most of its memory and, while hundreds joined, most of the host's CPU. Each agent's
+loops sleep until their next event (a Work change, a timer); none polls. `serve` also
+raises the garbage collector's first threshold: a thousand agents keep millions of small
+objects alive, and the default (700 allocations) makes the collector rescan them so often
+it costs more than the agents' work.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from axle.client import TransportPool
 from axle.kube.cluster import Cluster
 from axle.spoke.agent import SpokeAgent
 from axle.spoke.artifacts import ArtifactCache, write_private
@@ -137,6 +142,7 @@ class AgentHost:
         self.artifacts = ArtifactCache(
             base_dir / "artifacts", self.agent_options.get("puller"), memory=4096
         )
+        self.transports = TransportPool()
 
     # ---- the index of state dirs -------------------------------------------------------------
 
@@ -170,6 +176,9 @@ class AgentHost:
         if spec.state_dir not in dirs:
             self._save_index([*dirs, spec.state_dir])
         handle = await self.make_cluster(spec)
+        options = dict(self.agent_options)
+        # Tests inject their own transport (an in-process hub); otherwise one from the pool.
+        options.setdefault("transport", self.transports.lend(spec.ca_file))
         agent = SpokeAgent(
             hub=spec.hub,
             spoke=spec.spoke,
@@ -179,7 +188,7 @@ class AgentHost:
             ca_file=spec.ca_file,
             cluster_loop=handle.loop,
             artifacts=self.artifacts,
-            **self.agent_options,
+            **options,
         )
         task = asyncio.create_task(self._run(spec, agent, handle), name=f"agent-{spec.spoke}")
         running = _Running(spec, agent, handle, task)
@@ -290,3 +299,4 @@ class AgentHost:
 
     async def close(self) -> None:
         await asyncio.gather(*(self.stop(name) for name in list(self.agents)))
+        await self.transports.aclose()

@@ -89,6 +89,9 @@ class SyncResult:
     settled: bool
     applied: int = 0
     pruned: int = 0
+    # (group, kind, namespace, name) -> resourceVersion of each object as the pass last read
+    # it: the agent ignores cluster changes the pass has already seen (its own applies).
+    observed: dict[tuple[str, str, str, str], str] = field(default_factory=dict)
 
 
 @dataclass
@@ -551,6 +554,11 @@ class WorkProcessor:
                 row["ready"], row["desired"] = counts
             rows.append(row)
         status["resourceStatus"] = rows
+        observed = {
+            (k.api_version.rpartition("/")[0], k.kind, k.namespace, k.name): str(rv)
+            for k, live in run.live.items()
+            if live is not None and (rv := (live.get("metadata") or {}).get("resourceVersion"))
+        }
         status["endpoints"] = out.endpoints(
             (run.live.get(k), run.components.get(k)) for k in run.keys if k in run.live
         )
@@ -601,7 +609,9 @@ class WorkProcessor:
                 str(applied_cond.get("message") or "not every object is applied yet"),
                 str(applied_cond.get("reason") or "Progressing"),
             )
-        return SyncResult(status, settled=settled and applied, applied=run.applied)
+        return SyncResult(
+            status, settled=settled and applied, applied=run.applied, observed=observed
+        )
 
     async def _apply_group(self, group: Sequence[Obj], run: _Pass) -> None:
         for obj in group:
