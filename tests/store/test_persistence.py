@@ -63,10 +63,17 @@ def test_migrations_build_the_schema_without_drift(tmp_path: Path) -> None:
         upgrade(conn)
     with engine.connect() as conn:
         tables = set(inspect(conn).get_table_names())
-        assert {"objects", "change_log", "owner_refs", "meta", "alembic_version"} <= tables
+        assert {
+            "objects",
+            "change_log",
+            "owner_refs",
+            "object_labels",
+            "meta",
+            "alembic_version",
+        } <= tables
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
         assert diff == []
-        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0001"
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0002"
     # Upgrading again is a no-op.
     with engine.begin() as conn:
         upgrade(conn)

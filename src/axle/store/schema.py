@@ -80,6 +80,34 @@ owner_refs = Table(
     Index("ix_owner_refs_dependent", "api_group", "kind", "namespace", "name"),
 )
 
+# Labels, inverted: one row per (object, label). A list with an equality selector (`k=v`,
+# `k in (a,b)`, `k`) reads the matching keys from here instead of decoding every object of
+# the kind. The key order serves both scopes: `k=v` in one namespace is one contiguous range
+# already sorted by name, and `k=v` across namespaces one range sorted by (namespace, name),
+# the order lists return. WITHOUT ROWID: the primary key is the whole row, so the table is
+# its own index. Rows are written in the transaction that writes the object, from the same
+# `labels` the object row holds.
+object_labels = Table(
+    "object_labels",
+    metadata,
+    Column("api_group", String(253), nullable=False),
+    Column("kind", String(63), nullable=False),
+    Column("label_key", String(317), nullable=False),
+    Column("label_value", String(63), nullable=False),
+    Column("namespace", String(253), nullable=False),
+    Column("name", String(253), nullable=False),
+    PrimaryKeyConstraint(
+        "api_group",
+        "kind",
+        "label_key",
+        "label_value",
+        "namespace",
+        "name",
+        name="pk_object_labels",
+    ),
+    sqlite_with_rowid=False,
+)
+
 # Store-wide counters: `revision` (the last revision handed out) and `compacted` (change-log
 # entries at or below it are gone).
 meta = Table(

@@ -35,7 +35,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import partial
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -45,11 +45,8 @@ from sqlalchemy import (
     Engine,
     create_engine,
     event,
-    func,
     select,
-    tuple_,
 )
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
 from axle.api.meta import now_rfc3339
@@ -59,7 +56,7 @@ from axle.store import migrate, rules
 from axle.store import statements as sql
 from axle.store.base import ListResult, Obj, Propagation, StoreEvent, Watch
 from axle.store.crypto import Cipher
-from axle.store.schema import change_log, meta, objects, owner_refs
+from axle.store.schema import objects, owner_refs
 from axle.store.selectors import (
     FieldSelector,
     LabelSelector,
@@ -124,6 +121,7 @@ class _Row:
     uid: str
     resource_version: int
     generation: int
+    labels: str  # the `labels` column: what the label index holds for this object
     stored: bytes  # the body as stored (ciphertext for Secrets)
     plain: bytes  # the body as JSON
 
@@ -132,8 +130,14 @@ class _Row:
         return (self.group, self.kind, self.namespace, self.name)
 
     def obj(self) -> Obj:
+        """A fresh copy of the stored object, the caller's to change."""
         value: Obj = orjson.loads(self.plain)
         return value
+
+    @cached_property
+    def current(self) -> Obj:
+        """The stored object decoded once per transaction, shared: never change it."""
+        return self.obj()
 
 
 class _Codec:
@@ -200,9 +204,9 @@ class _Tx:
         ).fetchone()
         if row is None:
             return None
-        uid, rv, generation, stored = row
+        uid, rv, generation, labels, stored = row
         plain = self.codec.open(group, kind, namespace, name, stored)
-        return _Row(group, kind, namespace, name, uid, rv, generation, stored, plain)
+        return _Row(group, kind, namespace, name, uid, rv, generation, labels, stored, plain)
 
     def exists(self, group: str, kind: str, namespace: str, name: str) -> bool:
         params = {"g": group, "k": kind, "ns": namespace, "n": name}
@@ -251,12 +255,36 @@ class _Tx:
             sql.DELETE_OWNER_REFS, {"g": key[0], "k": key[1], "ns": key[2], "n": key[3]}
         )
 
+    def _index_labels(self, statement: str, key: Key, labels: dict[str, str]) -> None:
+        """Insert (or delete) label-index rows of `key`, one per label."""
+        if labels:
+            g, k, ns, n = key
+            self.db.executemany(
+                statement,
+                [
+                    {"g": g, "k": k, "lk": lk, "lv": lv, "ns": ns, "n": n}
+                    for lk, lv in labels.items()
+                ],
+            )
+
+    def _reindex_labels(self, key: Key, old_json: str, new_json: str) -> None:
+        """Bring the label index from the labels `old_json` to `new_json` (the column texts)."""
+        if new_json == old_json:
+            return  # the common update (status, spec): labels untouched, nothing to do
+        old: dict[str, str] = orjson.loads(old_json)
+        new: dict[str, str] = orjson.loads(new_json)
+        gone = {lk: lv for lk, lv in old.items() if new.get(lk) != lv}
+        added = {lk: lv for lk, lv in new.items() if old.get(lk) != lv}
+        self._index_labels(sql.DELETE_LABEL, key, gone)
+        self._index_labels(sql.INSERT_LABEL, key, added)
+
     def insert(self, key: Key, obj: Obj) -> Obj:
         rev = self.next_revision()
         md = obj["metadata"]
         md["resourceVersion"] = str(rev)
         plain = orjson.dumps(obj)
         stored = self.codec.seal(*key, plain)
+        labels = md.get("labels") or {}
         self.db.execute(
             sql.INSERT_OBJECT,
             {
@@ -267,11 +295,12 @@ class _Tx:
                 "uid": md["uid"],
                 "rv": rev,
                 "gen": md.get("generation", 1),
-                "labels": orjson.dumps(md.get("labels") or {}).decode(),
+                "labels": orjson.dumps(labels).decode(),
                 "dts": None,
                 "body": stored,
             },
         )
+        self._index_labels(sql.INSERT_LABEL, key, labels)
         self._log(rev, "ADDED", key, stored, None)
         owners = rules.owner_uids(obj)
         if owners:
@@ -285,6 +314,7 @@ class _Tx:
         md["resourceVersion"] = str(rev)
         plain = orjson.dumps(obj)
         stored = self.codec.seal(*row.key, plain)
+        labels_json = orjson.dumps(md.get("labels") or {}).decode()
         self.db.execute(
             sql.UPDATE_OBJECT,
             {
@@ -294,13 +324,14 @@ class _Tx:
                 "n": row.name,
                 "rv": rev,
                 "gen": md.get("generation", row.generation),
-                "labels": orjson.dumps(md.get("labels") or {}).decode(),
+                "labels": labels_json,
                 "dts": md.get("deletionTimestamp"),
                 "body": stored,
             },
         )
+        self._reindex_labels(row.key, row.labels, labels_json)
         self._log(rev, "MODIFIED", row.key, stored, row.stored)
-        old_owners = rules.owner_uids(orjson.loads(row.plain))
+        old_owners = rules.owner_uids(row.current)
         new_owners = rules.owner_uids(obj)
         if old_owners != new_owners:
             self.clear_owner_refs(row.key)
@@ -316,6 +347,8 @@ class _Tx:
         self.db.execute(
             sql.DELETE_OBJECT, {"g": row.group, "k": row.kind, "ns": row.namespace, "n": row.name}
         )
+        # The index holds the labels as stored, whatever `obj` (the final state) says.
+        self._index_labels(sql.DELETE_LABEL, row.key, orjson.loads(row.labels))
         self.clear_owner_refs(row.key)
         self._log(rev, "DELETED", row.key, stored, row.stored)
         self.changes.append(Change(rev, "DELETED", *row.key, plain, row.plain))
@@ -464,11 +497,6 @@ class SqliteStore:
         assert self._loop is not None and self._writer is not None
         return await self._loop.run_in_executor(self._writer, self._write, op, dry_run)
 
-    async def _run_read(self, fn: Callable[[Connection], T]) -> T:
-        self._check_open()
-        assert self._loop is not None and self._reader is not None
-        return await self._loop.run_in_executor(self._reader, self._read, fn)
-
     def _write(self, op: Callable[[_Tx], T], dry_run: bool) -> T:
         db = self._wdb
         assert db is not None
@@ -499,15 +527,6 @@ class SqliteStore:
             assert self._loop is not None
             self._loop.call_soon_threadsafe(self._after_commit, tx.changes, tx.hints, tx.gap)
         return result
-
-    def _read(self, fn: Callable[[Connection], T]) -> T:
-        conn = self._rconn
-        assert conn is not None
-        try:
-            with conn.begin():
-                return fn(conn)
-        except OperationalError as exc:
-            raise _busy(exc.orig) from None  # type: ignore[arg-type]
 
     async def _run_read_raw(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """A read on the reader's DB-API connection, in one read transaction."""
@@ -544,11 +563,6 @@ class SqliteStore:
             self._hub.dispatch(changes)
         for uid in hints:
             self._queue_gc(uid)
-
-    @staticmethod
-    def _meta_value(conn: Connection, key: str) -> int:
-        value: int = conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar_one()
-        return value
 
     def _pragma_data_version(self) -> int:
         assert self._wdb is not None
@@ -793,7 +807,7 @@ class SqliteStore:
                 f"Precondition failed: UID in precondition: {md['uid']}, UID in object meta: "
                 f"{row.uid}",
             )
-        old = row.obj()
+        old = row.current  # read-only here; returned as is when nothing changes
         old_md = old["metadata"]
         if subresource == "status":
             new = row.obj()
@@ -970,13 +984,13 @@ class SqliteStore:
         token = rules.decode_continue(continue_token) if continue_token else None
         ns = (namespace or None) if info.namespaced else None
         query = _ListQuery(info.group, info.kind, ns, labels, fields, limit or None, token)
-        return await self._run_read(partial(self._list_tx, query))
+        return await self._run_read_raw(partial(self._list_tx, query))
 
-    def _list_tx(self, q: _ListQuery, conn: Connection) -> ListResult:
-        current = self._meta_value(conn, "revision")
+    def _list_tx(self, q: _ListQuery, db: sqlite3.Connection) -> ListResult:
+        current = _meta_value(db, "revision")
         if q.token is not None:
             revision, start_ns, start_name = q.token
-            if revision < self._meta_value(conn, "compacted"):
+            if revision < _meta_value(db, "compacted"):
                 raise rules.gone_continue()
             start: tuple[str, str] | None = (start_ns, start_name)
         else:
@@ -986,75 +1000,67 @@ class SqliteStore:
         first_change: dict[tuple[str, str], tuple[str, bytes | None]] = {}
         exists_now: dict[tuple[str, str], bool] = {}
         if revision < current:
-            cq = (
-                select(
-                    change_log.c.namespace,
-                    change_log.c.name,
-                    change_log.c.type,
-                    change_log.c.prev_body,
-                )
-                .where(change_log.c.api_group == q.group)
-                .where(change_log.c.kind == q.kind)
-                .where(change_log.c.revision > revision)
-                .order_by(change_log.c.revision)
-            )
-            if q.namespace is not None:
-                cq = cq.where(change_log.c.namespace == q.namespace)
-            for r in conn.execute(cq):
-                key = (r.namespace, r.name)
+            params: dict[str, Any] = {"g": q.group, "k": q.kind, "rev": revision}
+            if q.namespace is None:
+                cursor = db.execute(sql.KIND_CHANGES_SINCE, params)
+            else:
+                params["ns"] = q.namespace
+                cursor = db.execute(sql.KIND_NS_CHANGES_SINCE, params)
+            for namespace, name, type_, prev in cursor:
+                key = (namespace, name)
                 if start is not None and key <= start:
                     continue
                 if key not in first_change:
-                    first_change[key] = (r.type, r.prev_body)
-                exists_now[key] = r.type != "DELETED"
+                    first_change[key] = (type_, prev)
+                exists_now[key] = type_ != "DELETED"
         historical = sorted(
             (key, prev)
             for key, (type_, prev) in first_change.items()
             if type_ != "ADDED" and prev is not None
         )
 
-        oq = select(objects.c.namespace, objects.c.name, objects.c.labels, objects.c.body).where(
-            objects.c.api_group == q.group, objects.c.kind == q.kind
-        )
-        if q.namespace is not None:
-            oq = oq.where(objects.c.namespace == q.namespace)
-        if start is not None:
-            oq = oq.where(tuple_(objects.c.namespace, objects.c.name) > tuple_(*start))
-        oq = oq.order_by(objects.c.namespace, objects.c.name)
+        plan = _ListPlan.of(q, start, db)
+        rows: Iterator[ListRow] = db.execute(plan.sql, plan.params)
+        if first_change:
+            # Rows changed since the snapshot come from `historical` instead.
+            rows = (r for r in rows if (r[0], r[1]) not in first_change)
 
-        def current_rows() -> Iterator[tuple[tuple[str, str], str | None, bytes]]:
-            for r in conn.execute(oq):
-                key = (r.namespace, r.name)
-                if key in first_change:
-                    continue
-                yield key, r.labels, r.body
-
+        codec, group, kind = self._codec, q.group, q.kind
+        secret = _is_secret(group, kind)
+        selector = None if q.labels.empty else q.labels
+        fields = None if q.fields.empty else q.fields
         items: builtins.list[Obj] = []
         last_key: tuple[str, str] | None = None
         more = False
-        for key, labels_json, stored in _merge(current_rows(), historical):
-            if not q.labels.empty:
-                if labels_json is not None:
-                    labels = orjson.loads(labels_json)
+        for namespace, name, labels_json, stored in _merge(rows, historical):
+            obj: Obj | None = None
+            if selector is not None and (labels_json is None or not plan.exact):
+                # Rows whose labels SQL fully decided skip this. The others are judged on the
+                # labels column (small), so a row that fails is never decoded; rebuilt past
+                # rows have no column, so their body is decoded (once) to judge them.
+                if labels_json is None:
+                    obj = orjson.loads(codec.open(group, kind, namespace, name, stored))
+                    labels = ((obj or {}).get("metadata") or {}).get("labels")
                 else:
-                    plain = self._codec.open(q.group, q.kind, key[0], key[1], stored)
-                    labels = (orjson.loads(plain).get("metadata") or {}).get("labels") or {}
-                if not q.labels.matches(labels):
+                    labels = orjson.loads(labels_json)
+                if not selector.matches(labels):
                     continue
-            plain = self._codec.open(q.group, q.kind, key[0], key[1], stored)
-            obj: Obj = orjson.loads(plain)
-            if not q.fields.empty and not q.fields.matches(obj):
+            if obj is None:
+                plain = codec.open(group, kind, namespace, name, stored) if secret else stored
+                obj = orjson.loads(plain)
+                assert obj is not None
+            if fields is not None and not fields.matches(obj):
                 continue
             if q.limit is not None and len(items) >= q.limit:
                 more = True
                 break
             items.append(obj)
-            last_key = key
+            last_key = (namespace, name)
         if not more or last_key is None:
             return ListResult(items, str(revision))
         remaining = None
-        if q.labels.empty and q.fields.empty:
-            remaining = self._count_after(conn, q, last_key, first_change, exists_now)
+        if selector is None and fields is None:
+            remaining = self._count_after(db, q, last_key, first_change, exists_now)
         return ListResult(
             items,
             str(revision),
@@ -1064,21 +1070,18 @@ class SqliteStore:
 
     @staticmethod
     def _count_after(
-        conn: Connection,
+        db: sqlite3.Connection,
         q: _ListQuery,
         last_key: tuple[str, str],
         first_change: dict[tuple[str, str], tuple[str, bytes | None]],
         exists_now: dict[tuple[str, str], bool],
     ) -> int:
-        cq = (
-            select(func.count())
-            .select_from(objects)
-            .where(objects.c.api_group == q.group, objects.c.kind == q.kind)
-            .where(tuple_(objects.c.namespace, objects.c.name) > tuple_(*last_key))
-        )
-        if q.namespace is not None:
-            cq = cq.where(objects.c.namespace == q.namespace)
-        count: int = conn.execute(cq).scalar_one()
+        params = {"g": q.group, "k": q.kind, "after_ns": last_key[0], "after_n": last_key[1]}
+        if q.namespace is None:
+            count: int = db.execute(sql.COUNT_AFTER, params).fetchone()[0]
+        else:
+            params["ns"] = q.namespace
+            count = db.execute(sql.NS_COUNT_AFTER, params).fetchone()[0]
         for key, (type_, _prev) in first_change.items():
             if key <= last_key:
                 continue
@@ -1130,7 +1133,7 @@ class SqliteStore:
         ns = query.namespace
         if snapshot_at is not None:
             at = dataclasses.replace(query, token=(snapshot_at, "", ""))
-            snapshot = await self._run_read(partial(self._list_tx, at))
+            snapshot = await self._run_read_raw(partial(self._list_tx, at))
             for item in snapshot.items:
                 item_rv = int(item["metadata"]["resourceVersion"])
                 await w.deliver(StoreEvent("ADDED", item, item_rv), advance=False)
@@ -1171,20 +1174,98 @@ class _ListQuery:
     token: tuple[int, str, str] | None
 
 
+ListRow = tuple[str, str, str | None, bytes]  # (namespace, name, labels column, stored body)
+
+
+@dataclass(frozen=True)
+class _ListPlan:
+    """How one list reads its current rows: which compiled SQL with which parameters, and
+    whether that SQL alone decides the label selector (`exact`: every requirement is `=` or
+    `in`, all answered from the label index, so matching rows need no label check)."""
+
+    sql: str
+    params: dict[str, Any]
+    exact: bool
+
+    @classmethod
+    def of(cls, q: _ListQuery, start: tuple[str, str] | None, db: sqlite3.Connection) -> _ListPlan:
+        params: dict[str, Any] = {"g": q.group, "k": q.kind}
+        if q.namespace is not None:
+            params["ns"] = q.namespace
+        if start is not None:
+            params["after_ns"], params["after_n"] = start
+        # `metadata.name=x` is the key column: one row instead of the kind (still re-checked).
+        name = next(
+            (r.value for r in q.fields.requirements if r.op == "=" and r.path == _NAME_PATH),
+            None,
+        )
+        if name is not None:
+            params["name"] = name
+        # Label terms the index answers: `k=v` and `k in (...)`. The most selective drives
+        # the read and the rest are index lookups per candidate. Without one, a term that
+        # needs the key (`k`, `k>n`, `k<n`) drives by key; with none at all (only `!=`,
+        # `notin`, `!k`), every object of the kind is read and judged by its labels.
+        sets = [
+            (r.key, tuple(dict.fromkeys(r.values)))
+            for r in q.labels.requirements
+            if r.op in ("=", "in")
+        ]
+        if len(sets) > 1:
+            sets.sort(key=lambda term: _selectivity(db, q, *term))
+        driver: int | None = None
+        for i, (label, values) in enumerate(sets):
+            params[f"lk{i}"] = label
+            params.update({f"lv{i}_{j}": v for j, v in enumerate(values)})
+        if sets:
+            driver = len(sets[0][1])
+        else:
+            keyed = [r.key for r in q.labels.requirements if r.op in ("exists", "gt", "lt")]
+            if keyed:
+                driver, params["lk0"] = 0, keyed[0]
+        statement = sql.list_objects(
+            q.namespace is not None,
+            start is not None,
+            name is not None,
+            driver,
+            tuple(len(values) for _, values in sets[1:]),
+        )
+        exact = bool(sets) and len(sets) == len(q.labels.requirements)
+        return cls(statement, params, exact)
+
+
+_NAME_PATH = ("metadata", "name")
+# How far a probe counts a label term's rows: past this, a term is "not selective" and the
+# candidates tie (a probe costs at most this many index steps).
+_PROBE_CAP = 64
+
+
+def _selectivity(db: sqlite3.Connection, q: _ListQuery, label: str, values: tuple[str, ...]) -> int:
+    """Rows of the label index carrying one of `values` of `label` (counted to a cap)."""
+    params: dict[str, Any] = {"g": q.group, "k": q.kind, "lk": label}
+    params.update({f"lv_{j}": v for j, v in enumerate(values)})
+    if q.namespace is not None:
+        params["ns"] = q.namespace
+    statement = sql.label_probe(q.namespace is not None, len(values), _PROBE_CAP)
+    count: int = db.execute(statement, params).fetchone()[0]
+    return count
+
+
 def _merge(
-    current: Iterator[tuple[tuple[str, str], str | None, bytes]],
-    historical: list[tuple[tuple[str, str], bytes]],
-) -> Iterator[tuple[tuple[str, str], str | None, bytes]]:
+    current: Iterator[ListRow], historical: list[tuple[tuple[str, str], bytes]]
+) -> Iterator[ListRow]:
     """Merge two key-sorted streams (current rows, rebuilt past rows) into one, by key."""
     hist = iter(historical)
     h = next(hist, None)
-    for item in current:
-        while h is not None and h[0] < item[0]:
-            yield h[0], None, h[1]
+    if h is None:
+        yield from current
+        return
+    for row in current:
+        while h is not None and h[0] < (row[0], row[1]):
+            yield h[0][0], h[0][1], None, h[1]
             h = next(hist, None)
-        yield item
+        yield row
     while h is not None:
-        yield h[0], None, h[1]
+        yield h[0][0], h[0][1], None, h[1]
         h = next(hist, None)
 
 
