@@ -3,17 +3,22 @@
 `gpu_cluster()` is the shape the issue's examples use: two control-plane nodes (tainted, as
 kubeadm leaves them) and two 8x H100 workers; `cpu_cluster()` adds plain CPU workers. Every
 test drives time through the `ManualClock` and `SimCluster.advance`, never by sleeping.
+
+Every test also checks the incremental reconcile (what an apply or delete runs: only the
+objects it touched, and their owners) against the full one: after each incremental
+reconcile a full pass must find nothing left to do.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from axle.sim.cluster import GpuSpec, NodeSpec, SimCluster
+from axle.sim.cluster.controllers import Controllers
 from axle.sim.palette.clock import ManualClock
 
 CP_TAINT = {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}
@@ -33,6 +38,27 @@ def cpu_node(name: str, cores: int = 32, labels: dict[str, str] | None = None) -
 
 
 GPU_NODES = [control_plane("cp-01"), control_plane("cp-02"), gpu_node("gpu-01"), gpu_node("gpu-02")]
+
+
+@pytest.fixture(autouse=True)
+def incremental_matches_full(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    original = Controllers.reconcile
+    checked = 0
+
+    def reconcile(self: Controllers, full: bool = True) -> None:
+        nonlocal checked
+        original(self, full)
+        if full:
+            return
+        store, due = self.ctx.store, self.ctx.next_due
+        before = store.revision
+        original(self, True)
+        assert store.revision == before, "a full pass changed what an incremental one settled"
+        self.ctx.next_due = due  # the incremental pass's timers stay what is under test
+        checked += 1
+
+    monkeypatch.setattr(Controllers, "reconcile", reconcile)
+    yield
 
 
 @pytest.fixture

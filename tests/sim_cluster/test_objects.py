@@ -205,10 +205,10 @@ async def test_inert_kinds_are_stored_without_a_controller_pass(
     passes = 0
     reconcile = sim.controllers.reconcile
 
-    def counting() -> None:
+    def counting(full: bool = True) -> None:
         nonlocal passes
         passes += 1
-        reconcile()
+        reconcile(full)
 
     sim.controllers.reconcile = counting  # type: ignore[method-assign]
     cm = {

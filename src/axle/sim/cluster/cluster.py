@@ -14,7 +14,8 @@ objects in any other namespace need that Namespace first (404 `namespaces "x" no
 as from the API server).
 
 Every mutation runs the simulated controllers until the cluster settles at the current clock
-reading (see `controllers.py`), then saves the state file. Time-driven progress (start
+reading (see `controllers.py`; only over what the mutation touched and what that touches in
+turn), then saves the state file. Time-driven progress (start
 latencies, job durations, cron schedules, backoffs) happens in `step()`, which an agent calls
 from `run()` and a test after moving its manual clock (`advance(seconds)` does both). With a
 `state_path`, a new SimCluster on the same file resumes every object with its
@@ -166,9 +167,20 @@ class SimCluster:
 
     def step(self) -> None:
         """Run the controllers at the clock's current reading and save what changed (at once,
-        or, while `run()` drives the cluster, within `SAVE_DELAY` from a thread)."""
+        or, while `run()` drives the cluster, within `SAVE_DELAY` from a thread).
+
+        Time moved, so a timer may be due anywhere: every object is looked at."""
+        self._reconcile(full=True)
+
+    def _settle(self) -> None:
+        """After a change through the interface: reconcile what it touched (and what that
+        touches in turn), not the whole cluster, which a host of many clusters applying
+        thousands of objects could not afford per apply."""
+        self._reconcile(full=False)
+
+    def _reconcile(self, *, full: bool) -> None:
         due = self.controllers.next_due
-        self.controllers.reconcile()
+        self.controllers.reconcile(full)
         self._persist()
         if self.controllers.next_due < due:
             self._timers_changed.set()
@@ -270,7 +282,7 @@ class SimCluster:
             # was, so only the change is saved (a reconcile pass per ConfigMap would be waste).
             self._persist()
         else:
-            self.step()
+            self._settle()
         return clone(self.store.get(key) or live)
 
     async def get(
@@ -307,7 +319,7 @@ class SimCluster:
         if key[:2] == ("", "Namespace"):
             for k in [k for k in self.store.objects if k[2] == name]:
                 self.store.remove(k)
-        self.step()
+        self._settle()
         return True
 
     async def events_for(self, obj: Obj) -> list[Obj]:

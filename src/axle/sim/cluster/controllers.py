@@ -21,7 +21,7 @@ import math
 import random
 
 from axle.sim.cluster import network, pods, storage, workloads
-from axle.sim.cluster.kinds import key_of
+from axle.sim.cluster.kinds import Key, key_of
 from axle.sim.cluster.objects import ObjectStore, clone, parse_time
 from axle.sim.cluster.runtime import Ctx, Obj, Timings, is_builtin, set_condition
 
@@ -29,28 +29,37 @@ MAX_PASSES = 100
 EVENT_TTL = 3600.0
 
 
+def _orphaned(ctx: Ctx, obj: Obj) -> bool:
+    refs = obj["metadata"].get("ownerReferences")
+    return bool(refs) and not any(ctx.store.has_uid(str(r.get("uid"))) for r in refs)
+
+
 def collect_garbage(ctx: Ctx) -> None:
     """Remove objects all of whose owners are gone (background propagation)."""
-    while True:
-        uids = set(ctx.store.by_uid())
-        orphans = [
-            o
-            for o in ctx.store
-            if (refs := o["metadata"].get("ownerReferences"))
-            and not any(r.get("uid") in uids for r in refs)
-        ]
-        if not orphans:
-            return
+    if ctx.full:
+        orphans = [o for o in ctx.store if _orphaned(ctx, o)]
+    else:
+        # Only an owner removed since the last pass can have left orphans: its children.
+        orphans = [c for o in ctx.removed() for c in ctx.store.children(o["metadata"]["uid"])]
+    while orphans:
+        gone = []
         for o in orphans:
-            ctx.store.remove(key_of(o))
+            if ctx.store.get(key_of(o)) is o and _orphaned(ctx, o):
+                ctx.store.remove(key_of(o))
+                gone.append(o)
+        orphans = [c for o in gone for c in ctx.store.children(o["metadata"]["uid"])]
 
 
 def expire_events(ctx: Ctx) -> None:
     """Drop Events about objects that are gone, an hour after their last occurrence (the API
     server's event TTL), so a long-lived cluster does not accumulate them forever."""
-    uids = set(ctx.store.by_uid())
-    for ev in ctx.store.of_kind("", "Event"):
-        if (ev.get("involvedObject") or {}).get("uid") in uids:
+    if ctx.full:
+        events = ctx.store.of_kind("", "Event")
+    else:
+        # Events about an object removed since the last pass start their countdown (a timer).
+        events = [e for o in ctx.removed() for e in ctx.store.events_about(o["metadata"]["uid"])]
+    for ev in events:
+        if ctx.store.has_uid(str((ev.get("involvedObject") or {}).get("uid"))):
             continue
         last = parse_time(str(ev.get("lastTimestamp") or ev["metadata"]["creationTimestamp"]))
         if ctx.due(last + EVENT_TTL):
@@ -58,7 +67,7 @@ def expire_events(ctx: Ctx) -> None:
 
 
 def namespaces(ctx: Ctx) -> None:
-    for ns in ctx.store.of_kind("", "Namespace"):
+    for ns in ctx.candidates("", "Namespace"):
         if (ns.get("status") or {}).get("phase") != "Active":
             new = clone(ns)
             new["status"] = {"phase": "Active"}
@@ -107,7 +116,7 @@ def _mark_ready(ctx: Ctx, obj: Obj) -> None:
 
 
 def other_kinds(ctx: Ctx) -> None:
-    for obj in ctx.store:
+    for obj in ctx.in_scope():
         if obj["kind"] == "CustomResourceDefinition" or not is_builtin(obj):
             _mark_ready(ctx, obj)
 
@@ -129,26 +138,63 @@ class Controllers:
         """When a timer the last `reconcile` saw comes due (infinity: none pending)."""
         return self.ctx.next_due
 
-    def reconcile(self) -> None:
-        store = self.ctx.store
-        for _ in range(MAX_PASSES):
-            self.ctx.next_due = math.inf
-            before = store.revision
-            collect_garbage(self.ctx)
-            expire_events(self.ctx)
-            storage.release_volumes(self.ctx)
-            namespaces(self.ctx)
-            workloads.cronjobs(self.ctx)
-            workloads.jobs(self.ctx)
-            workloads.deployments(self.ctx)
-            workloads.replicasets(self.ctx)
-            workloads.statefulsets(self.ctx)
-            workloads.daemonsets(self.ctx)
-            storage.claims(self.ctx)
-            pods.schedule_pending(self.ctx)
-            pods.run_pods(self.ctx)
-            network.services(self.ctx)
-            network.ingresses(self.ctx)
-            other_kinds(self.ctx)
-            if store.revision == before:
-                return
+    def reconcile(self, full: bool = True) -> None:
+        """Run passes until one changes nothing.
+
+        `full`: the first pass looks at every object (after time moved: a timer may have come
+        due anywhere). Otherwise, and for every later pass, a pass looks only at the objects
+        changed since the pass before and their owners, up the chain (a Pod's change concerns
+        its ReplicaSet and that one's Deployment); controllers whose decisions span objects
+        (the scheduler, load-balancer addresses, DaemonSets over nodes, claims over storage
+        classes) look at all of theirs when an object of a kind they depend on changed. Timers
+        are gathered across passes (the earliest wins; one that no longer applies only costs
+        an early full pass)."""
+        ctx = self.ctx
+        store = ctx.store
+        if full:
+            ctx.next_due = math.inf
+        try:
+            for _ in range(MAX_PASSES):
+                before = store.revision
+                taken = store.take_touched()
+                if full:
+                    ctx.scope, ctx.gone = None, {}
+                else:
+                    ctx.gone = {k: o for k, o in taken.items() if store.get(k) is None}
+                    ctx.scope = self._with_owners(taken)
+                full = False
+                collect_garbage(ctx)
+                expire_events(ctx)
+                storage.release_volumes(ctx)
+                namespaces(ctx)
+                workloads.cronjobs(ctx)
+                workloads.jobs(ctx)
+                workloads.deployments(ctx)
+                workloads.replicasets(ctx)
+                workloads.statefulsets(ctx)
+                workloads.daemonsets(ctx)
+                storage.claims(ctx)
+                pods.schedule_pending(ctx)
+                pods.run_pods(ctx)
+                network.services(ctx)
+                network.ingresses(ctx)
+                other_kinds(ctx)
+                if store.revision == before:
+                    return
+        finally:
+            ctx.scope, ctx.gone = None, {}
+
+    def _with_owners(self, changed: dict[Key, Obj]) -> set[Key]:
+        """`changed`'s keys and the keys of their owners, transitively."""
+        scope = set(changed)
+        todo = list(changed.values())
+        while todo:
+            obj = todo.pop()
+            for ref in obj["metadata"].get("ownerReferences") or []:
+                key = self.ctx.store.key_of_uid(str(ref.get("uid")))
+                if key is not None and key not in scope:
+                    scope.add(key)
+                    owner = self.ctx.store.get(key)
+                    if owner is not None:
+                        todo.append(owner)
+        return scope

@@ -146,7 +146,15 @@ def _ensure_address(ctx: Ctx, obj: Obj, *, ip_mode: bool) -> None:
         ctx.event(new, "Normal", "Sync", "Scheduled for sync", "nginx-ingress-controller")
 
 
+def _lb_kinds_touched(ctx: Ctx) -> bool:
+    # Addresses come from one pool: a Service or Ingress changing (or going, freeing its
+    # address) concerns every one still waiting for an address.
+    return ctx.touches(("", "Service"), ("networking.k8s.io", "Ingress"))
+
+
 def services(ctx: Ctx) -> None:
+    if not _lb_kinds_touched(ctx):
+        return
     for svc in ctx.store.of_kind("", "Service"):
         spec = svc.get("spec") or {}
         if spec.get("type") == "LoadBalancer":
@@ -158,5 +166,7 @@ def services(ctx: Ctx) -> None:
 
 
 def ingresses(ctx: Ctx) -> None:
+    if not _lb_kinds_touched(ctx):
+        return
     for ing in ctx.store.of_kind("networking.k8s.io", "Ingress"):
         _ensure_address(ctx, ing, ip_mode=False)

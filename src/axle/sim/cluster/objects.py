@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import tempfile
@@ -64,9 +65,17 @@ def clone(obj: _T) -> _T:
 
 
 def rfc3339(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _rfc3339(int(epoch // 1))
 
 
+# Controllers stamp every condition and event with the current second, and all of them read
+# the same few seconds: formatting (and parsing, below) each once is worth a small cache.
+@functools.lru_cache(maxsize=1024)
+def _rfc3339(second: int) -> str:
+    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@functools.lru_cache(maxsize=4096)
 def parse_time(stamp: str) -> float:
     """Epoch seconds of an RFC 3339 stamp as `rfc3339` writes it."""
     return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
@@ -166,9 +175,14 @@ class ObjectStore:
         # owner uid -> the objects naming it in ownerReferences: controllers ask "what does
         # this Deployment own" for every object on every pass, which a scan makes quadratic.
         self._children: dict[str, dict[Key, Obj]] = {}
+        self._uids: dict[str, Key] = {}  # uid -> key of the live object
         self.revision = 0
         self.marks: dict[str, dict[str, float]] = {}  # uid -> named instants (timers)
         self.dirty = False
+        # What changed since the controllers last took it (`take_touched`): key -> the object
+        # as written, or as it was when removed. Controllers reconcile only these (and their
+        # owners), so an apply costs what it touches, not what the cluster holds.
+        self.touched: dict[Key, Obj] = {}
         self._subscribers: list[asyncio.Queue[Obj]] = []
 
     # ---- reading ---------------------------------------------------------------------
@@ -213,8 +227,20 @@ class ObjectStore:
                         if not found:
                             del self._children[uid]
 
-    def by_uid(self) -> dict[str, Obj]:
-        return {o["metadata"]["uid"]: o for o in self.objects.values()}
+    def has_uid(self, uid: str) -> bool:
+        return uid in self._uids
+
+    def key_of_uid(self, uid: str) -> Key | None:
+        return self._uids.get(uid)
+
+    def children(self, uid: str) -> list[Obj]:
+        """Objects naming `uid` in their ownerReferences (also after `uid` is gone)."""
+        return list((self._children.get(uid) or {}).values())
+
+    def take_touched(self) -> dict[Key, Obj]:
+        """What changed since the last call (see `touched`); starts a new record."""
+        found, self.touched = self.touched, {}
+        return found
 
     def __iter__(self) -> Iterator[Obj]:
         return iter(list(self.objects.values()))
@@ -257,7 +283,9 @@ class ObjectStore:
         meta["resourceVersion"] = str(self.revision)
         self.objects[key] = new
         self._by_kind.setdefault(key[:2], {})[key] = new
+        self._uids[meta["uid"]] = key
         self._index(key, old, new)
+        self.touched[key] = new
         self.dirty = True
         self._notify(new)
         return True
@@ -267,6 +295,8 @@ class ObjectStore:
         self._by_kind.get(key[:2], {}).pop(key, None)
         if obj is not None:
             self._index(key, obj, None)
+            self._uids.pop(obj["metadata"]["uid"], None)
+            self.touched[key] = obj
             self.revision += 1
             self.marks.pop(obj["metadata"]["uid"], None)
             self.dirty = True
@@ -417,8 +447,10 @@ class ObjectStore:
         self.objects = {key_of(o): o for o in objects}
         self._by_kind = {}
         self._children = {}
+        self._uids = {}
         for key, obj in self.objects.items():
             self._by_kind.setdefault(key[:2], {})[key] = obj
+            self._uids[obj["metadata"]["uid"]] = key
             self._index(key, None, obj)
         self.revision = revision
         self.marks = marks

@@ -24,7 +24,6 @@ retries with backoff; repeating the same event every pass would only churn versi
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable
 from typing import Any
 
@@ -61,6 +60,7 @@ def _pull_fails(pod: Obj, image: str) -> bool:
 
 
 def _pod_ip(ctx: Ctx, node_name: str) -> str:
+    """The lowest free address of the node's /24 (10.244.<node index>.0/24), from .2."""
     nodes = sorted(n["metadata"]["name"] for n in ctx.store.of_kind("", "Node"))
     index = nodes.index(node_name) if node_name in nodes else len(nodes)
     used = {
@@ -68,10 +68,11 @@ def _pod_ip(ctx: Ctx, node_name: str) -> str:
         for p in ctx.store.of_kind("", "Pod")
         if (p.get("spec") or {}).get("nodeName") == node_name
     }
-    subnet = ipaddress.ip_network(f"10.244.{index % 256}.0/24")
-    for host in list(subnet.hosts())[1:]:
-        if str(host) not in used:
-            return str(host)
+    # Built as text: enumerating an ipaddress network makes 254 objects per pod started.
+    prefix = f"10.244.{index % 256}."
+    for host in range(2, 255):
+        if prefix + str(host) not in used:
+            return prefix + str(host)
     return ""
 
 
@@ -102,6 +103,10 @@ def qos_class(pod: Obj) -> str:
 
 
 def schedule_pending(ctx: Ctx) -> None:
+    # Whether a pod fits depends on every node and every bound pod (and its claims): any
+    # change to those kinds lets each pending pod try again; nothing else does.
+    if not ctx.touches(("", "Pod"), ("", "Node"), ("", "PersistentVolumeClaim")):
+        return
     nodes = ctx.store.of_kind("", "Node")
     pods = ctx.store.of_kind("", "Pod")
     pending = sorted(
@@ -113,8 +118,8 @@ def schedule_pending(ctx: Ctx) -> None:
         ),
         key=lambda p: (p["metadata"]["creationTimestamp"], int(p["metadata"]["resourceVersion"])),
     )
+    bound = [p for p in pods if (p.get("spec") or {}).get("nodeName")]
     for pod in pending:
-        bound = [p for p in ctx.store.of_kind("", "Pod") if (p.get("spec") or {}).get("nodeName")]
         namespace = pod["metadata"]["namespace"]
 
         def claim(name: str, ns: str = namespace) -> Obj | None:
@@ -142,6 +147,7 @@ def schedule_pending(ctx: Ctx) -> None:
         ]
         ctx.store.mark(new, "bound")
         ctx.store.write(new)
+        bound.append(new)  # its requests count for the pods after it
         ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
         ctx.event(
             new, "Normal", "Scheduled", f"Successfully assigned {ns}/{name} to {result}", SCHEDULER
@@ -334,7 +340,7 @@ def _run_one(ctx: Ctx, pod: Obj) -> list[Event]:
 
 
 def run_pods(ctx: Ctx) -> None:
-    for pod in ctx.store.of_kind("", "Pod"):
+    for pod in ctx.candidates("", "Pod"):
         if not (pod.get("spec") or {}).get("nodeName") or not pod_active(pod):
             continue
         new = clone(pod)

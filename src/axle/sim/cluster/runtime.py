@@ -20,10 +20,10 @@ import hashlib
 import json
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from axle.sim.cluster.kinds import BUILTIN_GROUPS, group_of
+from axle.sim.cluster.kinds import BUILTIN_GROUPS, Key, group_of
 from axle.sim.cluster.objects import ObjectStore, clone, rfc3339
 
 Obj = dict[str, Any]
@@ -50,6 +50,55 @@ class Ctx:
     rand: random.Random
 
     next_due: float = math.inf  # the earliest future instant a controller waits for
+    # What this pass reconciles: None for everything, else the keys changed since the last
+    # pass and their owners (`Controllers.reconcile`); objects changed during the pass join.
+    scope: set[Key] | None = None
+    gone: dict[Key, Obj] = field(default_factory=dict)  # removed before this pass began
+
+    @property
+    def full(self) -> bool:
+        return self.scope is None
+
+    def _in_scope(self) -> set[Key]:
+        assert self.scope is not None
+        return self.scope | self.store.touched.keys()
+
+    def candidates(self, group: str, kind: str) -> list[Obj]:
+        """The objects of one kind this pass looks at, ordered as `ObjectStore.of_kind`."""
+        if self.scope is None:
+            return self.store.of_kind(group, kind)
+        found = []
+        for key in sorted(k for k in self._in_scope() if k[0] == group and k[1] == kind):
+            obj = self.store.get(key)
+            if obj is not None:
+                found.append(obj)
+        return found
+
+    def touches(self, *kinds: tuple[str, str]) -> bool:
+        """Whether this pass looks at everything or at some object of one of `kinds`."""
+        if self.scope is None:
+            return True
+        wanted = set(kinds)
+        return any(k[:2] in wanted for k in self._in_scope())
+
+    def in_scope(self) -> list[Obj]:
+        """Every live object this pass looks at."""
+        if self.scope is None:
+            return list(self.store)
+        return [o for k in sorted(self._in_scope()) if (o := self.store.get(k)) is not None]
+
+    def removed(self) -> list[Obj]:
+        """Objects removed since the last pass or during this one (as they were), or, in a
+        full pass, none (a full pass looks at what exists)."""
+        if self.scope is None:
+            return []
+        found = []
+        for k in sorted(self._in_scope()):
+            if self.store.get(k) is None:
+                obj = self.store.touched.get(k) or self.gone.get(k)
+                if obj is not None:
+                    found.append(obj)
+        return found
 
     def now(self) -> float:
         return self.store.clock()

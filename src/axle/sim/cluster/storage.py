@@ -52,7 +52,12 @@ def _warn_once(ctx: Ctx, pvc: Obj, reason: str, message: str) -> None:
 
 
 def claims(ctx: Ctx) -> None:
-    for pvc in ctx.store.of_kind("", "PersistentVolumeClaim"):
+    # A new StorageClass may be what a pending claim waits for: then every claim looks.
+    if ctx.touches(("storage.k8s.io", "StorageClass")):
+        found = ctx.store.of_kind("", "PersistentVolumeClaim")
+    else:
+        found = ctx.candidates("", "PersistentVolumeClaim")
+    for pvc in found:
         status = pvc.get("status") or {}
         if status.get("phase") == "Bound":
             continue
@@ -143,6 +148,8 @@ def claims(ctx: Ctx) -> None:
 
 def release_volumes(ctx: Ctx) -> None:
     """Delete provisioned volumes whose claim is gone (reclaim policy Delete)."""
+    if not ctx.touches(("", "PersistentVolumeClaim"), ("", "PersistentVolume")):
+        return
     claims_by_uid = {c["metadata"]["uid"] for c in ctx.store.of_kind("", "PersistentVolumeClaim")}
     for pv in ctx.store.of_kind("", "PersistentVolume"):
         spec = pv.get("spec") or {}

@@ -115,7 +115,7 @@ def _delete(ctx: Ctx, obj: Obj) -> None:
 
 
 def replicasets(ctx: Ctx) -> None:
-    for rs in ctx.store.of_kind("apps", "ReplicaSet"):
+    for rs in ctx.candidates("apps", "ReplicaSet"):
         desired = _replicas(rs)
         pods = ctx.owned(rs, "", "Pod")
         for pod in pods:
@@ -182,7 +182,7 @@ def _max_unavailable(d: Obj, replicas: int) -> int:
 
 
 def deployments(ctx: Ctx) -> None:
-    for d in ctx.store.of_kind("apps", "Deployment"):
+    for d in ctx.candidates("apps", "Deployment"):
         spec = d.get("spec") or {}
         replicas = _replicas(d)
         template = spec.get("template") or {}
@@ -352,7 +352,7 @@ def _deployment_status(ctx: Ctx, d: Obj, new_rs: Obj, olds: list[Obj], replicas:
 
 
 def statefulsets(ctx: Ctx) -> None:
-    for sts in ctx.store.of_kind("apps", "StatefulSet"):
+    for sts in ctx.candidates("apps", "StatefulSet"):
         spec = sts.get("spec") or {}
         name = sts["metadata"]["name"]
         namespace = sts["metadata"]["namespace"]
@@ -477,7 +477,10 @@ def _node_affinity_to(node_name: str, affinity: Obj | None) -> Obj:
 
 def daemonsets(ctx: Ctx) -> None:
     nodes = ctx.store.of_kind("", "Node")
-    for ds in ctx.store.of_kind("apps", "DaemonSet"):
+    # Which nodes a DaemonSet covers changes with the nodes: then every DaemonSet looks.
+    every = ctx.touches(("", "Node"))
+    sets = ctx.store.of_kind("apps", "DaemonSet") if every else ctx.candidates("apps", "DaemonSet")
+    for ds in sets:
         spec = ds.get("spec") or {}
         template = spec.get("template") or {}
         revision = template_hash(template)
@@ -538,7 +541,7 @@ def _daemon_node(pod: Obj) -> str | None:
 
 
 def jobs(ctx: Ctx) -> None:
-    for job in ctx.store.of_kind("batch", "Job"):
+    for job in ctx.candidates("batch", "Job"):
         spec = job.get("spec") or {}
         if spec.get("suspend"):
             continue
@@ -641,7 +644,7 @@ def schedule_times(
 
 def cronjobs(ctx: Ctx) -> None:
     now = datetime.fromtimestamp(ctx.now(), UTC)
-    for cj in ctx.store.of_kind("batch", "CronJob"):
+    for cj in ctx.candidates("batch", "CronJob"):
         spec = cj.get("spec") or {}
         name = cj["metadata"]["name"]
         status = dict(cj.get("status") or {})
