@@ -31,9 +31,11 @@ reservation is dropped and usage recomputed, then the finalizer goes.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import copy
 import hashlib
+import logging
 from collections.abc import Iterable
 from typing import Any
 
@@ -42,6 +44,14 @@ from axle.api.meta import GROUP, SYSTEM_NAMESPACE, get_condition, set_condition
 from axle.api.registry import KindInfo
 from axle.api.variables import VARIABLE_SET_NAMES
 from axle.controllers import maas
+from axle.controllers.aiworkload_cache import (
+    POOL_USERS_INDEX,
+    REVISIONS_INDEX,
+    RecentWrites,
+    labelled_workload_index,
+    pool_users_index,
+    rv_of,
+)
 from axle.controllers.aiworkload_inputs import (
     DEFAULT_INFRA_LABEL,
     FINALIZER,
@@ -60,7 +70,7 @@ from axle.controllers.aiworkload_inputs import (
 )
 from axle.controllers.aiworkload_status import RollUp, roll_up
 from axle.controllers.blocked import Blocked
-from axle.controllers.controller import Context, Mapper, Reconciler, owned_by
+from axle.controllers.controller import Context, Filtered, Mapper, Reconciler, owned_by
 from axle.controllers.hostselection import candidates, select_hosts
 from axle.controllers.informer import IndexFunc
 from axle.controllers.objects import (
@@ -75,6 +85,7 @@ from axle.controllers.objects import (
 )
 from axle.controllers.poolplan import pool_plan
 from axle.controllers.quota import (
+    Cached,
     FamilyMapping,
     add,
     clean,
@@ -86,13 +97,21 @@ from axle.controllers.quota import (
     reservation_of,
     write_usage,
 )
-from axle.controllers.reservations import CLAIM_LABEL, list_claims
+from axle.controllers.reservations import (
+    ALL_CLAIMS,
+    CLAIM_LABEL,
+    CLAIMS_INDEX,
+    PROJECT_LABEL,
+    HostClaim,
+    claims_index,
+    claims_of,
+)
 from axle.controllers.revisions import (
     ROLLBACK_ANNOTATION,
     ensure_revision,
     find_revision,
-    list_revisions,
     number_of,
+    owned_revisions,
     prune,
     revision_data,
     rollback_pin,
@@ -100,6 +119,8 @@ from axle.controllers.revisions import (
 from axle.controllers.tenancy import project_tenant, status_copy
 from axle.errors import Conflict, NotFound
 from axle.store.base import Obj
+
+log = logging.getLogger(__name__)
 
 CONDITIONS = ("BundleResolved", "PoolReady", "QuotaReserved", "Deployed")
 DEFAULT_TAG_SELECTOR = {"palette.ai": "true"}
@@ -119,13 +140,6 @@ def reserved_index(aiw: Obj) -> list[str]:
     if any(reservation_of(aiw).values()):
         return [str(aiw["metadata"].get("namespace") or "")]
     return []
-
-
-def _rv(obj: Obj) -> int:
-    try:
-        return int((obj.get("metadata") or {}).get("resourceVersion") or 0)
-    except ValueError:
-        return 0
 
 
 def waiting_index(aiw: Obj) -> list[str]:
@@ -152,6 +166,31 @@ def deployment_name(aiw_name: str, profile: str) -> str:
 OWNED_INDEX = "by-aiworkload"
 
 
+def _pool_seen(pool: Obj | None) -> tuple[Any, ...] | None:
+    """What of a pool a workload pass reads: identity, spec, deletion, phase, GPU families,
+    and the message while not ready (it is shown then)."""
+    if pool is None:
+        return None
+    m = pool.get("metadata") or {}
+    st = pool.get("status") or {}
+    phase = st.get("phase")
+    return (
+        m.get("uid"),
+        m.get("generation"),
+        bool(m.get("deletionTimestamp")),
+        controller_owner(pool, "AIWorkload"),
+        phase,
+        None if phase in POOL_READY_PHASES else st.get("message"),
+        tuple(pool_families(pool)),
+    )
+
+
+def pool_change_matters(old: Obj | None, new: Obj | None) -> bool:
+    """A pool's status changes as workloads land on it and its spoke reports; only what a
+    workload pass reads wakes the pool's workloads (ten per pool in the fleet benchmark)."""
+    return _pool_seen(old) != _pool_seen(new)
+
+
 def owner_workload_index(wd: Obj) -> list[str]:
     """`<namespace>/<aiworkload>` of a WorkloadDeployment, from its label."""
     owner = ((wd.get("metadata") or {}).get("labels") or {}).get(AIWORKLOAD_LABEL)
@@ -161,7 +200,14 @@ def owner_workload_index(wd: Obj) -> list[str]:
 class AIWorkloadReconciler(Reconciler):
     name = "aiworkload"
 
-    def __init__(self, ctx: Context, *, wait_seconds: float = 10.0, poll_seconds: float = 2.0):
+    def __init__(
+        self,
+        ctx: Context,
+        *,
+        wait_seconds: float = 10.0,
+        poll_seconds: float = 2.0,
+        usage_seconds: float = 0.5,
+    ):
         super().__init__(ctx)
         reg = ctx.kinds.registry
         self.aiw_kind = reg.by_group_kind(GROUP, "AIWorkload")
@@ -174,12 +220,33 @@ class AIWorkloadReconciler(Reconciler):
         self.revision_kind = reg.by_group_kind("apps", "ControllerRevision")
         self.wait_seconds = wait_seconds
         self.poll_seconds = poll_seconds
+        # Projects whose usage must be written again, flushed at most once per `usage_seconds`
+        # (`_flush_usage`). Every project starts marked: a mark the previous term had not
+        # flushed yet (or a crash) is made good by one recount when this term starts.
+        self.usage_seconds = usage_seconds
+        self._usage_dirty: set[str] = set()
+        self._usage_all = True
+        self._usage_task: asyncio.Task[None] | None = None
         # The last version of each AIWorkload a pass wrote (one reconcile per key at once),
         # so a pass that stops after a write reports on that version, not a stale one.
         self._latest: dict[str, Obj] = {}
         # Status writes of this process, by key: (resourceVersion, reservation).
         self._written: dict[str, tuple[int, dict[str, int]]] = {}
         self._project_generations: dict[str, Any] = {}
+        # This process's own writes the caches may not show yet (see `aiworkload_cache`):
+        # the workloads (finalizer, status, pin), their revisions and their deployments, each
+        # grouped by workload key.
+        self._own = RecentWrites(ctx.cache(self.aiw_kind))
+        self._own_revisions = RecentWrites(ctx.cache(self.revision_kind))
+        self._own_deployments = RecentWrites(ctx.cache(self.wd_kind))
+        # Quota recomputations read claims, pools, projects and reservations from the caches:
+        # a check per reservation, not a store list of every claim and workload.
+        self._usage_inputs = Cached(
+            claims=self._claims,
+            pool=lambda ns, name: ctx.cache(self.pool_kind).get(make_key(ns, name)),
+            tenant_namespaces=self._tenant_namespaces,
+            reservations=self._reservations,
+        )
 
     @property
     def kind(self) -> KindInfo:
@@ -205,13 +272,28 @@ class AIWorkloadReconciler(Reconciler):
             (self.aiw_kind, WAITING_INDEX, waiting_index),
             (self.aiw_kind, RESERVED_INDEX, reserved_index),
             (self.wd_kind, OWNED_INDEX, owner_workload_index),
+            (self.revision_kind, REVISIONS_INDEX, labelled_workload_index),
+            (self.aiw_kind, POOL_USERS_INDEX, pool_users_index),
+            (self.kinds.lease, CLAIMS_INDEX, claims_index),
         ]
 
     def _note(self, written: Obj) -> Obj:
         """Remember a status this pass wrote, until the cache shows it (see `_reservations`)."""
-        self._written[key_of(written)] = (_rv(written), reservation_of(written))
-        self._latest[key_of(written)] = written
-        return written
+        self._written[key_of(written)] = (rv_of(written), reservation_of(written))
+        return self._wrote(written)
+
+    def _wrote(self, written: Obj) -> Obj:
+        """Remember any write to the workload: the next pass starts from it if the cache
+        does not show it yet, and a pass that stops after it reports on it."""
+        key = key_of(written)
+        self._latest[key] = written
+        return self._own.wrote(key, written)
+
+    def _current(self, key: str) -> Obj | None:
+        """The workload as of the last write anyone made that this process knows of: the
+        cache's, or this process's own newer write (a copy: callers edit it)."""
+        obj = self._own.get(key, key)
+        return copy.deepcopy(obj) if obj is not None else None
 
     def _reservations(self, namespace: str) -> dict[str, dict[str, int]]:
         """Each workload's reservation in `namespace`, from scratch: the cache's workloads
@@ -223,7 +305,7 @@ class AIWorkloadReconciler(Reconciler):
             if not key.startswith(f"{namespace}/"):
                 continue
             cached = cache.get(key)
-            if cached is not None and _rv(cached) >= rv:
+            if cached is not None and rv_of(cached) >= rv:
                 del self._written[key]  # the cache caught up
                 continue
             if cached is None and not reservation:
@@ -235,13 +317,22 @@ class AIWorkloadReconciler(Reconciler):
                 out.pop(key, None)
         return out
 
+    def _claims(self, selector: str) -> list[HostClaim]:
+        """Host claims matching `PROJECT_LABEL=ns` / `TENANT_LABEL=t` ("" for all), cached."""
+        leases = self.ctx.cache(self.kinds.lease).by_index(CLAIMS_INDEX, selector or ALL_CLAIMS)
+        return claims_of(leases)
+
+    def _tenant_namespaces(self, tenant: str) -> list[str]:
+        projects = self.ctx.cache(self.kinds.project).list()
+        return sorted(
+            {str(p["metadata"]["namespace"]) for p in projects if project_tenant(p) == tenant}
+        )
+
     def _users_of_pool(self, pool: Obj) -> list[str]:
         ns, name = pool["metadata"].get("namespace") or "", pool["metadata"]["name"]
         keys = [
             key_of(a)
-            for a in self._all(ns)
-            if ((a.get("spec") or {}).get("computePoolRef") or {}).get("name") == name
-            or (a.get("status") or {}).get("computePool") == name
+            for a in self.ctx.cache(self.aiw_kind).by_index(POOL_USERS_INDEX, f"{ns}/{name}")
         ]
         owner = controller_owner(pool, "AIWorkload")
         if owner:
@@ -275,8 +366,13 @@ class AIWorkloadReconciler(Reconciler):
 
     def _claim_changed(self, lease: Obj) -> list[str]:
         # Freed hosts (and the GPUs they charged) may be what a waiting workload needs.
-        if ((lease["metadata"].get("labels") or {}).get(CLAIM_LABEL)) != "true":
+        labels = lease["metadata"].get("labels") or {}
+        if labels.get(CLAIM_LABEL) != "true":
             return []
+        # Usage is written from the caches: once this cache shows the claim change, the
+        # project's usage is recounted (so a write from a cache that lagged is made good).
+        if labels.get(PROJECT_LABEL):
+            self._usage_changed(str(labels[PROJECT_LABEL]))
         cache = self.ctx.cache(self.aiw_kind)
         waiting = cache.by_index(WAITING_INDEX, "quota") + cache.by_index(WAITING_INDEX, "compute")
         return sorted({key_of(a) for a in waiting})
@@ -302,7 +398,7 @@ class AIWorkloadReconciler(Reconciler):
     def watches(self) -> Iterable[tuple[KindInfo, Mapper]]:
         return [
             (self.wd_kind, owned_by(self.aiw_kind)),
-            (self.pool_kind, self._users_of_pool),
+            (self.pool_kind, Filtered(self._users_of_pool, pool_change_matters)),
             (self.bundle_kind, self._users_of_bundle),
             (self.profile_kind, self._users_of_profile),
             (self.kinds.project, self._project_spec_changed),
@@ -316,21 +412,72 @@ class AIWorkloadReconciler(Reconciler):
             (self.aiw_kind, self._released),
         ]
 
+    # --- usage (coalesced) ----------------------------------------------------------------
+
+    def _usage_changed(self, ns: str) -> None:
+        """Have the project's (and its tenant's) usage written again, soon."""
+        self._usage_dirty.add(ns)
+        if self._usage_task is None or self._usage_task.done():
+            self._usage_task = asyncio.create_task(self._flush_usage(), name="aiworkload-usage")
+
+    async def _flush_usage(self) -> None:
+        """Write the usage of every marked project, at most once per `usage_seconds`: a
+        fleet's reservations cost one recount and write per project per interval, not two
+        recounts and writes per workload. Recounted from the caches at write time, so the
+        last write follows the last change the caches show."""
+        while self._usage_dirty:
+            await asyncio.sleep(self.usage_seconds)
+            dirty, self._usage_dirty = sorted(self._usage_dirty), set()
+            tenants: set[str] = set()
+            for ns in dirty:
+                project = await self._project_or_none(ns)
+                if project is None:
+                    continue
+                tenant = project_tenant(project)
+                try:
+                    await write_usage(
+                        self.store,
+                        self.kinds,
+                        project,
+                        "" if tenant in tenants else tenant,
+                        cached=self._usage_inputs,
+                    )
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.warning("writing the GPU usage of %s failed; retrying", ns, exc_info=True)
+                    self._usage_dirty.add(ns)
+                    continue
+                tenants.add(tenant)
+
+    async def aclose(self) -> None:
+        """Stop the usage writer (the manager calls this when the term ends); a mark not
+        flushed is made good by the next term's first recount."""
+        task, self._usage_task = self._usage_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
     # --- reconcile ------------------------------------------------------------------------
 
     async def reconcile(self, key: str) -> float | None:
-        aiw = self.cached(key)
+        # From the cache (and this process's own newer writes), not a store read per pass: a
+        # write computed from a version someone else has since replaced fails with Conflict,
+        # and the runtime re-runs the pass once the cache shows the new version.
+        if self._usage_all:
+            self._usage_all = False
+            for project in self.ctx.cache(self.kinds.project).list():
+                self._usage_changed(str(project["metadata"].get("namespace") or ""))
+        aiw = self._current(key)
         if aiw is None:
-            return None
-        ns, name = aiw["metadata"]["namespace"], aiw["metadata"]["name"]
-        aiw = await get_or_none(self.store, self.aiw_kind, ns, name)
-        if aiw is None:
+            self._forget(key)
             return None
         if is_deleting(aiw):
             return await self._finalize(aiw)
         if FINALIZER not in (aiw["metadata"].get("finalizers") or []):
             aiw["metadata"]["finalizers"] = [*(aiw["metadata"].get("finalizers") or []), FINALIZER]
-            aiw = await self.store.update(self.aiw_kind, aiw)
+            aiw = self._wrote(await self.store.update(self.aiw_kind, aiw))
         status = status_copy(aiw)
         status["observedGeneration"] = aiw["metadata"].get("generation")
         self._latest.pop(key, None)
@@ -341,6 +488,13 @@ class AIWorkloadReconciler(Reconciler):
             if blocked.delay is not None:
                 return blocked.delay
             return None if blocked.phase == "Failed" else self.wait_seconds
+
+    def _forget(self, key: str) -> None:
+        """Drop what this process remembers of a workload that is gone."""
+        self._latest.pop(key, None)
+        self._own.forget(key)
+        self._own_revisions.forget(key)
+        self._own_deployments.forget(key)
 
     async def _block(self, aiw: Obj, status: dict[str, Any], blocked: Blocked) -> None:
         gen = aiw["metadata"].get("generation")
@@ -382,7 +536,7 @@ class AIWorkloadReconciler(Reconciler):
         project = await self._project(ns)
         tenant = project_tenant(project)
 
-        revisions = await list_revisions(self.store, self.revision_kind, aiw)
+        revisions = self._revisions(aiw)
         aiw, inputs = await self._inputs(aiw, project, tenant, revisions)
         status["bundle"] = inputs.bundle.summary()
         if inputs.rollback is not None:
@@ -412,15 +566,15 @@ class AIWorkloadReconciler(Reconciler):
         rev, changed = await ensure_revision(self.store, self.revision_kind, aiw, data, revisions)
         number = number_of(rev)
         if changed:
+            key = key_of(aiw)
+            self._own_revisions.wrote(key, rev)
             await self.ctx.recorder.normal(
                 aiw, "RevisionCreated", f"revision {number} ({rev['metadata']['name']})"
             )
-            await prune(
-                self.store,
-                self.revision_kind,
-                await list_revisions(self.store, self.revision_kind, aiw),
-                rev["metadata"]["name"],
-            )
+            for gone in await prune(
+                self.store, self.revision_kind, self._revisions(aiw), rev["metadata"]["name"]
+            ):
+                self._own_revisions.deleted(key, gone)
         status["revision"] = number
         if inputs.rollback is not None and inputs.rollback != number:
             # The restored revision moved to the top: the pin follows it.
@@ -489,9 +643,7 @@ class AIWorkloadReconciler(Reconciler):
                 # Moved from a shared pool to a dedicated one: its hosts are charged instead.
                 status.pop("gpuReservation", None)
                 aiw = self._note(await write_status(self.store, self.aiw_kind, aiw, status))
-                await write_usage(
-                    self.store, self.kinds, project, tenant, source=self._reservations
-                )
+                self._usage_changed(ns)
                 status.clear()
                 status.update(status_copy(aiw))
         if not pool_ready:
@@ -528,6 +680,13 @@ class AIWorkloadReconciler(Reconciler):
         # it (no timed re-run per workload: ten thousand of them would be a steady load).
         return None
 
+    def _revisions(self, aiw: Obj) -> list[Obj]:
+        """The workload's revisions, oldest first: the cache's (indexed by the workload's
+        label) with the ones this process just wrote or pruned laid over them."""
+        key = key_of(aiw)
+        cached = self.ctx.cache(self.revision_kind).by_index(REVISIONS_INDEX, key)
+        return owned_revisions(self._own_revisions.view(key, cached), aiw)
+
     async def _project(self, ns: str) -> Obj:
         # Projects, bundles and profiles are read from the shared caches: this controller
         # never writes them, and a change to any of them wakes the workloads that use it.
@@ -550,7 +709,7 @@ class AIWorkloadReconciler(Reconciler):
             rev = find_revision(revisions, pinned)
             data = (rev or {}).get("data") or {}
             if rev is not None and data.get("spec") == (aiw.get("spec") or {}):
-                snap = data.get("bundle") or {}
+                snap = copy.deepcopy(data.get("bundle") or {})  # the cache's is shared
                 bundle = Bundle(
                     name=str(snap.get("name")),
                     namespace=str(snap.get("namespace")),
@@ -586,9 +745,7 @@ class AIWorkloadReconciler(Reconciler):
         else:
             annotations[ROLLBACK_ANNOTATION] = value
         fresh["metadata"]["annotations"] = annotations
-        written = await self.store.update(self.aiw_kind, fresh)
-        self._latest[key_of(written)] = written
-        return written
+        return self._wrote(await self.store.update(self.aiw_kind, fresh))
 
     async def _bundle(self, aiw: Obj, project: Obj) -> Bundle:
         spec = aiw.get("spec") or {}
@@ -687,7 +844,7 @@ class AIWorkloadReconciler(Reconciler):
         ns, me = aiw["metadata"]["namespace"], aiw["metadata"]["name"]
         ref = (spec.get("computePoolRef") or {}).get("name")
         if ref:
-            pool = await get_or_none(self.store, self.pool_kind, ns, str(ref))
+            pool = await self._pool_or_none(ns, str(ref))
             if pool is None:
                 raise Blocked(
                     "PoolReady",
@@ -704,7 +861,7 @@ class AIWorkloadReconciler(Reconciler):
                     )
             return pool
         name = dedicated_pool_name(me)
-        pool = await get_or_none(self.store, self.pool_kind, ns, name)
+        pool = await self._pool_or_none(ns, name)
         if pool is not None:
             if aiw["metadata"]["uid"] not in owner_uids(pool):
                 raise Blocked(
@@ -722,6 +879,14 @@ class AIWorkloadReconciler(Reconciler):
         await self.ctx.recorder.normal(aiw, "PoolCreated", f"dedicated ComputePool {name} created")
         return pool
 
+    async def _pool_or_none(self, ns: str, name: str) -> Obj | None:
+        """The pool from the cache (a change to it wakes its users); one the cache does not
+        show yet (a dedicated pool this controller just created) from the store."""
+        pool = self.ctx.cache(self.pool_kind).get(make_key(ns, name))
+        if pool is None:
+            pool = await get_or_none(self.store, self.pool_kind, ns, name)
+        return pool
+
     async def _dedicated_user(self, pool: Obj, me: str) -> str | None:
         """The AIWorkload a dedicated pool serves when it is not `me` (first come)."""
         owner = controller_owner(pool, "AIWorkload")
@@ -730,7 +895,7 @@ class AIWorkloadReconciler(Reconciler):
         ns, name = pool["metadata"]["namespace"], pool["metadata"]["name"]
         users = [
             a
-            for a in (await self.store.list(self.aiw_kind, ns)).items
+            for a in self.ctx.cache(self.aiw_kind).by_index(POOL_USERS_INDEX, f"{ns}/{name}")
             if ((a.get("spec") or {}).get("computePoolRef") or {}).get("name") == name
         ]
         users.sort(
@@ -768,7 +933,7 @@ class AIWorkloadReconciler(Reconciler):
     async def _precheck(self, aiw: Obj, body: Obj, project: Obj, tenant: str) -> None:
         """Enough matching hosts, and GPU limits that cover them, before any pool exists."""
         ns = aiw["metadata"]["namespace"]
-        computes = (await self.store.list(self.compute_kind, ns)).items
+        computes = self.ctx.cache(self.compute_kind).list(ns)
         if len(computes) != 1:
             what = "no Compute" if not computes else f"{len(computes)} Computes"
             raise Blocked(
@@ -790,7 +955,7 @@ class AIWorkloadReconciler(Reconciler):
         probe = copy.deepcopy(body)
         probe["metadata"]["uid"] = aiw["metadata"]["uid"]
         plan = pool_plan(probe)
-        taken = [c.host_uid for c in await list_claims(self.store, self.kinds.lease)]
+        taken = [c.host_uid for c in self._claims("")]
         selector = (compute.get("spec") or {}).get("tagSelector") or DEFAULT_TAG_SELECTOR
         selection = select_hosts(candidates(cst), plan.clusters, taken=taken, implied_tags=selector)
         if not selection.ok:
@@ -806,7 +971,7 @@ class AIWorkloadReconciler(Reconciler):
         needed = clean(needed)
         problems = headroom_problems(
             needed,
-            await recompute_usage(self.store, self.kinds, ns, source=self._reservations),
+            await recompute_usage(self.store, self.kinds, ns, cached=self._usage_inputs),
             limits_of(project),
             f"project {ns}",
         )
@@ -815,7 +980,7 @@ class AIWorkloadReconciler(Reconciler):
             problems += headroom_problems(
                 needed,
                 await recompute_tenant_usage(
-                    self.store, self.kinds, tenant, source=self._reservations
+                    self.store, self.kinds, tenant, cached=self._usage_inputs
                 ),
                 limits_of(tobj),
                 f"tenant {tenant}",
@@ -857,9 +1022,11 @@ class AIWorkloadReconciler(Reconciler):
         # WorkloadDeployment of the namespace, which made each pass O(workloads) (the fleet
         # benchmark's largest cost). A deployment created a moment ago and not cached yet is
         # found again by `ensure` (create, or update what exists).
+        # Laid over: the ones this process just created, changed or deleted.
         m = aiw["metadata"]
-        items = self.ctx.cache(self.wd_kind).by_index(OWNED_INDEX, f"{m['namespace']}/{m['name']}")
-        return [w for w in items if m["uid"] in owner_uids(w)]
+        key = f"{m['namespace']}/{m['name']}"
+        items = self.ctx.cache(self.wd_kind).by_index(OWNED_INDEX, key)
+        return [w for w in self._own_deployments.view(key, items) if m["uid"] in owner_uids(w)]
 
     async def _deployments(
         self,
@@ -920,7 +1087,14 @@ class AIWorkloadReconciler(Reconciler):
                 "spec": wd_spec,
             }
             created = current is None
-            wd = await ensure(self.store, self.wd_kind, body, fields=("spec",))
+            if current is not None and _up_to_date(current, body):
+                # Nothing to write: no store read either (most passes of a deploying workload
+                # only roll its deployments' status up).
+                wanted.append(current)
+                continue
+            wd = self._own_deployments.wrote(
+                key_of(aiw), await ensure(self.store, self.wd_kind, body, fields=("spec",))
+            )
             if created:
                 await self.ctx.recorder.normal(
                     aiw, "WorkloadDeploymentCreated", f"WorkloadDeployment {name} created"
@@ -930,9 +1104,12 @@ class AIWorkloadReconciler(Reconciler):
         for name, wd in existing.items():
             if name not in keep and not is_deleting(wd):
                 try:
-                    await self.store.delete(self.wd_kind, ns, name, uid=wd["metadata"]["uid"])
+                    gone = await self.store.delete(
+                        self.wd_kind, ns, name, uid=wd["metadata"]["uid"]
+                    )
                 except (NotFound, Conflict):
                     continue
+                self._own_deployments.deleted(key_of(aiw), gone)
                 await self.ctx.recorder.normal(
                     aiw,
                     "WorkloadDeploymentDeleted",
@@ -940,14 +1117,17 @@ class AIWorkloadReconciler(Reconciler):
                 )
         return wanted
 
-    async def _set_suspend(self, wds: list[Obj], suspend: bool) -> None:
+    async def _set_suspend(self, aiw: Obj, wds: list[Obj], suspend: bool) -> None:
         for wd in wds:
             for _ in range(5):
                 if bool((wd.get("spec") or {}).get("suspend")) == suspend:
                     break
-                wd["spec"]["suspend"] = suspend
+                # A copy: `wds` may be the cache's own objects.
+                wd = {**wd, "spec": {**(wd.get("spec") or {}), "suspend": suspend}}
                 try:
-                    await self.store.update(self.wd_kind, wd)
+                    self._own_deployments.wrote(
+                        key_of(aiw), await self.store.update(self.wd_kind, wd)
+                    )
                     break
                 except Conflict:
                     fresh = await get_or_none(
@@ -1007,7 +1187,7 @@ class AIWorkloadReconciler(Reconciler):
             )
             return aiw
         if rolled.unmapped:
-            await self._set_suspend(wds, True)
+            await self._set_suspend(aiw, wds, True)
             raise Blocked(
                 "QuotaReserved",
                 "UnknownGpuFamily",
@@ -1018,19 +1198,19 @@ class AIWorkloadReconciler(Reconciler):
             set_condition(
                 conds, "QuotaReserved", "True", "Reserved", "GPUs reserved: " + _fmt(needed), gen
             )
-            await self._set_suspend(wds, False)
+            await self._set_suspend(aiw, wds, False)
             return aiw
         if not needed and not clean(current or {}):
             # Nothing requested and nothing held: no recount, no usage write (a fleet of
             # CPU-only workloads must not recount every claim of the tenant per workload).
             status["gpuReservation"] = {}
             set_condition(conds, "QuotaReserved", "True", "Reserved", "no GPUs requested", gen)
-            await self._set_suspend(wds, False)
+            await self._set_suspend(aiw, wds, False)
             return aiw
         key = key_of(aiw)
         async with project_lock(ns):
             used = await recompute_usage(
-                self.store, self.kinds, ns, exclude=key, source=self._reservations
+                self.store, self.kinds, ns, exclude=key, cached=self._usage_inputs
             )
             problems = headroom_problems(needed, used, limits_of(project), f"project {ns}")
             if tenant:
@@ -1038,13 +1218,13 @@ class AIWorkloadReconciler(Reconciler):
                 problems += headroom_problems(
                     needed,
                     await recompute_tenant_usage(
-                        self.store, self.kinds, tenant, exclude=key, source=self._reservations
+                        self.store, self.kinds, tenant, exclude=key, cached=self._usage_inputs
                     ),
                     limits_of(tobj),
                     f"tenant {tenant}",
                 )
             if problems:
-                await self._set_suspend(wds, True)
+                await self._set_suspend(aiw, wds, True)
                 raise Blocked(
                     "QuotaReserved",
                     "WaitingForQuota",
@@ -1057,9 +1237,11 @@ class AIWorkloadReconciler(Reconciler):
             )
             # Written inside the lock: the next reservation's recomputation must see it.
             aiw = self._note(await write_status(self.store, self.aiw_kind, aiw, status))
-        await write_usage(self.store, self.kinds, project, tenant, source=self._reservations)
+        # Usage in the project's and tenant's status is for people and the admission check
+        # only (decisions recount, above): written once per interval for all reservations.
+        self._usage_changed(ns)
         await self.ctx.recorder.normal(aiw, "QuotaReserved", "GPUs reserved: " + _fmt(needed))
-        await self._set_suspend(wds, False)
+        await self._set_suspend(aiw, wds, False)
         status.clear()
         status.update(status_copy(aiw))
         return aiw
@@ -1078,11 +1260,12 @@ class AIWorkloadReconciler(Reconciler):
             for wd in wds:
                 if not is_deleting(wd):
                     try:
-                        await self.store.delete(
+                        gone = await self.store.delete(
                             self.wd_kind, ns, wd["metadata"]["name"], uid=wd["metadata"]["uid"]
                         )
                     except (NotFound, Conflict):
                         continue
+                    self._own_deployments.deleted(key_of(aiw), gone)
             msg = f"removing {len(wds)} workload deployment(s) from their spokes: " + ", ".join(
                 sorted(w["metadata"]["name"] for w in wds)
             )
@@ -1104,6 +1287,7 @@ class AIWorkloadReconciler(Reconciler):
             set_condition(conds, "Ready", "False", "DeletingPool", msg, gen)
             await self._write(aiw, status, "Deleting", msg, "Deleting")
             return self.poll_seconds
+        held = any(reservation_of(aiw).values())
         if status.get("gpuReservation") is not None or status.get("phase") != "Deleting":
             status.pop("gpuReservation", None)
             set_condition(conds, "QuotaReserved", "False", "Released", "reservation released", gen)
@@ -1111,15 +1295,15 @@ class AIWorkloadReconciler(Reconciler):
             set_condition(conds, "Ready", "False", "Deleting", msg, gen)
             aiw = await self._write(aiw, status, "Deleting", msg, "Deleting")
         project = await self._project_or_none(ns)
-        if project is not None:
+        if project is not None and held:
             # The reservation is out of the status: usage no longer counts it, and is right
-            # before the workload disappears.
+            # before the workload disappears. (A workload that held no GPUs changes no usage.)
             await write_usage(
                 self.store,
                 self.kinds,
                 project,
                 project_tenant(project),
-                source=self._reservations,
+                cached=self._usage_inputs,
             )
         fresh = await get_or_none(self.store, self.aiw_kind, ns, me)
         if fresh is not None:
@@ -1130,8 +1314,21 @@ class AIWorkloadReconciler(Reconciler):
         return None
 
     async def _project_or_none(self, ns: str) -> Obj | None:
-        items = (await self.store.list(self.kinds.project, ns)).items
+        items = self.ctx.cache(self.kinds.project).list(ns)
         return items[0] if items else None
+
+
+def _up_to_date(current: Obj, desired: Obj) -> bool:
+    """`ensure(..., fields=("spec",))` would write nothing: the spec is the desired one and
+    the desired labels and owners are there."""
+    m, want = current.get("metadata") or {}, desired["metadata"]
+    have_labels = m.get("labels") or {}
+    have_owners = {r.get("uid") for r in m.get("ownerReferences") or []}
+    return (
+        current.get("spec") == desired.get("spec")
+        and all(have_labels.get(k) == v for k, v in (want.get("labels") or {}).items())
+        and all(r["uid"] in have_owners for r in want.get("ownerReferences") or [])
+    )
 
 
 def _set_or_drop(status: dict[str, Any], key: str, value: Any) -> None:

@@ -77,7 +77,27 @@ def clean(usage: Mapping[str, int]) -> dict[str, int]:
     return {f: int(usage[f]) for f in sorted(usage) if usage[f]}
 
 
-async def _dedicated_claims(store: Store, kinds: Kinds, claims: list[HostClaim]) -> list[HostClaim]:
+# Where a recomputation reads claims and pools from instead of the store (the AIWorkload
+# controller passes its informer caches, so a check costs no store list): claims matching one
+# label selector `key=value` ("" for all), and a pool by namespace and name.
+ClaimSource = Callable[[str], list[HostClaim]]
+PoolLookup = Callable[[str, str], Obj | None]
+
+
+@dataclass(frozen=True)
+class Cached:
+    """The inputs of a recomputation from caches: claims, pools, the tenant's project
+    namespaces, and reservations (see `ReservationSource`)."""
+
+    claims: ClaimSource
+    pool: PoolLookup
+    tenant_namespaces: Callable[[str], list[str]]
+    reservations: ReservationSource
+
+
+async def _dedicated_claims(
+    store: Store, kinds: Kinds, claims: list[HostClaim], lookup: PoolLookup | None = None
+) -> list[HostClaim]:
     pool_kind = _optional(kinds, "ComputePool")
     if pool_kind is None:
         return claims
@@ -86,7 +106,9 @@ async def _dedicated_claims(store: Store, kinds: Kinds, claims: list[HostClaim])
     for claim in claims:
         if claim.holder not in variants:
             ns, _, name = claim.holder.partition("/")
-            pool = await get_or_none(store, pool_kind, ns, name) if name else None
+            pool: Obj | None = None
+            if name:
+                pool = lookup(ns, name) if lookup else await get_or_none(store, pool_kind, ns, name)
             if pool is not None and pool["metadata"].get("uid") != claim.pool_uid:
                 pool = None  # a namesake created after the claim's pool was deleted
             variant = None
@@ -99,15 +121,15 @@ async def _dedicated_claims(store: Store, kinds: Kinds, claims: list[HostClaim])
     return out
 
 
-def reservation_of(aiw: Obj) -> dict[str, int]:
-    raw = (aiw.get("status") or {}).get("gpuReservation") or {}
-    return {str(f): int(n) for f, n in raw.items() if isinstance(n, int)}
-
-
 # Where reservations are read from: the store (default), or a function giving, for one
 # namespace, each AIWorkload key's reservation (the AIWorkload controller passes its cache plus
 # the writes it made that the cache may not show yet, so it never lists the store per check).
 ReservationSource = Callable[[str], Mapping[str, Mapping[str, int]]]
+
+
+def reservation_of(aiw: Obj) -> dict[str, int]:
+    raw = (aiw.get("status") or {}).get("gpuReservation") or {}
+    return {str(f): int(n) for f, n in raw.items() if isinstance(n, int)}
 
 
 async def _reservations(
@@ -135,6 +157,15 @@ async def _reservations(
     return total
 
 
+async def _claims(
+    store: Store, kinds: Kinds, selector: str, cached: Cached | None
+) -> list[HostClaim]:
+    """Claims matching `selector` that charge GPUs (the dedicated pools')."""
+    if cached is not None:
+        return await _dedicated_claims(store, kinds, cached.claims(selector), cached.pool)
+    return await _dedicated_claims(store, kinds, await list_claims(store, kinds.lease, selector))
+
+
 async def recompute_usage(
     store: Store,
     kinds: Kinds,
@@ -142,13 +173,14 @@ async def recompute_usage(
     *,
     exclude: str | None = None,
     source: ReservationSource | None = None,
+    cached: Cached | None = None,
 ) -> dict[str, int]:
     """GPUs per family the project in `project_ns` uses now: dedicated pools' claims plus the
     reservations of its AIWorkloads on shared pools (`exclude`: an AIWorkload key
-    `ns/name` whose own reservation is left out, for checking a new one)."""
-    claims = await _dedicated_claims(
-        store, kinds, await list_claims(store, kinds.lease, f"{PROJECT_LABEL}={project_ns}")
-    )
+    `ns/name` whose own reservation is left out, for checking a new one). With `cached`,
+    everything is read from it instead of the store."""
+    claims = await _claims(store, kinds, f"{PROJECT_LABEL}={project_ns}", cached)
+    source = cached.reservations if cached is not None else source
     reserved = await _reservations(store, kinds, [project_ns], exclude, source)
     return clean(add(dict(gpu_usage(claims)), reserved))
 
@@ -165,12 +197,15 @@ async def recompute_tenant_usage(
     *,
     exclude: str | None = None,
     source: ReservationSource | None = None,
+    cached: Cached | None = None,
 ) -> dict[str, int]:
     """The tenant equivalent of `recompute_usage`, over all of its projects."""
-    claims = await _dedicated_claims(
-        store, kinds, await list_claims(store, kinds.lease, f"{TENANT_LABEL}={tenant}")
-    )
-    namespaces = await tenant_namespaces(store, kinds, tenant)
+    claims = await _claims(store, kinds, f"{TENANT_LABEL}={tenant}", cached)
+    if cached is not None:
+        namespaces = cached.tenant_namespaces(tenant)
+        source = cached.reservations
+    else:
+        namespaces = await tenant_namespaces(store, kinds, tenant)
     reserved = await _reservations(store, kinds, namespaces, exclude, source)
     return clean(add(dict(gpu_usage(claims)), reserved))
 
@@ -182,15 +217,17 @@ async def write_usage(
     tenant: str,
     *,
     source: ReservationSource | None = None,
+    cached: Cached | None = None,
 ) -> None:
-    """Recompute the project's and the tenant's usage into their `status.gpuUsage`."""
+    """Recompute the project's and the tenant's usage into their `status.gpuUsage` (each
+    read fresh from the store, written only when it changed)."""
     ns = str(project["metadata"]["namespace"])
     name = str(project["metadata"]["name"])
     for _ in range(5):
         obj = await get_or_none(store, kinds.project, ns, name)
         if obj is None:
             break
-        usage = await recompute_usage(store, kinds, ns, source=source)
+        usage = await recompute_usage(store, kinds, ns, source=source, cached=cached)
         status = copy.deepcopy(obj.get("status") or {})
         if status.get("gpuUsage") == usage:
             break
@@ -206,7 +243,7 @@ async def write_usage(
         obj = await get_or_none(store, kinds.tenant, None, tenant)
         if obj is None:
             break
-        usage = await recompute_tenant_usage(store, kinds, tenant, source=source)
+        usage = await recompute_tenant_usage(store, kinds, tenant, source=source, cached=cached)
         status = copy.deepcopy(obj.get("status") or {})
         if status.get("gpuUsage") == usage:
             break

@@ -130,6 +130,29 @@ def parse_claim(lease: Obj) -> HostClaim:
     )
 
 
+# An index of claim Leases for informer caches: every claim under "all", and under
+# "<PROJECT_LABEL>=<namespace>" and "<TENANT_LABEL>=<tenant>", the selectors `list_claims` takes.
+CLAIMS_INDEX = "host-claims"
+ALL_CLAIMS = "all"
+
+
+def claims_index(lease: Obj) -> list[str]:
+    """Index values of a Lease that is a host claim (none for any other Lease)."""
+    labels = (lease.get("metadata") or {}).get("labels") or {}
+    if labels.get(CLAIM_LABEL) != "true":
+        return []
+    out = [ALL_CLAIMS]
+    for label in (PROJECT_LABEL, TENANT_LABEL):
+        if labels.get(label):
+            out.append(f"{label}={labels[label]}")
+    return out
+
+
+def claims_of(leases: Iterable[Obj]) -> list[HostClaim]:
+    """Claim Leases (e.g. from a cache index) as claims, in host order like `list_claims`."""
+    return sorted((parse_claim(o) for o in leases), key=lambda c: c.host_uid)
+
+
 async def list_claims(store: Store, lease: KindInfo, selector: str = "") -> list[HostClaim]:
     """Claims matching an extra label selector (all claims when empty), read from the store."""
     sel = f"{CLAIM_LABEL}=true" + (f",{selector}" if selector else "")

@@ -19,8 +19,10 @@ once the spec changes, the annotation is dropped and the live bundle is used aga
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from axle.api.controllerrevision import AIWORKLOAD_LABEL
@@ -64,14 +66,22 @@ def number_of(rev: Obj) -> int:
     return int(rev.get("revision") or 0)
 
 
+def owned_revisions(items: Iterable[Obj], aiw: Obj) -> list[Obj]:
+    """Of `items` (revisions labelled with the workload's name), those owned by this very
+    object (not a deleted namesake's, not being deleted), oldest number first."""
+    uid = aiw["metadata"]["uid"]
+    mine = [r for r in items if uid in owner_uids(r) and not is_deleting(r)]
+    return sorted(mine, key=lambda r: (number_of(r), r["metadata"]["name"]))
+
+
 async def list_revisions(store: Store, info: KindInfo, aiw: Obj) -> list[Obj]:
-    """The AIWorkload's revisions (owned by this very object), oldest number first."""
+    """The AIWorkload's revisions read from the store (the controller reads its cache
+    instead), oldest number first."""
     m = aiw["metadata"]
     items = (
         await store.list(info, m["namespace"], label_selector=f"{AIWORKLOAD_LABEL}={m['name']}")
     ).items
-    mine = [r for r in items if m["uid"] in owner_uids(r) and not is_deleting(r)]
-    return sorted(mine, key=lambda r: (number_of(r), r["metadata"]["name"]))
+    return owned_revisions(items, aiw)
 
 
 def find_revision(revisions: list[Obj], number: int) -> Obj | None:
@@ -92,8 +102,9 @@ async def ensure_revision(
     if existing is not None:
         if number_of(existing) == top:
             return existing, False
-        existing["revision"] = top + 1
-        return await store.update(info, existing), True
+        moved = copy.deepcopy(existing)  # `revisions` may be a cache's shared objects
+        moved["revision"] = top + 1
+        return await store.update(info, moved), True
     body: Obj = {
         "apiVersion": info.api_version,
         "kind": info.kind,
@@ -115,11 +126,12 @@ async def ensure_revision(
 
 async def prune(
     store: Store, info: KindInfo, revisions: list[Obj], current: str, limit: int = HISTORY_LIMIT
-) -> list[str]:
-    """Delete the oldest revisions beyond `limit`, never `current`; the names deleted."""
+) -> list[Obj]:
+    """Delete the oldest revisions beyond `limit`, never `current`; the deleted objects (as
+    the store's delete returned them, so a caller can tell its cache they are gone)."""
     ordered = sorted(revisions, key=number_of)
     extra = len(ordered) - limit
-    deleted: list[str] = []
+    deleted: list[Obj] = []
     for rev in ordered:
         if extra <= 0:
             break
@@ -127,10 +139,12 @@ async def prune(
         if name == current:
             continue
         try:
-            await store.delete(info, rev["metadata"]["namespace"], name, uid=rev["metadata"]["uid"])
+            gone = await store.delete(
+                info, rev["metadata"]["namespace"], name, uid=rev["metadata"]["uid"]
+            )
         except (NotFound, Conflict):  # already gone or replaced: nothing to prune
             continue
-        deleted.append(name)
+        deleted.append(gone)
         extra -= 1
     return deleted
 
