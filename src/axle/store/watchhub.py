@@ -287,20 +287,30 @@ class _Group:
 
 
 class WatchHub:
-    """Routes committed changes to the watchers of their kind."""
+    """Routes committed changes to the watchers of their kind.
+
+    Groups are kept per (kind, namespace): a change visits the groups of its own namespace and
+    the cluster-wide ones only. Every spoke's agent watches its own namespace, so with one
+    flat list per kind each Work or Lease write would test a thousand filters to reach one.
+    """
 
     def __init__(self) -> None:
-        self._kinds: dict[tuple[str, str], dict[Any, _Group]] = {}
+        # (group, kind) -> namespace (None: all namespaces) -> filter key -> group
+        self._kinds: dict[tuple[str, str], dict[str | None, dict[Any, _Group]]] = {}
 
     def register(self, w: Watcher) -> None:
-        groups = self._kinds.setdefault((w.group, w.kind), {})
+        by_ns = self._kinds.setdefault((w.group, w.kind), {})
+        groups = by_ns.setdefault(w.filter.namespace, {})
         group = groups.get(w.filter.key)
         if group is None:
             group = groups[w.filter.key] = _Group(w.filter)
         group.watchers[w] = None
 
     def unregister(self, w: Watcher) -> None:
-        groups = self._kinds.get((w.group, w.kind))
+        by_ns = self._kinds.get((w.group, w.kind))
+        if not by_ns:
+            return
+        groups = by_ns.get(w.filter.namespace)
         if not groups:
             return
         group = groups.get(w.filter.key)
@@ -310,29 +320,37 @@ class WatchHub:
         if not group.watchers:
             del groups[w.filter.key]
             if not groups:
-                del self._kinds[(w.group, w.kind)]
+                del by_ns[w.filter.namespace]
+                if not by_ns:
+                    del self._kinds[(w.group, w.kind)]
 
     def dispatch(self, changes: list[Change]) -> None:
         kinds = self._kinds
         for ch in changes:
-            groups = kinds.get((ch.group, ch.kind))
-            if not groups:
+            by_ns = kinds.get((ch.group, ch.kind))
+            if not by_ns:
                 continue
-            for group in list(groups.values()):
-                ev = group.filter.event_for(ch)
-                if ev is None:
+            for ns in (None,) if ch.namespace is None else (None, ch.namespace):
+                groups = by_ns.get(ns)
+                if not groups:
                     continue
-                for w in list(group.watchers):
-                    w.push(ev)
+                for group in list(groups.values()):
+                    ev = group.filter.event_for(ch)
+                    if ev is None:
+                        continue
+                    for w in list(group.watchers):
+                        w.push(ev)
+
+    def _groups(self) -> list[_Group]:
+        return [g for by_ns in self._kinds.values() for gs in by_ns.values() for g in gs.values()]
 
     def fail_all(self, error: Callable[[], ApiError]) -> None:
-        for groups in list(self._kinds.values()):
-            for group in list(groups.values()):
-                for w in list(group.watchers):
-                    w.fail(error())
+        for group in self._groups():
+            for w in list(group.watchers):
+                w.fail(error())
 
     def close_all(self) -> list[Watcher]:
-        out = [w for groups in self._kinds.values() for g in groups.values() for w in g.watchers]
+        out = [w for g in self._groups() for w in g.watchers]
         for w in out:
             w._shutdown()
         return out
