@@ -1,13 +1,21 @@
-"""`SqliteStore`: the store on one SQLite file (WAL), through SQLAlchemy Core.
+"""`SqliteStore`: the store on one SQLite file (WAL), SQL derived from SQLAlchemy Core.
 
 Threads. SQLite allows one writer at a time, so every write runs on ONE dedicated writer
-thread with its own connection: writes are serialized without locks in Python, each in a
-`BEGIN IMMEDIATE` transaction (which also serializes against other processes on the file),
-and the event loop never blocks on SQL. Reads (get, list, watch replay) run on a separate
-reader thread and connection; WAL lets them proceed while a write is in flight, and each
-read is one transaction, so it sees one consistent snapshot. Writes and gets run SQL that
+thread with its own connection: writes are serialized without locks in Python, in
+`BEGIN IMMEDIATE` transactions (which also serialize against other processes on the file),
+and the event loop never blocks on SQL. Writes queue for that thread; those that queued up
+while it was busy run in one transaction (group commit), each inside a SAVEPOINT so that a
+failing or dry-run write is undone alone, and every caller is answered after the COMMIT that
+made its write durable. COMMIT is most of a write's cost, so under load this roughly halves
+CPU per write without weakening durability. Reads (get, list, watch replay) run on a
+separate reader thread and connection; WAL lets them proceed while a write is in flight, and
+each read is one transaction, so it sees one consistent snapshot. All of it runs SQL that
 `statements` compiled once from the Core tables, on the DB-API connection: per-call Core
-statement building cost more than SQLite itself. Lists, whose SQL varies, use Core directly.
+statement building cost more than SQLite itself.
+
+Lists. A label selector with an equality term (`k=v`, `k in (..)`, or `k`) is answered from
+the label index (`object_labels`), so a list reads and decodes only the matching objects;
+the remaining terms are judged on the small `labels` column before any body is decoded.
 
 Revisions. One counter in `meta` hands out revisions; every revision is exactly one
 change-log row written in the same transaction as the object row, so the change log is a
@@ -28,10 +36,12 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import collections
 import contextlib
 import dataclasses
 import logging
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -71,6 +81,9 @@ T = TypeVar("T")
 Key = tuple[str, str, str, str]  # (group, kind, namespace, name)
 
 _REPLAY_CHUNK = 1000
+# At most this many queued writes share one transaction: bounds how long the write lock is
+# held (other processes on the file wait for it) and how much one failed COMMIT undoes.
+_MAX_BATCH = 128
 _GENERATE_NAME_TRIES = 8
 
 
@@ -170,15 +183,17 @@ class _Codec:
 
 
 class _Tx:
-    """One write transaction on the writer thread: the primitives every write is made of.
+    """One write on the writer thread (alone in its transaction, or in a SAVEPOINT of a
+    batch): the primitives every write is made of. `last_rev` is the revision the write
+    starts from (the previous write's in the same batch).
 
     Statements run on the DB-API connection with SQL compiled once (see `statements`)."""
 
-    def __init__(self, store: SqliteStore, db: sqlite3.Connection) -> None:
+    def __init__(self, store: SqliteStore, db: sqlite3.Connection, last_rev: int) -> None:
         self.store = store
         self.db = db
         self.codec = store._codec
-        self.last_rev = store._last_rev
+        self.last_rev = last_rev
         self.changes: list[Change] = []
         self.hints: list[str] = []
         self.gap = False
@@ -358,6 +373,22 @@ class _Tx:
         return obj
 
 
+@dataclass
+class _Pending:
+    """A write queued for the writer thread, and its outcome once it has run."""
+
+    op: Callable[[_Tx], Any]
+    dry_run: bool
+    future: asyncio.Future[Any]
+    result: Any = None
+    error: BaseException | None = None
+
+    def fail(self, error: BaseException, cause: BaseException | None = None) -> None:
+        if cause is not None:
+            error.__cause__ = cause
+        self.error = error
+
+
 class SqliteStore:
     """The `Store` on a SQLite file. Create, `await start()`, use, `await close()`."""
 
@@ -394,6 +425,11 @@ class SqliteStore:
         self._tasks: builtins.list[asyncio.Task[None]] = []
         self._gc_queue: asyncio.Queue[str] = asyncio.Queue()
         self._gc_pending: set[str] = set()
+        # Writes waiting for the writer thread (see `_drain`), and whether a drain is queued
+        # or running there; both shared by the event loop and the writer thread.
+        self._queue: collections.deque[_Pending] = collections.deque()
+        self._queue_lock = threading.Lock()
+        self._draining = False
         self._closed = False
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -493,40 +529,114 @@ class SqliteStore:
             raise ServiceUnavailable("the store is not running")
 
     async def _run_write(self, op: Callable[[_Tx], T], dry_run: bool = False) -> T:
+        """Queue `op` for the writer thread; answered once the transaction holding it has
+        committed (or with its error, or at once for a dry run, which is rolled back)."""
         self._check_open()
         assert self._loop is not None and self._writer is not None
-        return await self._loop.run_in_executor(self._writer, self._write, op, dry_run)
+        future: asyncio.Future[T] = self._loop.create_future()
+        with self._queue_lock:
+            self._queue.append(_Pending(op, dry_run, future))
+            if not self._draining:
+                self._draining = True
+                self._writer.submit(self._drain)
+        return await future
 
-    def _write(self, op: Callable[[_Tx], T], dry_run: bool) -> T:
+    def _drain(self) -> None:
+        """On the writer thread: run the queued writes, one batch per transaction, until no
+        more wait. Writes that queued up while the previous transaction ran commit together:
+        one COMMIT (the costly step of a write) and one wake-up of the event loop for all."""
+        while True:
+            with self._queue_lock:
+                if not self._queue:
+                    self._draining = False
+                    return
+                count = min(len(self._queue), _MAX_BATCH)
+                batch = [self._queue.popleft() for _ in range(count)]
+            try:
+                outcome = self._write_batch(batch)
+            except BaseException as exc:  # never leave a caller waiting
+                log.exception("store: a write batch failed")
+                for p in batch:
+                    p.error = exc if isinstance(exc, ApiError) else InternalError(str(exc))
+                outcome = ([], [], False)
+            assert self._loop is not None
+            self._loop.call_soon_threadsafe(self._finish_batch, batch, *outcome)
+
+    def _write_batch(
+        self, batch: builtins.list[_Pending]
+    ) -> tuple[builtins.list[Change], builtins.list[str], bool]:
+        """Run a batch of writes in one transaction; each runs inside a SAVEPOINT (when there
+        are several), so a failing or dry-run write is undone alone. Fills in each write's
+        result or error, and returns the committed changes, GC hints and gap flag."""
         db = self._wdb
         assert db is not None
-        tx = _Tx(self, db)
         try:
             db.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
-            raise _busy(exc) from None
+            for p in batch:
+                p.fail(_busy(exc))
+            return [], [], False
+        savepoints = len(batch) > 1
+        last_rev = self._last_rev
+        changes: builtins.list[Change] = []
+        hints: builtins.list[str] = []
+        gap = False
+        kept: builtins.list[_Pending] = []
         try:
-            result = op(tx)
-        except sqlite3.Error as exc:
-            db.execute("ROLLBACK")
-            raise _busy(exc) from exc
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        if dry_run:
-            db.execute("ROLLBACK")
-            return result
-        try:
+            for p in batch:
+                tx = _Tx(self, db, last_rev)
+                if savepoints:
+                    db.execute("SAVEPOINT axle_write")
+                try:
+                    p.result = p.op(tx)
+                except sqlite3.Error as exc:
+                    p.fail(_busy(exc), cause=exc)
+                except BaseException as exc:
+                    p.fail(exc)
+                keep = p.error is None and not p.dry_run
+                if savepoints:
+                    if not keep:
+                        db.execute("ROLLBACK TO axle_write")
+                    db.execute("RELEASE axle_write")
+                if keep:
+                    kept.append(p)
+                    last_rev = tx.last_rev
+                    changes += tx.changes
+                    hints += tx.hints
+                    gap = gap or tx.gap
+            if not kept:
+                db.execute("ROLLBACK")  # dry runs and failures only: nothing to keep
+                return [], [], False
             db.execute("COMMIT")
-        except sqlite3.OperationalError as exc:
+        except sqlite3.Error as exc:
+            # The transaction itself failed (savepoint or commit): nothing of it stands.
             with contextlib.suppress(sqlite3.Error):
                 db.execute("ROLLBACK")
-            raise _busy(exc) from None
-        self._last_rev = tx.last_rev
-        if tx.changes or tx.hints or tx.gap:
-            assert self._loop is not None
-            self._loop.call_soon_threadsafe(self._after_commit, tx.changes, tx.hints, tx.gap)
-        return result
+            for p in kept:
+                p.result = None
+                p.fail(_busy(exc))
+            return [], [], False
+        self._last_rev = last_rev
+        return changes, hints, gap
+
+    def _finish_batch(
+        self,
+        batch: builtins.list[_Pending],
+        changes: builtins.list[Change],
+        hints: builtins.list[str],
+        gap: bool,
+    ) -> None:
+        """On the event loop: fan the batch's events out, then answer its callers, so that a
+        caller resuming after its write finds the events already dispatched."""
+        if changes or hints or gap:
+            self._after_commit(changes, hints, gap)
+        for p in batch:
+            if p.future.done():
+                continue  # its caller was cancelled; the write stands all the same
+            if p.error is not None:
+                p.future.set_exception(p.error)
+            else:
+                p.future.set_result(p.result)
 
     async def _run_read_raw(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """A read on the reader's DB-API connection, in one read transaction."""
