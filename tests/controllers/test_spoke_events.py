@@ -1,11 +1,11 @@
-"""Which Spoke changes wake its pool: not the heartbeat time alone."""
+"""Which Spoke and Project changes wake a pool: not a heartbeat time or usage counts alone."""
 
 from __future__ import annotations
 
 import copy
 from typing import Any
 
-from axle.controllers.computepool import spoke_changed
+from axle.controllers.computepool import project_changed, spoke_changed
 from axle.controllers.controller import Filtered
 
 
@@ -46,3 +46,29 @@ def test_conditions_capacity_labels_and_lifecycle_matter() -> None:
 def test_filtered_mapper_maps_like_its_mapper() -> None:
     mapper = Filtered(lambda o: [o["metadata"]["name"]], spoke_changed)
     assert list(mapper(_spoke())) == ["gpu-a-1"]
+
+
+def _project() -> dict[str, Any]:
+    return {
+        "metadata": {"name": "ml-prod", "namespace": "ml-prod", "labels": {"team": "a"}},
+        "spec": {"tenantRef": {"name": "acme"}, "gpuLimits": {"NVIDIA-H100": 16}},
+        "status": {"phase": "Ready", "gpuUsage": {"NVIDIA-H100": 2}},
+    }
+
+
+def test_a_project_usage_update_does_not_wake_its_pools() -> None:
+    old = _project()
+    new = copy.deepcopy(old)
+    new["status"]["gpuUsage"] = {"NVIDIA-H100": 3}
+    new["metadata"]["resourceVersion"] = "7"
+    assert not project_changed(old, new)
+    for change in (
+        lambda p: p["spec"]["gpuLimits"].update({"NVIDIA-H100": 8}),
+        lambda p: p["status"].update(phase="Failed"),
+        lambda p: p["metadata"]["labels"].update(team="b"),
+        lambda p: p["metadata"].update(deletionTimestamp="2026-11-27T11:00:00Z"),
+    ):
+        new = copy.deepcopy(old)
+        change(new)
+        assert project_changed(old, new)
+    assert project_changed(None, old) and project_changed(old, None)

@@ -172,6 +172,24 @@ def spoke_changed(old: Obj | None, new: Obj | None) -> bool:
     return significant(old) != significant(new)
 
 
+def project_changed(old: Obj | None, new: Obj | None) -> bool:
+    """Whether a Project event matters to its pools: its spec (limits, compute config),
+    labels, deletion or phase; not the usage counts in its status."""
+    if old is None or new is None:
+        return True
+
+    def significant(project: Obj) -> tuple[Any, ...]:
+        meta = project.get("metadata") or {}
+        return (
+            meta.get("labels"),
+            meta.get("deletionTimestamp"),
+            project.get("spec"),
+            (project.get("status") or {}).get("phase"),
+        )
+
+    return significant(old) != significant(new)
+
+
 class ComputePoolReconciler(Reconciler):
     name = "computepool"
 
@@ -263,7 +281,15 @@ class ComputePoolReconciler(Reconciler):
                 self.compute_kind,
                 lambda c: self._waiting_pools(c["metadata"].get("namespace") or ""),
             ),
-            (k.project, lambda p: self._pools_in(p["metadata"].get("namespace") or "")),
+            # Not on usage updates: every workload's reservation rewrites the project's
+            # status, and a thousand pools in the namespace would each reconcile again.
+            (
+                k.project,
+                Filtered(
+                    lambda p: self._pools_in(p["metadata"].get("namespace") or ""),
+                    project_changed,
+                ),
+            ),
             # Not on every heartbeat: only when the spoke's spec, labels, conditions or
             # capacity change (its Available condition flips when heartbeats stop).
             (self.spoke_kind, Filtered(self._pool_of_spoke, spoke_changed)),
