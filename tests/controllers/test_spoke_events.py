@@ -5,8 +5,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from axle.controllers.computepool import project_changed, spoke_changed
+from axle.controllers.computepool import spoke_changed
 from axle.controllers.controller import Filtered
+from axle.controllers.tenancy import project_changed
 
 
 def _spoke() -> dict[str, Any]:

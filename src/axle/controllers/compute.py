@@ -48,7 +48,7 @@ from typing import Any
 
 from axle.api.meta import GROUP, set_condition
 from axle.api.registry import KindInfo
-from axle.controllers.controller import Context, Mapper, Reconciler
+from axle.controllers.controller import Context, Filtered, Mapper, Reconciler
 from axle.controllers.events import EventKind
 from axle.controllers.inventory import ComputeInventory, group_hosts, machine_states
 from axle.controllers.objects import is_deleting, key_of, labels, make_key, write_status
@@ -58,7 +58,13 @@ from axle.controllers.provider_cache import (
     palette_provider,
     palette_summary,
 )
-from axle.controllers.tenancy import TENANT_LABEL, project_tenant, status_copy, tenant_namespace
+from axle.controllers.tenancy import (
+    TENANT_LABEL,
+    project_changed,
+    project_tenant,
+    status_copy,
+    tenant_namespace,
+)
 from axle.providers.base import Capability, Host, InvalidConfiguration, ProviderError
 from axle.providers.base import InvalidCredentials as InvalidCredentialsError
 from axle.providers.base import RateLimited as RateLimitedError
@@ -172,7 +178,13 @@ class ComputeReconciler(Reconciler):
         return [
             (k.settings, self._users_of_settings),
             (k.secret, self._users_of_secret),
-            (k.project, lambda p: self._computes_in(p["metadata"].get("namespace") or "")),
+            (
+                k.project,
+                Filtered(
+                    lambda p: self._computes_in(p["metadata"].get("namespace") or ""),
+                    project_changed,
+                ),
+            ),
             (k.namespace, lambda ns: self._computes_in(ns["metadata"]["name"])),
             # A tenant's settingsRef is the last fallback; tenants change rarely.
             (k.tenant, lambda _t: self.ctx.cache(self.kind).cached_keys()),

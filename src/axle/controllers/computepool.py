@@ -92,7 +92,7 @@ from axle.controllers.spokeinstaller import (
     SpokeInstaller,
     kubeconfig_server,
 )
-from axle.controllers.tenancy import project_tenant, status_copy
+from axle.controllers.tenancy import project_changed, project_tenant, status_copy
 from axle.errors import NotFound
 from axle.providers.base import InvalidRequest, ProviderError
 from axle.providers.base import NotFound as ProviderNotFound
@@ -167,24 +167,6 @@ def spoke_changed(old: Obj | None, new: Obj | None) -> bool:
             meta.get("finalizers"),
             spoke.get("spec"),
             status,
-        )
-
-    return significant(old) != significant(new)
-
-
-def project_changed(old: Obj | None, new: Obj | None) -> bool:
-    """Whether a Project event matters to its pools: its spec (limits, compute config),
-    labels, deletion or phase; not the usage counts in its status."""
-    if old is None or new is None:
-        return True
-
-    def significant(project: Obj) -> tuple[Any, ...]:
-        meta = project.get("metadata") or {}
-        return (
-            meta.get("labels"),
-            meta.get("deletionTimestamp"),
-            project.get("spec"),
-            (project.get("status") or {}).get("phase"),
         )
 
     return significant(old) != significant(new)

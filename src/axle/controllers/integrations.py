@@ -45,7 +45,7 @@ from typing import Any
 
 from axle.api.meta import set_condition
 from axle.api.registry import KindInfo
-from axle.controllers.controller import Context, Mapper, Reconciler
+from axle.controllers.controller import Context, Filtered, Mapper, Reconciler
 from axle.controllers.informer import NAMESPACE_INDEX, IndexFunc
 from axle.controllers.objects import is_deleting, key_of, labels, make_key, write_status
 from axle.controllers.provider_cache import (
@@ -54,7 +54,13 @@ from axle.controllers.provider_cache import (
     palette_summary,
     secret_data,
 )
-from axle.controllers.tenancy import TENANT_LABEL, project_tenant, status_copy, tenant_namespace
+from axle.controllers.tenancy import (
+    TENANT_LABEL,
+    project_changed,
+    project_tenant,
+    status_copy,
+    tenant_namespace,
+)
 from axle.providers.base import InvalidConfiguration, InvalidCredentials, ProviderError, RateLimited
 from axle.store.base import Obj
 
@@ -195,7 +201,13 @@ class SettingsReconciler(Reconciler):
             (k.settings, self._dependents),
             (k.tenant, self._settings_of_tenant),
             (k.namespace, lambda ns: self._settings(NAMESPACE_INDEX, ns["metadata"]["name"])),
-            (k.project, lambda p: self._settings(NAMESPACE_INDEX, p["metadata"]["namespace"])),
+            (
+                k.project,
+                Filtered(
+                    lambda p: self._settings(NAMESPACE_INDEX, p["metadata"]["namespace"]),
+                    project_changed,
+                ),
+            ),
         ]
 
     def _tenant_of(self, namespace: str) -> str | None:

@@ -67,3 +67,23 @@ def status_copy(obj: Obj) -> dict[str, Any]:
     status: dict[str, Any] = copy.deepcopy(obj.get("status") or {})
     status.setdefault("conditions", [])
     return status
+
+
+def project_changed(old: Obj | None, new: Obj | None) -> bool:
+    """Whether a Project event matters to what lives in its namespace (pools, Computes,
+    Settings): its spec, labels, deletion or phase. Not the usage counts in its status, which
+    every GPU reservation rewrites: with a thousand pools in a namespace, waking them all for
+    each would be a thousand reconciles per workload."""
+    if old is None or new is None:
+        return True
+
+    def significant(project: Obj) -> tuple[Any, ...]:
+        meta = project.get("metadata") or {}
+        return (
+            meta.get("labels"),
+            meta.get("deletionTimestamp"),
+            project.get("spec"),
+            (project.get("status") or {}).get("phase"),
+        )
+
+    return significant(old) != significant(new)
