@@ -630,6 +630,7 @@ class AIWorkloadReconciler(Reconciler):
             aiw = await self._reserve(
                 aiw, project, tenant, pool_name, families, rolled, wds, status, pool_ready
             )
+            rolled = roll_up(wds, number, families)  # a resumed deployment reads "resuming"
         else:
             set_condition(
                 status["conditions"],
@@ -1118,14 +1119,16 @@ class AIWorkloadReconciler(Reconciler):
         return wanted
 
     async def _set_suspend(self, aiw: Obj, wds: list[Obj], suspend: bool) -> None:
-        for wd in wds:
+        """Set `spec.suspend` of each deployment; `wds` gets the written versions (so the
+        roll-up after it says "resuming", not the "on hold" its status still shows)."""
+        for i, wd in enumerate(wds):
             for _ in range(5):
                 if bool((wd.get("spec") or {}).get("suspend")) == suspend:
                     break
                 # A copy: `wds` may be the cache's own objects.
                 wd = {**wd, "spec": {**(wd.get("spec") or {}), "suspend": suspend}}
                 try:
-                    self._own_deployments.wrote(
+                    wds[i] = self._own_deployments.wrote(
                         key_of(aiw), await self.store.update(self.wd_kind, wd)
                     )
                     break

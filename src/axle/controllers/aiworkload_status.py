@@ -110,13 +110,26 @@ def roll_up(wds: list[Obj], revision: int, families: list[str]) -> RollUp:
         return out
     st = first.get("status") or {}
     name = first["metadata"]["name"]
-    if st.get("message"):
+    if _resumed(first):
+        # Its status still says "on hold (suspend)" until its controller runs again.
+        out.message = f"workload deployment {name} is resuming delivery of revision {revision}"
+    elif st.get("message"):
         out.message = str(st["message"])
     elif not _current(first, revision):
         out.message = f"workload deployment {name} is rendering revision {revision}"
     else:
         out.message = f"workload deployment {name} is {st.get('phase') or 'Pending'}"
     return out
+
+
+def _resumed(wd: Obj) -> bool:
+    """Resumed (`suspend` just cleared) but not yet reported on by its controller."""
+    if (wd.get("spec") or {}).get("suspend"):
+        return False
+    for cond in (wd.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "Delivered":
+            return bool(cond.get("reason") == "Suspended")
+    return False
 
 
 def requests_of(wd: Obj, families: list[str]) -> dict[str, int]:
