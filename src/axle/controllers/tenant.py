@@ -24,7 +24,7 @@ from collections.abc import Iterable
 
 from axle.api.meta import SYSTEM_NAMESPACE, set_condition
 from axle.api.registry import KindInfo
-from axle.controllers.controller import Mapper, Reconciler, owned_by
+from axle.controllers.controller import Filtered, Mapper, Reconciler, owned_by
 from axle.controllers.informer import IndexFunc
 from axle.controllers.objects import (
     delete_if_exists,
@@ -49,6 +49,7 @@ from axle.controllers.tenancy import (
     TENANT_FINALIZER,
     TENANT_INDEX,
     TENANT_LABEL,
+    project_changed,
     project_tenant,
     projects_index,
     status_copy,
@@ -91,7 +92,11 @@ class TenantReconciler(Reconciler):
             (k.role_binding, owner),
             (k.cluster_role_binding, owner),
             # Project changes move the count and unblock deletion.
-            (k.project, lambda p: [t] if (t := project_tenant(p)) else []),
+            # Not on usage updates (project_changed): those are written per reservation.
+            (
+                k.project,
+                Filtered(lambda p: [t] if (t := project_tenant(p)) else [], project_changed),
+            ),
         ]
 
     async def reconcile(self, key: str) -> float | None:
