@@ -5,11 +5,13 @@ measured ~1,100/s through per-call Core statements against ~16,000/s for the sam
 directly), so the statements every write and get issue are compiled here, once, from the
 tables in `schema`, and executed on the DB-API connection with named parameters. The SQL
 therefore stays derived from the one schema definition the migrations are checked against.
+List statements vary with the request (namespace or not, continue page, label terms), so
+they are built per shape on first use and cached (`list_objects`).
 """
 
 from __future__ import annotations
 
-from functools import cache
+from functools import lru_cache
 
 from sqlalchemy import (
     Table,
@@ -205,7 +207,8 @@ KIND_CHANGES_SINCE = compile_sql(_SINCE)
 KIND_NS_CHANGES_SINCE = compile_sql(_SINCE.where(change_log.c.namespace == bindparam("ns")))
 
 
-@cache
+# Bounded: selectors come from API clients, and each distinct shape is one cached string.
+@lru_cache(maxsize=512)
 def list_objects(
     namespaced: bool,
     after: bool,
@@ -280,10 +283,11 @@ def list_objects(
     sql = compile_sql(stmt.order_by(keyed.c.namespace, keyed.c.name))
     if driver is not None:
         sql = sql.replace(" JOIN objects ON ", " CROSS JOIN objects ON ", 1)
+        assert " CROSS JOIN " in sql, sql
     return sql
 
 
-@cache
+@lru_cache(maxsize=64)
 def label_probe(namespaced: bool, count: int, cap: int) -> str:
     """How many index rows (at most `cap`) carry label `:lk` with one of `count` values
     (`:lv_0`, ...), in namespace `:ns` when `namespaced`: a bounded look at how selective a
