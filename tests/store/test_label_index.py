@@ -303,3 +303,30 @@ async def test_a_database_from_schema_0001_is_backfilled(tmp_path: Path) -> None
         index_matches_columns(path)
     finally:
         await second.close()
+
+
+@pytest.mark.parametrize("selector", [None, "app=a", "app in (a,b)", "app!=c"])
+async def test_a_continue_key_from_another_namespace(
+    store: SqliteStore, selector: str | None
+) -> None:
+    """Pages start strictly after the token's (namespace, name), whichever list made it."""
+    for ns in NAMESPACES:
+        for i in range(4):
+            await store.create(WIDGET, widget(f"w{i}", ns, labels={"app": "ab"[i % 2]}))
+    token = (await store.list(WIDGET, limit=6)).continue_token  # stops at (ns2, w1)
+    assert token is not None
+    sel = parse_label_selector(selector)
+
+    async def names(ns: str) -> list[tuple[str, str]]:
+        page = await store.list(WIDGET, ns, label_selector=selector, continue_token=token)
+        return [key_of(o) for o in page.items]
+
+    def want(ns: str) -> list[tuple[str, str]]:
+        return [
+            (ns, f"w{i}")
+            for i in range(4)
+            if (ns, f"w{i}") > ("ns2", "w1") and sel.matches({"app": "ab"[i % 2]})
+        ]
+
+    for ns in NAMESPACES:
+        assert await names(ns) == want(ns), ns

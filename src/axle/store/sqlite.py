@@ -1130,7 +1130,9 @@ class SqliteStore:
         )
 
         plan = _ListPlan.of(q, start, db)
-        rows: Iterator[ListRow] = db.execute(plan.sql, plan.params)
+        rows: Iterator[ListRow] = (
+            iter(()) if plan.sql is None else db.execute(plan.sql, plan.params)
+        )
         if first_change:
             # Rows changed since the snapshot come from `historical` instead.
             rows = (r for r in rows if (r[0], r[1]) not in first_change)
@@ -1293,7 +1295,7 @@ class _ListPlan:
     whether that SQL alone decides the label selector (`exact`: every requirement is `=` or
     `in`, all answered from the label index, so matching rows need no label check)."""
 
-    sql: str
+    sql: str | None  # None: no current row can follow the continue key
     params: dict[str, Any]
     exact: bool
 
@@ -1302,6 +1304,12 @@ class _ListPlan:
         params: dict[str, Any] = {"g": q.group, "k": q.kind}
         if q.namespace is not None:
             params["ns"] = q.namespace
+            # In one namespace a page starts after a name (see `list_objects`); a key from
+            # another namespace (a token of another list) leaves all or none of this one.
+            if start is not None and start[0] != q.namespace:
+                if start[0] > q.namespace:
+                    return cls(None, params, exact=True)
+                start = None
         if start is not None:
             params["after_ns"], params["after_n"] = start
         # `metadata.name=x` is the key column: one row instead of the kind (still re-checked).

@@ -218,12 +218,13 @@ def list_objects(
 ) -> str:
     """The SQL of one list shape: `(namespace, name, labels, body)` rows in key order.
 
-    Parameters: `:g`, `:k`; `:ns` when `namespaced` (one namespace); `:after_ns`, `:after_n`
-    when `after` (a continue page starts after that key); `:name` when `by_name` (a
-    `metadata.name=` field selector). Without `driver`, every object of the kind is read.
-    With `driver`, rows come from the label index: `driver` values (`:lv0_0`, ...) of label
-    `:lk0`, or with `driver=0` any value of it (`k` exists); each of `also` is one more
-    label (`:lk1`, values `:lv1_0`, ...) the object must carry with one of that many values.
+    Parameters: `:g`, `:k`; `:ns` when `namespaced` (one namespace); when `after` (a
+    continue page starts after that key) `:after_n`, and `:after_ns` unless `namespaced`;
+    `:name` when `by_name` (a `metadata.name=` field selector). Without `driver`, every
+    object of the kind is read. With `driver`, rows come from the label index: `driver`
+    values (`:lv0_0`, ...) of label `:lk0`, or with `driver=0` any value of it (`k` exists);
+    each of `also` is one more label (`:lk1`, values `:lv1_0`, ...) the object must carry
+    with one of that many values.
 
     Compiled once per shape (the shapes a hub issues are few), so a list costs no statement
     building. The label-index form drives from `object_labels` (CROSS JOIN fixes the join
@@ -273,7 +274,11 @@ def list_objects(
         keyed = lab  # type: ignore[assignment]
     if namespaced:
         stmt = stmt.where(keyed.c.namespace == bindparam("ns"))
-    if after:
+    if after and namespaced:
+        # Within one namespace the page starts after a name: a plain range on the key, which
+        # keeps the index order (a row-value range here made SQLite sort every candidate).
+        stmt = stmt.where(keyed.c.name > bindparam("after_n"))
+    elif after:
         stmt = stmt.where(
             tuple_(keyed.c.namespace, keyed.c.name)
             > tuple_(bindparam("after_ns"), bindparam("after_n"))
