@@ -54,6 +54,10 @@ INDEX_FILE = "agents.json"
 
 
 GC_THRESHOLD0 = 50_000
+# Parsed artifacts kept in memory for all agents: a pass reads its Work's manifests, and
+# passes come in bursts (a rollout); each Work has its own digest, so a larger cache would
+# hold a copy of every Work's manifests (10 KiB each) for passes that come every few minutes.
+ARTIFACTS_IN_MEMORY = 256
 
 
 def tune_gc() -> None:
@@ -140,7 +144,7 @@ class AgentHost:
         self.agent_options = agent_options or {}
         self.agents: dict[str, _Running] = {}
         self.artifacts = ArtifactCache(
-            base_dir / "artifacts", self.agent_options.get("puller"), memory=4096
+            base_dir / "artifacts", self.agent_options.get("puller"), memory=ARTIFACTS_IN_MEMORY
         )
         self.transports = TransportPool()
 
