@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from axle.errors import AlreadyExists, Conflict, NotFound
+from axle.errors import AlreadyExists, Conflict, InternalError, NotFound
 from axle.store.sqlite import SqliteStore
 from axle.store.watchhub import Change
 
@@ -140,3 +140,27 @@ async def test_a_cancelled_caller_does_not_undo_its_write(store: SqliteStore) ->
             raise AssertionError("not written yet") from exc
 
     await eventually(present)
+
+
+async def test_a_transaction_lost_mid_batch_fails_every_write_of_it(store: SqliteStore) -> None:
+    """If the transaction itself goes (here an operation ends it behind the store's back),
+    no write of the batch may report success: the ones before it were undone too."""
+    rev0 = await store.current_revision()
+
+    def sabotage(tx: Any) -> None:
+        tx.db.execute("ROLLBACK")
+
+    outcomes = await in_one_batch(
+        store,
+        [
+            store.create(WIDGET, widget("before")),
+            store._run_write(sabotage),
+            store.create(WIDGET, widget("after")),
+        ],
+    )
+    assert all(isinstance(o, InternalError) for o in outcomes), outcomes
+    assert await store.current_revision() == rev0
+    assert (await store.list(WIDGET)).items == []
+    # The store carries on.
+    made = await store.create(WIDGET, widget("later"))
+    assert made["metadata"]["resourceVersion"] == str(rev0 + 1)

@@ -609,12 +609,14 @@ class SqliteStore:
                 return [], [], False
             db.execute("COMMIT")
         except sqlite3.Error as exc:
-            # The transaction itself failed (savepoint or commit): nothing of it stands.
+            # The transaction itself failed (a savepoint, or the commit, or SQLite undid it
+            # after an error): nothing of it stands, and writes not yet run never will.
             with contextlib.suppress(sqlite3.Error):
                 db.execute("ROLLBACK")
-            for p in kept:
-                p.result = None
-                p.fail(_busy(exc))
+            for p in batch:
+                if p.error is None:
+                    p.result = None
+                    p.fail(_busy(exc), cause=exc)
             return [], [], False
         self._last_rev = last_rev
         return changes, hints, gap
