@@ -36,6 +36,7 @@ import contextlib
 import copy
 import hashlib
 import logging
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -207,6 +208,7 @@ class AIWorkloadReconciler(Reconciler):
         wait_seconds: float = 10.0,
         poll_seconds: float = 2.0,
         usage_seconds: float = 0.5,
+        settle_seconds: float = 1.0,
     ):
         super().__init__(ctx)
         reg = ctx.kinds.registry
@@ -224,6 +226,9 @@ class AIWorkloadReconciler(Reconciler):
         # (`_flush_usage`). Every project starts marked: a mark the previous term had not
         # flushed yet (or a crash) is made good by one recount when this term starts.
         self.usage_seconds = usage_seconds
+        # When each workload's status was last written here (`_settling`).
+        self.settle_seconds = settle_seconds
+        self._last_write: dict[str, float] = {}
         self._usage_dirty: set[str] = set()
         self._usage_all = True
         self._usage_task: asyncio.Task[None] | None = None
@@ -280,6 +285,7 @@ class AIWorkloadReconciler(Reconciler):
     def _note(self, written: Obj) -> Obj:
         """Remember a status this pass wrote, until the cache shows it (see `_reservations`)."""
         self._written[key_of(written)] = (rv_of(written), reservation_of(written))
+        self._last_write[key_of(written)] = time.monotonic()
         return self._wrote(written)
 
     def _wrote(self, written: Obj) -> Obj:
@@ -497,6 +503,7 @@ class AIWorkloadReconciler(Reconciler):
     def _forget(self, key: str) -> None:
         """Drop what this process remembers of a workload that is gone."""
         self._latest.pop(key, None)
+        self._last_write.pop(key, None)
         self._own.forget(key)
         self._own_revisions.forget(key)
         self._own_deployments.forget(key)
@@ -681,10 +688,33 @@ class AIWorkloadReconciler(Reconciler):
                 rolled.phase, "Deploying"
             )
             set_condition(conds, "Ready", "False", reason, rolled.message, gen)
+        status["phase"], status["message"] = rolled.phase, rolled.message
+        settle = self._settling(aiw, status)
+        if settle is not None:
+            return settle
         await self._write(aiw, status, rolled.phase, rolled.message, rolled.phase)
         # What changes a deploying workload's state is its deployments' status, which wakes
         # it (no timed re-run per workload: ten thousand of them would be a steady load).
         return None
+
+    def _settling(self, aiw: Obj, status: dict[str, Any]) -> float | None:
+        """Seconds to hold back a write that only changes the messages (and deployment
+        phases) of a Deploying workload written less than `settle_seconds` ago; None to
+        write now.
+
+        A deployment passes through several interim states a moment apart (resumed,
+        applying, Running), each of which would be a status write here; holding back the
+        interim message for a moment lets the next state replace it, so a workload costs one
+        write per phase. The pass is re-run after the delay, so the message is at most that
+        late; phase and condition changes are never held back."""
+        before = aiw.get("status") or {}
+        if status.get("phase") != "Deploying" or before.get("phase") != "Deploying":
+            return None
+        if _without_interim(before) != _without_interim(status):
+            return None
+        key = key_of(aiw)
+        wait = self._last_write.get(key, 0.0) + self.settle_seconds - time.monotonic()
+        return wait if wait > 0 else None
 
     def _revisions(self, aiw: Obj) -> list[Obj]:
         """The workload's revisions, oldest first: the cache's (indexed by the workload's
@@ -1203,9 +1233,10 @@ class AIWorkloadReconciler(Reconciler):
             )
         needed = rolled.gpu_requests
         if current is not None and clean(current) == needed:
-            set_condition(
-                conds, "QuotaReserved", "True", "Reserved", "GPUs reserved: " + _fmt(needed), gen
-            )
+            # The same words as when it was reserved: a message that changed between passes
+            # would be a status write on every later pass.
+            held = "GPUs reserved: " + _fmt(needed) if needed else "no GPUs requested"
+            set_condition(conds, "QuotaReserved", "True", "Reserved", held, gen)
             await self._set_suspend(aiw, wds, False)
             return aiw
         if not needed and not clean(current or {}):
@@ -1337,6 +1368,20 @@ def _up_to_date(current: Obj, desired: Obj) -> bool:
         and all(have_labels.get(k) == v for k, v in (want.get("labels") or {}).items())
         and all(r["uid"] in have_owners for r in want.get("ownerReferences") or [])
     )
+
+
+def _without_interim(status: dict[str, Any]) -> dict[str, Any]:
+    """A status without what a deploying workload's deployments pass through a moment apart:
+    the messages (its own and its conditions') and its deployments' phases (`_settling`)."""
+    out = {k: v for k, v in status.items() if k != "message"}
+    out["conditions"] = [
+        {k: v for k, v in c.items() if k != "message"} for c in status.get("conditions") or []
+    ]
+    out["workloadDeployments"] = [
+        {k: v for k, v in w.items() if k != "phase"}
+        for w in status.get("workloadDeployments") or []
+    ]
+    return out
 
 
 def _set_or_drop(status: dict[str, Any], key: str, value: Any) -> None:

@@ -44,9 +44,10 @@ from axle.store.base import Store
 log = logging.getLogger(__name__)
 
 ReconcilerFactory = Callable[[Context], Reconciler]
-# Controllers whose reconciles mostly wait (on render workers, artifact pushes) run more at
-# once than the default, unless `controller_concurrency` names them.
-DEFAULT_CONCURRENCY: dict[str, int] = {"workloaddeployment": 32}
+# Controllers whose reconciles mostly wait (on render workers, artifact pushes; an AIWorkload
+# pass on several store writes in a row) run more at once than the default, unless
+# `controller_concurrency` names them.
+DEFAULT_CONCURRENCY: dict[str, int] = {"workloaddeployment": 32, "aiworkload": 16}
 DEFAULT_RECONCILERS: tuple[ReconcilerFactory, ...] = (
     TenantReconciler,
     ProjectReconciler,
