@@ -102,6 +102,12 @@ def _copy_json(info: KindInfo, obj: Obj) -> Obj:
     return value
 
 
+def _with_own_metadata(obj: Obj) -> Obj:
+    """A copy of `obj` whose top level and metadata may be changed (by assignment); deeper
+    values are shared with `obj`."""
+    return {**obj, "metadata": dict(obj["metadata"])}
+
+
 def _typed(info: KindInfo, obj: Obj) -> Obj:
     """The object with the kind's canonical `apiVersion` and `kind`, placed first."""
     rest = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}
@@ -798,7 +804,7 @@ class SqliteStore:
                 if dep is None:
                     tx.clear_owner_refs(key)
                     continue
-                if not dep.obj()["metadata"].get("deletionTimestamp"):
+                if not dep.current["metadata"].get("deletionTimestamp"):
                     self._delete_row(tx, _info_for(*key[:3]), dep, "Foreground")
             if tx.dependents(uid):
                 return  # wait: each dependent's removal queues this owner again
@@ -819,11 +825,11 @@ class SqliteStore:
             if dep is None:
                 tx.clear_owner_refs(key)
                 continue
-            refs = rules.owner_uids(dep.obj())
+            refs = rules.owner_uids(dep.current)
             dead = {u for u in refs if not tx.alive(u)}
             if len(dead) < len(set(refs)):
                 self._drop_owner_ref(tx, key, dead)
-            elif not dep.obj()["metadata"].get("deletionTimestamp"):
+            elif not dep.current["metadata"].get("deletionTimestamp"):
                 self._delete_row(tx, _info_for(*key[:3]), dep, "Background")
 
     @staticmethod
@@ -922,7 +928,9 @@ class SqliteStore:
         old = row.current  # read-only here; returned as is when nothing changes
         old_md = old["metadata"]
         if subresource == "status":
-            new = row.obj()
+            # Only `status` (and metadata's bookkeeping) changes: a copy of the top level and
+            # of metadata, sharing the rest with the stored object, saves decoding it again.
+            new = _with_own_metadata(old)
             if "status" in obj:
                 new["status"] = obj["status"]
             else:
@@ -1019,7 +1027,8 @@ class SqliteStore:
         return self._delete_row(tx, info, row, propagation)
 
     def _delete_row(self, tx: _Tx, info: KindInfo, row: _Row, propagation: Propagation) -> Obj:
-        obj = row.obj()
+        # Only metadata changes (by assignment): copy that, share the rest with `row.current`.
+        obj = _with_own_metadata(row.current)
         md = obj["metadata"]
         if md.get("deletionTimestamp"):
             return obj  # already being deleted: deletion is idempotent
