@@ -3,6 +3,7 @@ can act on (and a deployment that recovers when the registry comes back)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,34 @@ async def test_unchanged_push_writes_nothing_new(tmp_path: Path) -> None:
         sample_manifests(2), namespace=NS, name="llm", revision=2, source_revision="llm@2"
     )
     assert changed.digest != first.digest
+
+
+async def test_layout_pushes_skip_fsync_and_intact_checks_what_is_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[int] = []
+    monkeypatch.setattr(os, "fsync", synced.append)
+    store = ArtifactStore(f"file://{tmp_path / 'artifacts'}")
+    pushed = await store.push(
+        sample_manifests(), namespace=NS, name="llm", revision=1, source_revision="llm@1"
+    )
+    assert synced == []
+    assert await store.intact(NS, "llm", pushed.digest)
+    assert not await store.intact(NS, "other", pushed.digest)
+    # A power loss took the manifest with it: not intact, and the next push restores it.
+    manifest = tmp_path / "artifacts" / NS / "llm" / "blobs" / "sha256"
+    (manifest / pushed.digest.removeprefix("sha256:")).unlink()
+    assert not await store.intact(NS, "llm", pushed.digest)
+    again = await store.push(
+        sample_manifests(), namespace=NS, name="llm", revision=1, source_revision="llm@1"
+    )
+    assert again == pushed
+    assert await store.intact(NS, "llm", pushed.digest)
+
+
+async def test_a_registry_is_taken_at_its_word() -> None:
+    store = ArtifactStore(f"oci://127.0.0.1:{free_port()}/axle", insecure=True)
+    assert await store.intact(NS, "llm", "sha256:" + "1" * 64)
 
 
 async def test_an_unreachable_registry_is_a_temporary_error() -> None:

@@ -7,6 +7,7 @@ spoke agent is played by the test, which writes Work status the way the agent do
 from __future__ import annotations
 
 import copy
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from axle.controllers.objects import get_or_none
 from axle.controllers.workloaddeployment import FINALIZER
 from axle.errors import Conflict
 from axle.oci import pull, resolve
+from axle.oci.layout import has_layout_artifact
 from axle.store.base import Store
 from tests.controllers.deliveryfixtures import (
     NS,
@@ -487,6 +489,69 @@ async def test_a_new_owner_revision_with_the_same_inputs_changes_nothing(hub: Hu
 
     await eventually(observed, what="revision 2 observed")
     assert (hub.pool.stats.renders, hub.artifacts.pushes) == (renders, pushes)
+    again = await work_of(store, "s1")
+    assert again is not None
+    assert again["metadata"]["resourceVersion"] == work["metadata"]["resourceVersion"]
+
+
+async def test_a_pass_woken_by_its_own_writes_is_skipped_but_changes_are_not(hub: Hub) -> None:
+    store = hub.store
+    await setup(store, ("s1",))
+    await store.create(WD, deployment())
+    await eventually(lambda: work_of(store, "s1"), what="the Work")
+    await eventually(lambda: phase_is(store, "Deploying"), what="Deploying")
+    reconciler = hub.reconciler
+
+    async def skipped() -> bool:
+        # Once its own finalizer, status and Work writes are back in the caches and nothing
+        # it reads changed, a pass (a wake-up by its own write, a resync) does nothing.
+        before = reconciler.settled_skips
+        await reconcile_now(hub)
+        return reconciler.settled_skips == before + 1
+
+    await eventually(skipped, what="a skipped pass")
+    renders, writes = hub.pool.stats.renders, reconciler.work_writes
+    # What the pass reads changing is never skipped: the agent's report, a spoke going away.
+    await report(store, "s1")
+    await eventually(lambda: phase_is(store, "Running"), what="Running")
+    await set_spoke(store, "s1", available="Unknown")
+    status = await eventually(
+        lambda: _message_has(store, "unreachable since 10:42"), what="the unreachable spoke"
+    )
+    assert status["phase"] == "Deploying"
+    assert (hub.pool.stats.renders, reconciler.work_writes) == (renders, writes)
+
+
+async def _message_has(store: Store, text: str) -> dict[str, Any] | None:
+    status = await wd_status(store)
+    return status if text in str(status.get("message")) else None
+
+
+async def test_an_artifact_lost_with_the_power_is_pushed_again(
+    store: Store, tmp_path: Path
+) -> None:
+    async with running_hub(store, tmp_path):
+        await setup(store, ("s1",))
+        await store.create(WD, deployment())
+        await eventually(lambda: work_of(store, "s1"), what="the Work")
+        status = await eventually(lambda: phase_is(store, "Deploying"), what="Deploying")
+    work = await work_of(store, "s1")
+    assert work is not None
+    digest = status["artifact"]["digest"]
+    layout = tmp_path / "artifacts" / NS / "app-web"
+    # A restart that lost nothing trusts what is there: no render, no push.
+    async with running_hub(store, tmp_path) as hub:
+        await eventually(lambda: hub.reconciler.wds.get(f"{NS}/app-web"), what="the cache")
+        await reconcile_now(hub)
+        assert (hub.pool.stats.renders, hub.artifacts.pushes) == (0, 0)
+    # Artifact writes are not fsynced: a power loss may take them. The next hub checks the
+    # artifact before relying on it, and renders and pushes it again, byte for byte.
+    shutil.rmtree(layout / "blobs")
+    async with running_hub(store, tmp_path) as hub:
+        await eventually(lambda: hub.artifacts.pushes == 1, what="the artifact pushed again")
+        assert has_layout_artifact(layout, digest)
+        assert hub.reconciler.work_writes == 0
+    assert (await wd_status(store))["artifact"]["digest"] == digest
     again = await work_of(store, "s1")
     assert again is not None
     assert again["metadata"]["resourceVersion"] == work["metadata"]["resourceVersion"]

@@ -15,6 +15,7 @@ import pytest
 from axle.oci import (
     ArtifactNotFound,
     DigestMismatch,
+    InvalidArtifact,
     InvalidReference,
     build_artifact,
     fetch,
@@ -23,7 +24,7 @@ from axle.oci import (
     push_detailed,
     resolve,
 )
-from axle.oci.layout import layout_tags
+from axle.oci.layout import has_layout_artifact, layout_tags, push_layout
 from tests.oci.conftest import sample_manifests
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -147,6 +148,58 @@ async def test_a_damaged_blob_is_rewritten_by_the_next_push(tmp_path: Path) -> N
     result = await push_detailed(a, f"file://{tmp_path}", "c1")
     assert result.uploaded == [a.layer_digest]
     assert await pull(f"file://{tmp_path}", a.manifest_digest) == sample_manifests()
+
+
+def test_a_torn_blob_of_the_same_size_is_rewritten_too(tmp_path: Path) -> None:
+    # What a power loss may leave of an unsynced write: the right length, the wrong bytes.
+    a = art()
+    push_layout(a, tmp_path, "c1", durable=False)
+    layer = tmp_path / "blobs" / "sha256" / a.layer_digest.removeprefix("sha256:")
+    layer.write_bytes(b"\0" * layer.stat().st_size)
+    assert not has_layout_artifact(tmp_path, a.manifest_digest)
+    result = push_layout(a, tmp_path, "c1", durable=False)
+    assert result.uploaded == [a.layer_digest] and result.tagged is False
+    assert has_layout_artifact(tmp_path, a.manifest_digest)
+
+
+def test_only_a_durable_push_fsyncs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    synced: list[int] = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd))[1])
+    push_layout(art(), tmp_path / "fast", "c1", durable=False)
+    assert synced == []
+    assert json.loads((tmp_path / "fast" / "oci-layout").read_text()) == {
+        "imageLayoutVersion": "1.0.0"
+    }
+    assert has_layout_artifact(tmp_path / "fast", art().manifest_digest)
+    for p in (tmp_path / "fast" / "blobs" / "sha256").iterdir():
+        assert p.stat().st_mode & 0o777 == 0o644
+    push_layout(art(), tmp_path / "safe", "c1")
+    # oci-layout, config, layer, manifest, index.json
+    assert len(synced) == 5
+
+
+def test_an_unreadable_index_is_started_afresh_only_without_durability(tmp_path: Path) -> None:
+    a, b = art(), art(replicas=2)
+    push_layout(a, tmp_path, "c1", durable=False)
+    (tmp_path / "index.json").write_bytes(b'{"schemaVer')  # torn by a power loss
+    with pytest.raises(InvalidArtifact, match=r"index\.json is not JSON"):
+        push_layout(b, tmp_path, "c2")
+    result = push_layout(b, tmp_path, "c2", durable=False)
+    assert result.tagged
+    # The lost tag was a label: its content is still there, by digest.
+    assert layout_tags(tmp_path) == {"c2": b.manifest_digest}
+    assert has_layout_artifact(tmp_path, a.manifest_digest)
+
+
+def test_has_layout_artifact_checks_every_blob(tmp_path: Path) -> None:
+    a = art()
+    assert not has_layout_artifact(tmp_path / "none", a.manifest_digest)
+    push_layout(a, tmp_path, "c1", durable=False)
+    assert has_layout_artifact(tmp_path, a.manifest_digest)
+    assert not has_layout_artifact(tmp_path, "sha256:" + "1" * 64)
+    (tmp_path / "blobs" / "sha256" / a.config_digest.removeprefix("sha256:")).unlink()
+    assert not has_layout_artifact(tmp_path, a.manifest_digest)
 
 
 async def test_missing_things_are_not_found(tmp_path: Path) -> None:

@@ -14,6 +14,14 @@ Pushing is idempotent (`axle.oci.push` writes only what the store lacks and leav
 already points at the digest alone), so an unchanged render pushes nothing new. Any store
 failure becomes a `TemporaryError` whose message says what to do about it: a registry that
 is down is retried soon, refused credentials less often (someone has to fix them).
+
+Layout pushes are not fsynced (`push_layout(durable=False)`): four or five fsyncs per
+deployment were most of a push's cost at fleet scale, and the hub does not need them. A hub
+that crashes loses nothing (the kernel holds what was written); after a power loss, a
+deployment's first reconcile in the new hub process asks `intact()` before trusting the
+artifact its status names, and renders and pushes it again when it is missing or torn
+(renders are deterministic, so it comes back under the same digest and no Work changes);
+spokes verify every blob's digest on pull in any case.
 """
 
 from __future__ import annotations
@@ -22,13 +30,15 @@ import asyncio
 import concurrent.futures
 import hashlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from axle.errors import TemporaryError
 from axle.oci import (
+    Artifact,
     InvalidReference,
     OciError,
     RegistryUnauthorized,
@@ -37,7 +47,7 @@ from axle.oci import (
     parse_ref,
     push,
 )
-from axle.oci.layout import push_layout
+from axle.oci.layout import PushResult, has_layout_artifact, push_layout
 from axle.oci.refs import TAG_RE, LayoutRef, check_tag
 
 _TAG_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -46,8 +56,11 @@ MAX_TAG = 128
 UNAVAILABLE_RETRY = 5.0
 UNAUTHORIZED_RETRY = 30.0
 OTHER_RETRY = 15.0
-# Pushes in flight at once (threads; each mostly waits on the disk or the network).
+# Pushes in flight at once (threads). To a registry a push mostly waits on the network, so
+# many overlap; to a layout (no fsyncs) it is packing and a few small writes, mostly CPU under
+# the GIL, where more threads than cores only add switching.
 PUSH_THREADS = 16
+LAYOUT_PUSH_THREADS = 2
 
 
 def artifact_tag(namespace: str, name: str, revision: int) -> str:
@@ -80,8 +93,9 @@ class ArtifactStore:
         self._ref = parse_ref(url)
         if self._ref.tag is not None or self._ref.digest is not None:
             raise InvalidReference(f"artifact store {url!r}: name no tag or digest")
+        threads = LAYOUT_PUSH_THREADS if isinstance(self._ref, LayoutRef) else PUSH_THREADS
         self._executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=PUSH_THREADS, thread_name_prefix="axle-artifacts"
+            max_workers=threads, thread_name_prefix="axle-artifacts"
         )
         self.url = url
         self.insecure = insecure
@@ -101,29 +115,26 @@ class ArtifactStore:
         tag = artifact_tag(namespace, name, revision)
         url = self.url_for(namespace, name)
         loop = asyncio.get_running_loop()
-        # Packing (tar + gzip) is CPU work: keep it off the event loop.
-        artifact = await loop.run_in_executor(
-            self._executor,
-            partial(
-                build_artifact,
-                manifests,
-                source=f"axle://{namespace}/{name}",
-                revision=source_revision,
-                input_digest=input_digest,
-            ),
+        build = partial(
+            build_artifact,
+            manifests,
+            source=f"axle://{namespace}/{name}",
+            revision=source_revision,
+            input_digest=input_digest,
         )
         try:
             if isinstance(self._ref, LayoutRef):
-                # What `axle.oci.push` does for a layout, on this store's own threads: each
-                # push waits on a few fsyncs, and many in flight at once share the disk's
-                # journal commits (the default executor's handful of threads would queue
-                # them one by one behind everything else the hub runs there).
+                # Packing (tar + gzip) and the file writes in one trip to this store's own
+                # threads: a thread hop per step costs the event loop more than the step.
                 check_tag(tag)
+                root = self._ref.path / namespace / name
                 result = await loop.run_in_executor(
-                    self._executor, push_layout, artifact, self._ref.path / namespace / name, tag
+                    self._executor, _build_and_push_layout, build, root, tag
                 )
                 digest = result.digest
             else:
+                # Packing is CPU work: off the event loop; the upload awaits the network.
+                artifact = await loop.run_in_executor(self._executor, build)
                 digest = await push(artifact, url, tag, insecure=self.insecure or None)
         except RegistryUnavailable as exc:
             raise TemporaryError(
@@ -147,6 +158,20 @@ class ArtifactStore:
         self.pushes += 1
         return PushedArtifact(url=url, digest=digest, tag=tag)
 
+    async def intact(self, namespace: str, name: str, digest: str) -> bool:
+        """Whether a deployment's pushed artifact `digest` is still whole in the store.
+
+        Layout pushes skip fsyncs (module docstring), so after a power loss an artifact a
+        status names may be missing or torn: this reads and verifies it. A registry keeps
+        what it acknowledged, so there the answer is always yes (asking would cost a request
+        per deployment for nothing)."""
+        if not isinstance(self._ref, LayoutRef):
+            return True
+        root = self._ref.path / namespace / name
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, has_layout_artifact, root, digest
+        )
+
     def close(self) -> None:
         """Let the push threads go (pushes in flight finish first)."""
         self._executor.shutdown(wait=False)
@@ -158,6 +183,10 @@ class ArtifactStore:
         if isinstance(self._ref, LayoutRef):
             return f"file://{self._ref.path / namespace / name}"
         return self.url
+
+
+def _build_and_push_layout(build: Callable[[], Artifact], root: Path, tag: str) -> PushResult:
+    return push_layout(build(), root, tag, durable=False)
 
 
 def _pushing(message: str) -> str:

@@ -44,6 +44,15 @@ from axle.store.base import Obj
 
 VARIABLE_SET_NAME = "mural-variables"
 DEFINITION_KINDS = ("ComponentDefinition", "TraitDefinition", "PolicyDefinition")
+# WorkloadDeployment informer index: namespace -> the deployments of it reporting outputs, so
+# a consumer looks through those few, not through every deployment of the namespace.
+REPORTING_OUTPUTS = "deployments-reporting-outputs"
+
+
+def _reporting_key(wd: Obj) -> list[str]:
+    if not output_values((wd.get("status") or {}).get("outputs")):
+        return []
+    return [str(wd["metadata"].get("namespace") or "")]
 
 
 class Waiting(Exception):
@@ -76,6 +85,7 @@ class InputGatherer:
     def __init__(self, ctx: Context, wd_cache: Informer) -> None:
         reg = ctx.kinds.registry
         self.wds = wd_cache
+        wd_cache.add_index(REPORTING_OUTPUTS, _reporting_key)
         self.revisions = ctx.cache(reg.by_group_kind(GROUP, "DefinitionRevision"))
         self.profiles = ctx.cache(reg.by_group_kind(GROUP, "WorkloadProfile"))
         self.varsets = ctx.cache(reg.by_group_kind(GROUP, "VariableSet"))
@@ -86,6 +96,12 @@ class InputGatherer:
         self._definitions_version = 0
         for cache in self.definitions.values():
             cache.add_handler(self._definitions_changed)
+        # Bumped by any change to anything a request reads besides the deployment itself,
+        # its Environment and other deployments' outputs: while it stays the same, so does
+        # every deployment's request (the reconciler's "nothing changed" check reads it).
+        self.epoch = 0
+        for cache in (self.revisions, self.profiles, self.varsets, self.namespaces):
+            cache.add_handler(self._inputs_changed)
         self._by_namespace: dict[str, tuple[int, str | None, tuple[dict[str, Any], str]]] = {}
         self._hashes: dict[str, tuple[str, str]] = {}
         self._needs: dict[str, _Needs] = {}
@@ -158,6 +174,10 @@ class InputGatherer:
 
     def _definitions_changed(self, old: Obj | None, new: Obj | None) -> None:
         self._definitions_version += 1
+        self.epoch += 1
+
+    def _inputs_changed(self, old: Obj | None, new: Obj | None) -> None:
+        self.epoch += 1
 
     def catalog(self, namespace: str) -> tuple[dict[str, dict[str, Any]], str]:
         """The definitions a deployment in `namespace` renders with, and their digest."""
@@ -235,7 +255,9 @@ class InputGatherer:
         objs: dict[str, Any] = {}
         if not needs.defs and not needs.objs:
             return defs, objs
-        others = [o for o in self.wds.list(ns) if o["metadata"]["name"] != me]
+        others = [
+            o for o in self.wds.by_index(REPORTING_OUTPUTS, ns) if o["metadata"]["name"] != me
+        ]
         reported = [((o.get("status") or {}).get("outputs") or {}) for o in others]
         missing: list[str] = []
         for comp, out in needs.defs:

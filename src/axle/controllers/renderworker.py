@@ -150,8 +150,16 @@ class RenderRequest:
         return self.definitions_digest or catalog_digest(self.definitions)
 
     def digest(self) -> str:
-        """The input digest: sha256 of the canonical JSON of the whole request."""
-        return sha256_of({"request": self.body(), "definitions": self.catalog_digest()})
+        """The input digest: sha256 of the canonical JSON of the whole request.
+
+        Computed once per request (the controller and the pool both ask; serializing the
+        profile and variables again was a visible part of a reconcile)."""
+        known: str | None = self.__dict__.get("_digest")
+        if known is None:
+            known = sha256_of({"request": self.body(), "definitions": self.catalog_digest()})
+            # A frozen dataclass: the memo goes around __setattr__ (the fields never change).
+            object.__setattr__(self, "_digest", known)
+        return known
 
 
 # --- the child side -------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import copy
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from axle.api.meta import GROUP, SYSTEM_NAMESPACE, get_condition, set_condition
@@ -126,6 +127,54 @@ def _causes_text(err: Invalid) -> str:
     return f"{err.message} ({causes})" if causes else err.message
 
 
+def _rv(obj: Obj | None) -> str | None:
+    return None if obj is None else str(obj["metadata"].get("resourceVersion"))
+
+
+def _revision(obj: Obj) -> int:
+    """An object's resourceVersion as the store's revision number (the store protocol makes
+    it one global, increasing counter), so "older than what I wrote" is a comparison."""
+    try:
+        return int(obj["metadata"].get("resourceVersion") or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _work_versions(works: Iterable[Obj]) -> tuple[tuple[str, str | None], ...]:
+    return tuple(sorted((key_of(w), _rv(w)) for w in works))
+
+
+class _Outcome:
+    """What one pass wrote: the deployment's latest version, and its Works after delivery
+    (None: delivery did not run, the Works are as read). `settles` is False when the pass
+    did something whose echo it cannot predict (a Work removed), so it must run again."""
+
+    def __init__(self, wd: Obj) -> None:
+        self.wd = wd
+        self.works: list[Obj] | None = None
+        self.settles = True
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """The versions of everything a pass over one deployment reads from the caches."""
+
+    inputs: int
+    environment: str | None
+    spokes: tuple[tuple[str, str | None], ...]
+    deployment: str | None
+    works: tuple[tuple[str, str | None], ...]
+
+    def mark(self) -> tuple[Any, ...]:
+        return (self.inputs, self.environment, self.spokes, self.deployment, self.works)
+
+    def after(self, outcome: _Outcome) -> tuple[Any, ...]:
+        """The mark the caches will show once the pass's own writes come back through
+        them: the deployment and Works as written, everything else as it was read before."""
+        works = self.works if outcome.works is None else _work_versions(outcome.works)
+        return (self.inputs, self.environment, self.spokes, _rv(outcome.wd), works)
+
+
 class WorkloadDeploymentReconciler(Reconciler):
     name = "workloaddeployment"
 
@@ -162,7 +211,15 @@ class WorkloadDeploymentReconciler(Reconciler):
         # resumed deployment is delivered without rendering again (the pool's cache is
         # bounded; these entries are small).
         self._shipped: dict[str, tuple[str, list[dict[str, Any]], dict[str, Any]]] = {}
+        # Deployment -> the versions its last complete pass read and wrote (`_Seen.after`):
+        # the same versions again mean that pass's result is what the store holds.
+        self._settled: dict[str, tuple[Any, ...]] = {}
+        # Deployment -> the resourceVersion of this controller's last write of it.
+        self._written: dict[str, int] = {}
         self.work_writes = 0
+        self.status_writes = 0
+        self.settled_skips = 0
+        self.stale_skips = 0
 
     @property
     def kind(self) -> KindInfo:
@@ -245,15 +302,43 @@ class WorkloadDeploymentReconciler(Reconciler):
         wd = self.wds.get(key)
         if wd is None:
             self._shipped.pop(key, None)
+            self._settled.pop(key, None)
+            self._written.pop(key, None)
             ns, _ = split_key(key)
             self._consumers.get(ns or "", set()).discard(key)
             return None
         if is_deleting(wd):
+            self._settled.pop(key, None)
             return await self._delete(key, wd)
+        if _revision(wd) < self._written.get(key, 0):
+            # The cache has not caught up with this controller's own last write of it (woken
+            # by an earlier event, e.g. its finalizer while the status write was in flight):
+            # a pass now would compute from a stale object and conflict. The write's own
+            # event is on its way and wakes it again.
+            self.stale_skips += 1
+            return None
+        seen = self._seen(key, wd)
+        if seen is not None and self._settled.get(key) == seen.mark():
+            # Woken by its own last write (the status, a Work it created) or a resync, with
+            # nothing it reads changed since: the pass would compute what is already there.
+            self.settled_skips += 1
+            return None
+        self._settled.pop(key, None)
+        outcome = _Outcome(wd)
+        try:
+            retry = await self._reconcile(key, wd, outcome)
+        finally:
+            if outcome.wd is not wd:
+                self._written[key] = _revision(outcome.wd)
+        if retry is None and seen is not None and outcome.settles:
+            self._settled[key] = seen.after(outcome)
+        return retry
+
+    async def _reconcile(self, key: str, wd: Obj, outcome: _Outcome) -> float | None:
         if FINALIZER not in (wd["metadata"].get("finalizers") or []):
             body = {**wd, "metadata": dict(wd["metadata"])}
             body["metadata"]["finalizers"] = [*(wd["metadata"].get("finalizers") or []), FINALIZER]
-            wd = await self.store.update(self._wd, body)
+            wd = outcome.wd = await self.store.update(self._wd, body)
         status = _status_of(wd)
         spec = wd.get("spec") or {}
         ns = wd["metadata"]["namespace"]
@@ -264,12 +349,12 @@ class WorkloadDeploymentReconciler(Reconciler):
             self._consumer(key, ns, waiting.reason == "WaitingForOutputs")
             self._set(wd, status, "Pending", waiting.message)
             self._cond(wd, status, "Rendered", "False", waiting.reason, waiting.message)
-            await write_status(self.store, self._wd, wd, status)
+            await self._write_status(outcome, status)
             return None
         self._consumer(key, ns, inputs.consumes)
         shipped = await self._render_and_push(wd, status, inputs)
         if isinstance(shipped, float) or shipped is None:
-            await write_status(self.store, self._wd, wd, status)
+            await self._write_status(outcome, status)
             return shipped
         groups, outputs = shipped
         if spec.get("suspend"):
@@ -277,20 +362,49 @@ class WorkloadDeploymentReconciler(Reconciler):
             self._set(wd, status, "Pending", message)
             self._cond(wd, status, "Delivered", "False", "Suspended", message)
             self._cond(wd, status, "Available", "False", "Suspended", message)
-            await write_status(self.store, self._wd, wd, status)
+            await self._write_status(outcome, status)
             return None
         try:
-            await self._deliver(key, wd, status, env, inputs, groups, outputs)
+            await self._deliver(key, wd, status, env, inputs, groups, outputs, outcome)
         except TemporaryError as exc:
             # E.g. a secretRefs Secret that does not exist (yet): say so, look again later.
             self._set(
                 wd, status, "Pending" if not status.get("spokes") else "Deploying", exc.message
             )
             self._cond(wd, status, "Delivered", "False", exc.reason, exc.message)
-            await write_status(self.store, self._wd, wd, status)
+            await self._write_status(outcome, status)
             return exc.delay
-        await write_status(self.store, self._wd, wd, status)
+        await self._write_status(outcome, status)
         return None
+
+    async def _write_status(self, outcome: _Outcome, status: dict[str, Any]) -> None:
+        """`write_status` without its deep copy of the whole deployment (the store copies
+        what it is given anyway): only when the status changed, against the version read."""
+        wd = outcome.wd
+        if (wd.get("status") or {}) == status:
+            return
+        outcome.wd = await self.store.update(
+            self._wd, {**wd, "status": status}, subresource="status"
+        )
+        self.status_writes += 1
+
+    def _seen(self, key: str, wd: Obj) -> _Seen | None:
+        """What a pass over `wd` reads, as versions; None when it reads more than that (other
+        deployments' outputs, Secrets through the store), so it must always run."""
+        spec = wd.get("spec") or {}
+        ns = wd["metadata"]["namespace"]
+        if spec.get("secretRefs") or key in self._consumers.get(ns, ()):
+            return None
+        env = self.envs.get(make_key(ns, str((spec.get("environmentRef") or {}).get("name"))))
+        works = self.works.by_index(WORKS_BY_DEPLOYMENT, key)
+        spokes = {*(decided_spokes(env) if env is not None else ()), *map(work_spoke, works)}
+        return _Seen(
+            inputs=self.inputs.epoch,
+            environment=_rv(env),
+            spokes=tuple(sorted((s, _rv(self.spokes.get(s))) for s in spokes)),
+            deployment=_rv(wd),
+            works=_work_versions(works),
+        )
 
     def _consumer(self, key: str, ns: str, consumes: bool) -> None:
         if consumes:
@@ -320,14 +434,20 @@ class WorkloadDeploymentReconciler(Reconciler):
         after) or None (failed) when there is nothing to deliver."""
         digest = inputs.request.digest()
         artifact = status.get("artifact") or {}
-        unchanged = status.get("inputDigest") == digest and artifact.get("digest")
+        unchanged = bool(status.get("inputDigest") == digest and artifact.get("digest"))
         key = key_of(wd)
+        memo = self._shipped.get(key)
+        if unchanged and (memo is None or memo[0] != digest):
+            # Pushed by an earlier hub process: artifact writes are not fsynced (see
+            # `artifactstore`), so after a power loss it may be gone. Check once, and render
+            # and push it again (the same bytes, the same digest) if it is not whole.
+            m = wd["metadata"]
+            unchanged = await self.artifacts.intact(m["namespace"], m["name"], artifact["digest"])
         if unchanged:
             # What the render produced is remembered here or carried by the Works: nothing
             # to render or push again. A new owner revision with the same inputs (another
             # profile changed, or a rollback) is observed all the same.
             status["observedRevision"] = inputs.revision
-            memo = self._shipped.get(key)
             if memo is not None and memo[0] == digest:
                 return list(memo[1]), dict(memo[2])
             for work in self.works.by_index(WORKS_BY_DEPLOYMENT, key):
@@ -388,10 +508,12 @@ class WorkloadDeploymentReconciler(Reconciler):
         inputs: Inputs,
         groups: list[dict[str, Any]],
         outputs: dict[str, Any],
+        outcome: _Outcome,
     ) -> None:
         spec = wd.get("spec") or {}
         env_name = str((spec.get("environmentRef") or {}).get("name"))
         works = {work_spoke(w): w for w in self.works.by_index(WORKS_BY_DEPLOYMENT, key)}
+        outcome.works = list(works.values())
         decisions = decided_spokes(env) if env is not None else []
         spoke_objs = {s: self.spokes.get(s) for s in {*decisions, *works}}
         # Works on spokes the Environment no longer decides (or that are gone) go first.
@@ -399,6 +521,7 @@ class WorkloadDeploymentReconciler(Reconciler):
             if spoke not in decisions:
                 await self._remove_work(wd, work, spoke_objs.get(spoke))
                 del works[spoke]
+                outcome.settles = False
         if env is None or not decisions:
             why = (
                 f"environment {env_name} not found"
@@ -461,6 +584,7 @@ class WorkloadDeploymentReconciler(Reconciler):
                 continue
             await self._copy_secrets(wd, spoke)
             works[spoke] = await self._write_work(current, desired)
+            outcome.works = list(works.values())
         after = roll_up(
             decisions,
             works,

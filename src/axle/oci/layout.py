@@ -7,16 +7,27 @@ embedded hub and simulated spokes share such a directory instead of running a re
 
 Writes are safe for several processes pushing at once:
 
-- every file is written to a temporary name in its final directory, fsynced and renamed over
-  the target, so a reader never sees half a blob or half an index;
+- every file is written to a temporary name in its final directory and renamed over the
+  target, so a reader never sees half a blob or half an index;
 - blobs are content-addressed, so two writers of the same blob write the same bytes and either
-  rename wins; a blob already present (same size) is not written again;
+  rename wins; a blob already present is not written again, if it hashes to its name (one
+  left empty or torn by a power loss is written again, never trusted);
 - `index.json` is read-modified-written under an exclusive `flock` on the layout directory
   itself (no lock file to leave behind), so pushes of different tags never lose each other's
   entries; a tag already pointing at the same digest leaves the index untouched.
 
 So pushing an unchanged artifact writes nothing at all. Manifests a tag no longer points at
 are kept (their blobs may be shared); nothing here deletes content.
+
+Durability is the caller's choice. `durable=True` (the default: `axle push` and the SDK)
+fsyncs each file before its rename, so a pushed artifact survives a power loss. The hub's
+artifact store pushes with `durable=False`: an fsync per file was most of a push's cost (four
+or five per deployment), and it needs none of them. A hub process that dies loses nothing
+(written pages belong to the kernel); a power loss may leave a blob missing, empty or torn,
+but every reader verifies each blob against its digest (`fetch_layout`), a writer rewrites a
+blob that does not hash to its name, and the hub checks a deployment's artifact with
+`has_layout_artifact` before relying on it after a restart, pushing it again when it is not
+intact. The tag index is only a label (spokes pull by digest).
 
 These functions block (file I/O); the async API in `axle.oci.transfer` runs them in a thread.
 """
@@ -34,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from axle.oci.artifact import MANIFEST_MEDIA_TYPE, Artifact, artifact_from_parts, parse_manifest
-from axle.oci.digests import check_digest, verify
+from axle.oci.digests import check_digest, sha256_digest, verify
 from axle.oci.errors import ArtifactNotFound, InvalidArtifact, OciError
 
 OCI_LAYOUT_FILE = "oci-layout"
@@ -53,12 +64,15 @@ class PushResult:
     tagged: bool = False
 
 
-def push_layout(artifact: Artifact, root: Path, tag: str) -> PushResult:
-    """Store `artifact` in the layout at `root` (created if missing) and point `tag` at it."""
+def push_layout(artifact: Artifact, root: Path, tag: str, *, durable: bool = True) -> PushResult:
+    """Store `artifact` in the layout at `root` (created if missing) and point `tag` at it.
+
+    `durable`: fsync every file before it is renamed into place (see the module docstring for
+    when that is not needed)."""
     try:
         root.mkdir(parents=True, exist_ok=True)
         if not (root / OCI_LAYOUT_FILE).exists():
-            _atomic_write(root / OCI_LAYOUT_FILE, OCI_LAYOUT_BYTES)
+            _atomic_write(root / OCI_LAYOUT_FILE, OCI_LAYOUT_BYTES, durable=durable)
         blob_dir = root / "blobs" / "sha256"
         blob_dir.mkdir(parents=True, exist_ok=True)
         uploaded: list[str] = []
@@ -66,16 +80,37 @@ def push_layout(artifact: Artifact, root: Path, tag: str) -> PushResult:
         contents = [*artifact.blobs.items(), (artifact.manifest_digest, artifact.manifest_bytes)]
         for digest, data in contents:
             path = blob_dir / digest.removeprefix("sha256:")
-            with contextlib.suppress(FileNotFoundError):
-                if path.stat().st_size == len(data):
-                    continue
-            _atomic_write(path, data)
+            if _intact(path, digest, len(data)):
+                continue
+            _atomic_write(path, data, durable=durable)
             uploaded.append(digest)
         with _locked(root):
-            tagged = _tag(root, tag, artifact)
+            tagged = _tag(root, tag, artifact, durable=durable)
     except OSError as exc:
         raise OciError(f"artifact push failed: cannot write OCI layout {root}: {exc}") from None
     return PushResult(digest=artifact.manifest_digest, uploaded=uploaded, tagged=tagged)
+
+
+def has_layout_artifact(root: Path, digest: str) -> bool:
+    """Whether the layout at `root` holds the artifact `digest` intact (its manifest and the
+    blobs it names all hash to their digests): what a writer that skipped fsyncs checks before
+    relying on an earlier push (see the module docstring)."""
+    try:
+        fetch_layout(root, digest)
+    except (OciError, OSError):
+        return False
+    return True
+
+
+def _intact(path: Path, digest: str, size: int) -> bool:
+    """Whether the blob at `path` is there with the bytes its name promises. Blobs of an
+    artifact are small (kilobytes), so hashing one costs less than writing it again."""
+    try:
+        if path.stat().st_size != size:
+            return False
+        return sha256_digest(path.read_bytes()) == digest
+    except FileNotFoundError:
+        return False
 
 
 def fetch_layout(root: Path, digest: str) -> Artifact:
@@ -113,9 +148,18 @@ def layout_tags(root: Path) -> dict[str, str]:
     }
 
 
-def _tag(root: Path, tag: str, artifact: Artifact) -> bool:
-    """Point `tag` at the artifact in `index.json`; False when it already did (nothing written)."""
-    index = _read_index(root)
+def _tag(root: Path, tag: str, artifact: Artifact, *, durable: bool) -> bool:
+    """Point `tag` at the artifact in `index.json`; False when it already did (nothing written).
+
+    Without `durable`, an index that does not parse is started afresh: only a power loss
+    during an earlier unsynced push leaves one so, and what it loses are labels (the content
+    it named stays, and is pulled by digest); refusing would stop every later push."""
+    try:
+        index = _read_index(root)
+    except InvalidArtifact:
+        if durable:
+            raise
+        index = _empty_index()
     kept: list[dict[str, Any]] = []
     for entry in index["manifests"]:
         ref = (entry.get("annotations") or {}).get(REF_NAME)
@@ -135,7 +179,11 @@ def _tag(root: Path, tag: str, artifact: Artifact) -> bool:
     # Sorted by tag so the index bytes depend only on its content.
     kept.sort(key=lambda e: ((e.get("annotations") or {}).get(REF_NAME, ""), e.get("digest", "")))
     index["manifests"] = kept
-    _atomic_write(root / INDEX_FILE, json.dumps(index, indent=2, sort_keys=True).encode() + b"\n")
+    _atomic_write(
+        root / INDEX_FILE,
+        json.dumps(index, indent=2, sort_keys=True).encode() + b"\n",
+        durable=durable,
+    )
     return True
 
 
@@ -143,7 +191,7 @@ def _read_index(root: Path) -> dict[str, Any]:
     try:
         data = (root / INDEX_FILE).read_bytes()
     except FileNotFoundError:
-        return {"schemaVersion": 2, "mediaType": INDEX_MEDIA_TYPE, "manifests": []}
+        return _empty_index()
     try:
         index = json.loads(data)
     except ValueError as exc:
@@ -151,6 +199,10 @@ def _read_index(root: Path) -> dict[str, Any]:
     if not isinstance(index, dict) or not isinstance(index.get("manifests"), list):
         raise InvalidArtifact(f"OCI layout {root}: index.json has no manifests list")
     return index
+
+
+def _empty_index() -> dict[str, Any]:
+    return {"schemaVersion": 2, "mediaType": INDEX_MEDIA_TYPE, "manifests": []}
 
 
 def _require_layout(root: Path) -> None:
@@ -170,15 +222,19 @@ def _read_blob(root: Path, digest: str, what: str) -> bytes:
         ) from None
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file and a rename, so readers see all or none."""
+def _atomic_write(path: Path, data: bytes, *, durable: bool) -> None:
+    """Write `data` to `path` through a temporary file and a rename, so readers see all or
+    none; `durable` also fsyncs the data before the rename, so the name never points at
+    unwritten bytes after a power loss."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; layouts are read by other users (agents, Flux)
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
+            # mkstemp makes 0600; layouts are read by other users (agents, Flux).
+            os.fchmod(fh.fileno(), 0o644)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
