@@ -37,7 +37,7 @@ import copy
 import hashlib
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from axle.api.controllerrevision import AIWORKLOAD_LABEL
@@ -209,6 +209,7 @@ class AIWorkloadReconciler(Reconciler):
         poll_seconds: float = 2.0,
         usage_seconds: float = 0.5,
         settle_seconds: float = 1.0,
+        recheck_seconds: float = 60.0,
     ):
         super().__init__(ctx)
         reg = ctx.kinds.registry
@@ -229,6 +230,11 @@ class AIWorkloadReconciler(Reconciler):
         # When each workload's status was last written here (`_settling`).
         self.settle_seconds = settle_seconds
         self._last_write: dict[str, float] = {}
+        # Passes with nothing to do are skipped (see "passes with nothing to do").
+        self.recheck_seconds = recheck_seconds
+        self._dirty: set[str] = set()
+        self._clean: dict[str, float] = {}
+        self._echo: dict[tuple[str, str], int] = {}
         self._usage_dirty: set[str] = set()
         self._usage_all = True
         self._usage_task: asyncio.Task[None] | None = None
@@ -407,21 +413,91 @@ class AIWorkloadReconciler(Reconciler):
         return [key_of(a) for a in self._all(ns)]
 
     def watches(self) -> Iterable[tuple[KindInfo, Mapper]]:
+        # Every key a watch wakes is marked as having a change to look at (`_marking`); the
+        # echoes of this controller's own writes to its deployments wake nothing.
+        mark = self._marking
         return [
-            (self.wd_kind, owned_by(self.aiw_kind)),
-            (self.pool_kind, Filtered(self._users_of_pool, pool_change_matters)),
-            (self.bundle_kind, self._users_of_bundle),
-            (self.profile_kind, self._users_of_profile),
-            (self.kinds.project, self._project_spec_changed),
-            (self.compute_kind, lambda c: self._compute_waiters(c["metadata"].get("namespace"))),
-            (self.kinds.lease, self._claim_changed),
+            (self.wd_kind, Filtered(mark(owned_by(self.aiw_kind)), self._not_echo_of_wd)),
+            (self.pool_kind, Filtered(mark(self._users_of_pool), pool_change_matters)),
+            (self.bundle_kind, mark(self._users_of_bundle)),
+            (self.profile_kind, mark(self._users_of_profile)),
+            (self.kinds.project, mark(self._project_spec_changed)),
+            (
+                self.compute_kind,
+                mark(lambda c: self._compute_waiters(c["metadata"].get("namespace"))),
+            ),
+            (self.kinds.lease, mark(self._claim_changed)),
             # The model credentials a Settings names (by reference) reach model workloads.
             (
                 self.kinds.settings,
-                lambda _s: [key_of(a) for a in self._all() if (a.get("spec") or {}).get("model")],
+                mark(
+                    lambda _s: [
+                        key_of(a) for a in self._all() if (a.get("spec") or {}).get("model")
+                    ]
+                ),
             ),
-            (self.aiw_kind, self._released),
+            (self.aiw_kind, Filtered(mark(self._released), self._workload_changed)),
         ]
+
+    # --- passes with nothing to do ----------------------------------------------------------
+    #
+    # A workload is woken by every change to it and to its deployments, this controller's own
+    # writes included: half of a workload's passes used to be the echo of the pass before,
+    # recomputing what that pass had just written. A pass that completed (no retry asked)
+    # leaves the workload "clean"; a later wake-up runs a pass only if a watched change was
+    # marked for it since (`_dirty`), or a timed retry is due, or `recheck_seconds` went by
+    # (so the periodic resync still recomputes everything now and then).
+
+    def _marking(self, mapper: Mapper) -> Mapper:
+        def mark(obj: Obj) -> list[str]:
+            keys = list(mapper(obj))
+            self._dirty.update(keys)
+            return keys
+
+        return mark
+
+    @contextlib.contextmanager
+    def _echoing(self, tag: str, key: str, base: Obj | None) -> Iterator[None]:
+        """Around a write of ours to `key` made from version `base` (None: a create): its
+        watch event will be an echo. Registered before the write, since the event may
+        arrive before the write's own result does. Every write here is compare-and-swap,
+        so the one change made from `base` is ours, unless ours failed: then the pass
+        fails too, and runs again whatever the event was taken for."""
+        entry = (tag, key)
+        self._echo[entry] = rv_of(base) if base is not None else 0
+        try:
+            yield
+        except BaseException:
+            self._echo.pop(entry, None)
+            raise
+
+    def _is_echo(self, tag: str, old: Obj | None, new: Obj | None) -> bool:
+        if new is None:
+            return False
+        entry = (tag, key_of(new))
+        base = self._echo.get(entry)
+        if base is not None and base == (rv_of(old) if old is not None else 0):
+            del self._echo[entry]
+            return True
+        return False
+
+    def _not_echo_of_wd(self, old: Obj | None, new: Obj | None) -> bool:
+        return not self._is_echo("wd", old, new)
+
+    def _workload_changed(self, old: Obj | None, new: Obj | None) -> bool:
+        # The primary handler queues the workload anyway; this only marks it, unless the
+        # change is this controller's own write.
+        obj = new if new is not None else old
+        if obj is not None and not self._is_echo("aiw", old, new):
+            self._dirty.add(key_of(obj))
+        return True
+
+    async def _write_status(self, aiw: Obj, status: dict[str, Any]) -> Obj:
+        """`write_status` (only when it changed), known as our own write."""
+        if (aiw.get("status") or {}) == status:
+            return aiw
+        with self._echoing("aiw", key_of(aiw), aiw):
+            return self._note(await write_status(self.store, self.aiw_kind, aiw, status))
 
     # --- usage (coalesced) ----------------------------------------------------------------
 
@@ -473,6 +549,21 @@ class AIWorkloadReconciler(Reconciler):
     # --- reconcile ------------------------------------------------------------------------
 
     async def reconcile(self, key: str) -> float | None:
+        clean = self._clean.pop(key, None)
+        if (
+            key not in self._dirty
+            and clean is not None
+            and time.monotonic() - clean < self.recheck_seconds
+        ):
+            self._clean[key] = clean  # only our own writes since the last pass: nothing new
+            return None
+        self._dirty.discard(key)
+        result = await self._reconcile(key)
+        if result is None and key in self.ctx.cache(self.aiw_kind).cache:
+            self._clean[key] = time.monotonic()
+        return result
+
+    async def _reconcile(self, key: str) -> float | None:
         # From the cache (and this process's own newer writes), not a store read per pass: a
         # write computed from a version someone else has since replaced fails with Conflict,
         # and the runtime re-runs the pass once the cache shows the new version.
@@ -488,7 +579,8 @@ class AIWorkloadReconciler(Reconciler):
             return await self._finalize(aiw)
         if FINALIZER not in (aiw["metadata"].get("finalizers") or []):
             aiw["metadata"]["finalizers"] = [*(aiw["metadata"].get("finalizers") or []), FINALIZER]
-            aiw = self._wrote(await self.store.update(self.aiw_kind, aiw))
+            with self._echoing("aiw", key, aiw):
+                aiw = self._wrote(await self.store.update(self.aiw_kind, aiw))
         status = status_copy(aiw)
         status["observedGeneration"] = aiw["metadata"].get("generation")
         self._latest.pop(key, None)
@@ -504,6 +596,9 @@ class AIWorkloadReconciler(Reconciler):
         """Drop what this process remembers of a workload that is gone."""
         self._latest.pop(key, None)
         self._last_write.pop(key, None)
+        self._clean.pop(key, None)
+        self._dirty.discard(key)
+        self._echo.pop(("aiw", key), None)
         self._own.forget(key)
         self._own_revisions.forget(key)
         self._own_deployments.forget(key)
@@ -529,7 +624,7 @@ class AIWorkloadReconciler(Reconciler):
         before = aiw.get("status") or {}
         status["phase"] = phase
         status["message"] = message
-        written = self._note(await write_status(self.store, self.aiw_kind, aiw, status))
+        written = await self._write_status(aiw, status)
         if phase != before.get("phase") or (
             phase in ("Pending", "Failed", "Degraded") and message != before.get("message")
         ):
@@ -655,7 +750,7 @@ class AIWorkloadReconciler(Reconciler):
             if status.get("gpuReservation") is not None:
                 # Moved from a shared pool to a dedicated one: its hosts are charged instead.
                 status.pop("gpuReservation", None)
-                aiw = self._note(await write_status(self.store, self.aiw_kind, aiw, status))
+                aiw = await self._write_status(aiw, status)
                 self._usage_changed(ns)
                 status.clear()
                 status.update(status_copy(aiw))
@@ -781,7 +876,8 @@ class AIWorkloadReconciler(Reconciler):
         else:
             annotations[ROLLBACK_ANNOTATION] = value
         fresh["metadata"]["annotations"] = annotations
-        return self._wrote(await self.store.update(self.aiw_kind, fresh))
+        with self._echoing("aiw", key_of(fresh), fresh):
+            return self._wrote(await self.store.update(self.aiw_kind, fresh))
 
     async def _bundle(self, aiw: Obj, project: Obj) -> Bundle:
         spec = aiw.get("spec") or {}
@@ -1128,9 +1224,13 @@ class AIWorkloadReconciler(Reconciler):
                 # only roll its deployments' status up).
                 wanted.append(current)
                 continue
-            wd = self._own_deployments.wrote(
-                key_of(aiw), await ensure(self.store, self.wd_kind, body, fields=("spec",))
-            )
+            # A create is known as our own write; an update through `ensure` (a new
+            # revision) starts from the store's version, unknown here, so its echo is
+            # taken as news (one extra pass per new revision).
+            with self._echoing("wd", make_key(ns, name), None) if created else _nothing():
+                wd = self._wrote_deployment(
+                    aiw, await ensure(self.store, self.wd_kind, body, fields=("spec",))
+                )
             if created:
                 await self.ctx.recorder.normal(
                     aiw, "WorkloadDeploymentCreated", f"WorkloadDeployment {name} created"
@@ -1140,18 +1240,25 @@ class AIWorkloadReconciler(Reconciler):
         for name, wd in existing.items():
             if name not in keep and not is_deleting(wd):
                 try:
-                    gone = await self.store.delete(
-                        self.wd_kind, ns, name, uid=wd["metadata"]["uid"]
-                    )
+                    with self._echoing("wd", key_of(wd), wd):
+                        gone = await self.store.delete(
+                            self.wd_kind, ns, name, uid=wd["metadata"]["uid"]
+                        )
                 except (NotFound, Conflict):
                     continue
-                self._own_deployments.deleted(key_of(aiw), gone)
+                self._deleted_deployment(aiw, gone)
                 await self.ctx.recorder.normal(
                     aiw,
                     "WorkloadDeploymentDeleted",
                     f"WorkloadDeployment {name} deleted: its profile left the bundle",
                 )
         return wanted
+
+    def _wrote_deployment(self, aiw: Obj, wd: Obj) -> Obj:
+        return self._own_deployments.wrote(key_of(aiw), wd)
+
+    def _deleted_deployment(self, aiw: Obj, gone: Obj) -> None:
+        self._own_deployments.deleted(key_of(aiw), gone)
 
     async def _set_suspend(self, aiw: Obj, wds: list[Obj], suspend: bool) -> None:
         """Set `spec.suspend` of each deployment; `wds` gets the written versions (so the
@@ -1163,9 +1270,9 @@ class AIWorkloadReconciler(Reconciler):
                 # A copy: `wds` may be the cache's own objects.
                 wd = {**wd, "spec": {**(wd.get("spec") or {}), "suspend": suspend}}
                 try:
-                    wds[i] = self._own_deployments.wrote(
-                        key_of(aiw), await self.store.update(self.wd_kind, wd)
-                    )
+                    with self._echoing("wd", key_of(wd), wd):
+                        written = await self.store.update(self.wd_kind, wd)
+                    wds[i] = self._wrote_deployment(aiw, written)
                     break
                 except Conflict:
                     fresh = await get_or_none(
@@ -1275,7 +1382,7 @@ class AIWorkloadReconciler(Reconciler):
                 conds, "QuotaReserved", "True", "Reserved", "GPUs reserved: " + _fmt(needed), gen
             )
             # Written inside the lock: the next reservation's recomputation must see it.
-            aiw = self._note(await write_status(self.store, self.aiw_kind, aiw, status))
+            aiw = await self._write_status(aiw, status)
         # Usage in the project's and tenant's status is for people and the admission check
         # only (decisions recount, above): written once per interval for all reservations.
         self._usage_changed(ns)
@@ -1299,12 +1406,13 @@ class AIWorkloadReconciler(Reconciler):
             for wd in wds:
                 if not is_deleting(wd):
                     try:
-                        gone = await self.store.delete(
-                            self.wd_kind, ns, wd["metadata"]["name"], uid=wd["metadata"]["uid"]
-                        )
+                        with self._echoing("wd", key_of(wd), wd):
+                            gone = await self.store.delete(
+                                self.wd_kind, ns, wd["metadata"]["name"], uid=wd["metadata"]["uid"]
+                            )
                     except (NotFound, Conflict):
                         continue
-                    self._own_deployments.deleted(key_of(aiw), gone)
+                    self._deleted_deployment(aiw, gone)
             msg = f"removing {len(wds)} workload deployment(s) from their spokes: " + ", ".join(
                 sorted(w["metadata"]["name"] for w in wds)
             )
@@ -1368,6 +1476,11 @@ def _up_to_date(current: Obj, desired: Obj) -> bool:
         and all(have_labels.get(k) == v for k, v in (want.get("labels") or {}).items())
         and all(r["uid"] in have_owners for r in want.get("ownerReferences") or [])
     )
+
+
+@contextlib.contextmanager
+def _nothing() -> Iterator[None]:
+    yield
 
 
 def _without_interim(status: dict[str, Any]) -> dict[str, Any]:
