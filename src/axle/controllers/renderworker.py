@@ -39,14 +39,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import orjson
 
 from axle.errors import ApiError, Invalid
-
-if TYPE_CHECKING:
-    from axle.render.pipeline import Catalog, RenderResult
+from axle.render.result import Catalog, RenderResult
 
 log = logging.getLogger(__name__)
 
@@ -198,8 +196,6 @@ def result_to_dict(result: RenderResult) -> dict[str, Any]:
 
 
 def result_from_dict(data: Mapping[str, Any]) -> RenderResult:
-    from axle.render.pipeline import RenderResult
-
     return RenderResult(
         name=str(data["name"]),
         revision=int(data["revision"]),

@@ -28,54 +28,24 @@ causes carry field paths under `spec.workload.components[i]`. The result is dete
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
-
-import yaml
 
 from axle.errors import Cause, Invalid
 from axle.render import definitions as defs
 from axle.render.k8svalidate import validate_objects
 from axle.render.macros import find_macros, resolve_hub
 from axle.render.overrides import OVERRIDE_POLICY, apply_override
-from axle.render.variables import resolve_variables
 
-Catalog = Mapping[str, Mapping[str, dict[str, Any]]]
+# Re-exported: callers have always imported these from here.
+from axle.render.result import Catalog as Catalog
+from axle.render.result import RenderResult as RenderResult
+from axle.render.result import to_yaml as to_yaml
+from axle.render.variables import resolve_variables
 
 LABEL_WORKLOAD = "axle.dev/workload"
 LABEL_COMPONENT = "axle.dev/component"
 LABEL_REVISION = "axle.dev/revision"
 _WORKLOAD = "spec.workload"
-
-
-@dataclass(frozen=True)
-class RenderResult:
-    """The rendered profile: manifests in apply order and what the deploying layer needs.
-
-    `priority_groups` is `[{"priority": p, "components": [...]}, ...]` ascending;
-    `outputs` is `{"definitionOutputs": {C: {O: pathRef}}, "objectOutputs": {O: pathRef}}`
-    (a trait's outputs appear as `"TRAIT.OUTPUT"` under its component); `policies` maps each
-    policy name to its evaluated settings; `notes` lists objects no schema could check.
-    """
-
-    name: str
-    revision: int
-    manifests: list[dict[str, Any]]
-    priority_groups: list[dict[str, Any]]
-    outputs: dict[str, Any]
-    policies: dict[str, Any] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-
-    def to_yaml(self) -> str:
-        """The manifests as a multi-document YAML stream (keys sorted: deterministic)."""
-        return to_yaml(self.manifests)
-
-
-def to_yaml(manifests: Sequence[Mapping[str, Any]]) -> str:
-    """Manifests as multi-document YAML with sorted keys, so equal inputs give equal bytes."""
-    return yaml.safe_dump_all(
-        [dict(m) for m in manifests], sort_keys=True, default_flow_style=False, width=1000
-    )
 
 
 def _with_context(err: Invalid, where: str) -> Invalid:
