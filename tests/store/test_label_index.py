@@ -10,6 +10,7 @@ columns say. A database written at schema 0001 (no index) is migrated and checke
 
 from __future__ import annotations
 
+import json
 import random
 import sqlite3
 from pathlib import Path
@@ -82,8 +83,6 @@ def expected(model: Model, namespace: str | None, selector: str) -> list[dict[st
 
 def index_matches_columns(path: Path) -> None:
     """The label index holds exactly one row per label of every stored object."""
-    import json
-
     con = sqlite3.connect(path)
     try:
         indexed = set(
