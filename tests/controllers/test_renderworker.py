@@ -3,6 +3,8 @@ deadlines contained, results cached by input digest."""
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -11,6 +13,7 @@ import pytest
 from axle.controllers.renderworker import RenderPool, RenderRequest
 from axle.errors import Invalid
 from axle.render import builtins
+from tests.controllers.helpers import eventually
 
 
 def profile(components: list[dict[str, Any]]) -> dict[str, Any]:
@@ -159,6 +162,21 @@ async def test_timeout_kills_the_worker_and_the_pool_goes_on(pool: RenderPool) -
     assert info.value.message.startswith("render of team-a/slow timed out after 0.5 s")
     assert pool.stats.timeouts == 1
     assert (await pool.render(request())).manifests
+
+
+@pytest.mark.integration
+async def test_a_worker_that_dies_idle_is_replaced_before_the_next_render(
+    pool: RenderPool,
+) -> None:
+    await pool.render(request())
+    (worker,) = pool._workers
+    assert worker.process.pid is not None
+    os.kill(worker.process.pid, signal.SIGKILL)
+    # Its pipe turns readable with no request out: the pool notices without polling it.
+    await eventually(lambda: not worker.alive(), what="the dead worker noticed")
+    result = await pool.render(request(context={"name": "other"}))
+    assert result.manifests
+    assert pool.stats.crashes == 0 and pool.stats.workers_started == 2
 
 
 async def test_digest_is_stable_and_input_sensitive() -> None:
