@@ -38,6 +38,8 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from axle.errors import Forbidden, Invalid, NotFound
 from axle.sim.cluster.controllers import Controllers
 from axle.sim.cluster.kinds import group_of, key_for, key_of, plural
@@ -50,7 +52,7 @@ from axle.sim.cluster.nodes import (
     capacity_of,
     node_object,
 )
-from axle.sim.cluster.objects import ObjectStore, clone
+from axle.sim.cluster.objects import ObjectStore
 from axle.sim.cluster.runtime import Timings
 from axle.sim.cluster.selectors import matches, parse_selector
 from axle.sim.cluster.storage import default_storage_class
@@ -214,6 +216,9 @@ class SimCluster:
                 )
                 # Shielded: a half-done write must finish before `close` writes the last state.
                 await asyncio.shield(self._writing)
+            # Not kept while this loop waits for the next change: a thousand idle clusters
+            # would each hold a copy of their state file.
+            del data
 
     async def _wait_any(self, event: asyncio.Event, seconds: float | None) -> None:
         """Until `event` is set, the cluster closes, or `seconds` pass."""
@@ -269,7 +274,7 @@ class SimCluster:
 
     def _require_namespace(self, obj: Obj) -> None:
         key = key_of(obj)
-        if key[2] and self.store.get(("", "Namespace", "", key[2])) is None:
+        if key[2] and ("", "Namespace", "", key[2]) not in self.store.objects:
             raise NotFound(f'namespaces "{key[2]}" not found', kind="namespaces", name=key[2])
 
     async def apply(self, obj: Obj, *, field_manager: str = "axle", force: bool = True) -> Obj:
@@ -283,13 +288,13 @@ class SimCluster:
             self._persist()
         else:
             self._settle()
-        return clone(self.store.get(key) or live)
+        return self.store.get(key) or live
 
     async def get(
         self, api_version: str, kind: str, namespace: str | None, name: str
     ) -> Obj | None:
-        obj = self.store.get(key_for(api_version, kind, namespace, name))
-        return clone(obj) if obj is not None else None
+        # The store decodes a copy for each read: the caller's to keep or change.
+        return self.store.get(key_for(api_version, kind, namespace, name))
 
     async def list_objects(
         self,
@@ -300,7 +305,7 @@ class SimCluster:
     ) -> list[Obj]:
         reqs = parse_selector(label_selector)
         return [
-            clone(o)
+            o
             for o in self.store.of_kind(group_of(api_version), kind, namespace)
             if matches(reqs, o["metadata"].get("labels"))
         ]
@@ -339,7 +344,7 @@ class SimCluster:
                     and inv.get("namespace") == meta.get("namespace")
                 )
             if same:
-                found.append(clone(ev))
+                found.append(ev)
         return sorted(
             found,
             key=lambda e: (e.get("firstTimestamp", ""), int(e["metadata"]["resourceVersion"])),
@@ -360,7 +365,7 @@ class SimCluster:
                 if getter not in done:
                     getter.cancel()
                     return
-                yield getter.result()
+                yield orjson.loads(getter.result())
         finally:
             waiter.cancel()
             self.store.unsubscribe(queue)

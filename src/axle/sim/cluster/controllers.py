@@ -44,8 +44,8 @@ def collect_garbage(ctx: Ctx) -> None:
     while orphans:
         gone = []
         for o in orphans:
-            if ctx.store.get(key_of(o)) is o and _orphaned(ctx, o):
-                ctx.store.remove(key_of(o))
+            # An object listed twice (two owners gone) is removed once.
+            if _orphaned(ctx, o) and ctx.store.remove(key_of(o)) is not None:
                 gone.append(o)
         orphans = [c for o in gone for c in ctx.store.children(o["metadata"]["uid"])]
 
@@ -160,7 +160,7 @@ class Controllers:
                 if full:
                     ctx.scope, ctx.gone = None, {}
                 else:
-                    ctx.gone = {k: o for k, o in taken.items() if store.get(k) is None}
+                    ctx.gone = {k: o for k, o in taken.items() if k not in store.objects}
                     ctx.scope = self._with_owners(taken)
                 full = False
                 collect_garbage(ctx)

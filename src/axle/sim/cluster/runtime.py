@@ -94,7 +94,7 @@ class Ctx:
             return []
         found = []
         for k in sorted(self._in_scope()):
-            if self.store.get(k) is None:
+            if k not in self.store.objects:
                 obj = self.store.touched.get(k) or self.gone.get(k)
                 if obj is not None:
                     found.append(obj)
