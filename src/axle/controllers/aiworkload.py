@@ -238,6 +238,7 @@ class AIWorkloadReconciler(Reconciler):
         self._usage_dirty: set[str] = set()
         self._usage_all = True
         self._usage_task: asyncio.Task[None] | None = None
+        self._usage_written_at = 0.0
         # The last version of each AIWorkload a pass wrote (one reconcile per key at once),
         # so a pass that stops after a write reports on that version, not a stale one.
         self._latest: dict[str, Obj] = {}
@@ -513,7 +514,12 @@ class AIWorkloadReconciler(Reconciler):
         recounts and writes per workload. Recounted from the caches at write time, so the
         last write follows the last change the caches show."""
         while self._usage_dirty:
-            await asyncio.sleep(self.usage_seconds)
+            # The first change after a quiet interval is written at once; the ones that
+            # follow it within the interval are written together at its end.
+            wait = self._usage_written_at + self.usage_seconds - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self._usage_written_at = time.monotonic()
             dirty, self._usage_dirty = sorted(self._usage_dirty), set()
             tenants: set[str] = set()
             for ns in dirty:
