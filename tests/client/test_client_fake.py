@@ -4,6 +4,7 @@ pagination, tables, events and watch resume/relist."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -209,14 +210,19 @@ async def test_watch_lists_then_resumes_without_duplicates(client: Client, hub: 
     assert rvs[:2] == ["1", "2"]
 
 
-@pytest.mark.parametrize("as_event", [False, True])
-async def test_watch_relists_on_gone(client: Client, hub: FakeHub, as_event: bool) -> None:
+@pytest.mark.parametrize(("as_event", "remember"), [(False, True), (True, True), (True, False)])
+async def test_watch_relists_on_gone(
+    client: Client, hub: FakeHub, as_event: bool, remember: bool
+) -> None:
     hub.gone_as_event = as_event
     hub.seed("Tenant", "keep")
-    hub.seed("Tenant", "drop")
+    hub.seed("Tenant", "drop", spec={"big": "x" * 100})
     seen: list[tuple[str, str]] = []
-    async for ev in client.watch("tenants"):
+    deleted: list[dict[str, Any]] = []
+    async for ev in client.watch("tenants", remember=remember):
         seen.append((ev["type"], ev["object"]["metadata"]["name"]))
+        if ev["type"] == "DELETED":
+            deleted.append(ev["object"])
         if len(seen) == 2:
             # Everything changes and the log is compacted past what the client has seen.
             hub.remove("Tenant", "drop")
@@ -226,6 +232,8 @@ async def test_watch_relists_on_gone(client: Client, hub: FakeHub, as_event: boo
         if len(seen) == 5:
             break
     assert sorted(seen[2:]) == [("ADDED", "new"), ("DELETED", "drop"), ("MODIFIED", "keep")]
+    # Without `remember`, what the watch kept of the object was its identity only.
+    assert ("spec" in deleted[0]) == remember
 
 
 async def test_watch_from_resource_version_skips_list(client: Client, hub: FakeHub) -> None:

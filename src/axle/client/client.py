@@ -457,6 +457,7 @@ class Client:
         bookmarks: bool = False,
         max_reconnects: int | None = None,
         as_table: bool = False,
+        remember: bool = True,
     ) -> AsyncIterator[Obj]:
         """Watch events (`{"type", "object"}`) forever, surviving disconnects.
 
@@ -467,7 +468,10 @@ class Client:
         from what it had seen. `max_reconnects` bounds consecutive failed reconnects (None:
         retry forever, with backoff up to 5 s). With `as_table`, streamed events carry a
         one-row Table (the row as of that event, as `kubectl get -w` prints it); events made up
-        from a list (the initial one, or after 410) carry the plain object.
+        from a list (the initial one, or after 410) carry the plain object. With
+        `remember=False` the watch keeps only each object's identity and resourceVersion for
+        that diff (a DELETED event made up after 410 then carries just those): a caller holding
+        thousands of objects itself need not have them held twice.
         """
         res = await self.resolve(kind)
         ns = self._namespace(res, namespace, all_namespaces)
@@ -489,7 +493,7 @@ class Client:
                     out.append({"type": "MODIFIED", "object": o})
             out += [{"type": "DELETED", "object": o} for k, o in seen.items() if k not in now]
             seen.clear()
-            seen.update(now)
+            seen.update(now if remember else {k: _identity(o) for k, o in now.items()})
             return out
 
         if rv is None:
@@ -547,7 +551,7 @@ class Client:
                             if etype == "DELETED":
                                 seen.pop(_key(ident), None)
                             else:
-                                seen[_key(ident)] = ident
+                                seen[_key(ident)] = ident if remember else _identity(ident)
                             yield event
             except httpx.TransportError as exc:
                 failures += 1
@@ -570,6 +574,17 @@ def _row_object(table: Mapping[str, Any]) -> Obj:
     rows = table.get("rows") or [{}]
     found = rows[0].get("object") or {}
     return dict(found)
+
+
+def _identity(obj: Mapping[str, Any]) -> Obj:
+    """What a watch must remember of an object it need not keep: kind, name, version."""
+    meta = obj.get("metadata") or {}
+    keep = ("name", "namespace", "uid", "resourceVersion")
+    return {
+        "apiVersion": obj.get("apiVersion"),
+        "kind": obj.get("kind"),
+        "metadata": {k: meta[k] for k in keep if k in meta},
+    }
 
 
 def _rv(obj: Mapping[str, Any]) -> str | None:

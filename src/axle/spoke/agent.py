@@ -468,7 +468,10 @@ class SpokeAgent:
                         ):
                             await self.processor.remove(ns, name)
                     rv = listed["metadata"].get("resourceVersion")
-                async for event in self.client.watch(WORKS, self.namespace, resource_version=rv):
+                # The agent holds each Work itself (`_WorkState.obj`): the watch need not.
+                async for event in self.client.watch(
+                    WORKS, self.namespace, resource_version=rv, remember=False
+                ):
                     backoff.reset()
                     obj = event.get("object") or {}
                     rv = (obj.get("metadata") or {}).get("resourceVersion") or rv
@@ -479,6 +482,8 @@ class SpokeAgent:
 
     def _observe(self, etype: str, obj: Obj) -> None:
         meta = obj.get("metadata") or {}
+        # Never read here, and the largest part of a Work written by server-side apply.
+        meta.pop("managedFields", None)
         name = str(meta.get("name") or "")
         if not name:
             return
@@ -618,6 +623,7 @@ class SpokeAgent:
         if not state.deleted and state.obj["metadata"].get("generation") == (
             written.get("metadata") or {}
         ).get("generation"):
+            (written.get("metadata") or {}).pop("managedFields", None)
             state.obj = written
 
     async def _event(self, work: Obj, type_: str, cond: Mapping[str, Any]) -> None:
