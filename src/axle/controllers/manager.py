@@ -45,9 +45,14 @@ log = logging.getLogger(__name__)
 
 ReconcilerFactory = Callable[[Context], Reconciler]
 # Controllers whose reconciles mostly wait (on render workers, artifact pushes; an AIWorkload
-# pass on several store writes in a row) run more at once than the default, unless
-# `controller_concurrency` names them.
-DEFAULT_CONCURRENCY: dict[str, int] = {"workloaddeployment": 32, "aiworkload": 16}
+# pass on several store writes in a row; a pool on Palette calls) run more at once than the
+# default, unless `controller_concurrency` names them. Pools may: a host is claimed by creating
+# its Lease, so two pools never take one host (reservations.py).
+DEFAULT_CONCURRENCY: dict[str, int] = {
+    "workloaddeployment": 32,
+    "aiworkload": 16,
+    "computepool": 8,
+}
 DEFAULT_RECONCILERS: tuple[ReconcilerFactory, ...] = (
     TenantReconciler,
     ProjectReconciler,
