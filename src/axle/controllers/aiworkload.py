@@ -208,7 +208,7 @@ class AIWorkloadReconciler(Reconciler):
         wait_seconds: float = 10.0,
         poll_seconds: float = 2.0,
         usage_seconds: float = 0.5,
-        settle_seconds: float = 1.0,
+        settle_seconds: float = 2.0,
         recheck_seconds: float = 60.0,
     ):
         super().__init__(ctx)
@@ -739,6 +739,7 @@ class AIWorkloadReconciler(Reconciler):
             )
         # Quota before the pool: a workload that cannot get its GPUs says so even while its
         # pool is still being built (the one blocking cause: quota, then pool, then deployments).
+        held = [w for w in wds if (w.get("spec") or {}).get("suspend")]
         if shared:
             aiw = await self._reserve(
                 aiw, project, tenant, pool_name, families, rolled, wds, status, pool_ready
@@ -768,10 +769,11 @@ class AIWorkloadReconciler(Reconciler):
                 phase="Provisioning",
                 delay=self.wait_seconds,
             )
-        return await self._finish(aiw, status, rolled, number)
+        resumed = bool(held) and not any((w.get("spec") or {}).get("suspend") for w in wds)
+        return await self._finish(aiw, status, rolled, number, resumed=resumed)
 
     async def _finish(
-        self, aiw: Obj, status: dict[str, Any], rolled: RollUp, number: int
+        self, aiw: Obj, status: dict[str, Any], rolled: RollUp, number: int, *, resumed: bool
     ) -> float | None:
         gen = aiw["metadata"].get("generation")
         conds = status["conditions"]
@@ -790,6 +792,12 @@ class AIWorkloadReconciler(Reconciler):
             )
             set_condition(conds, "Ready", "False", reason, rolled.message, gen)
         status["phase"], status["message"] = rolled.phase, rolled.message
+        if resumed and rolled.phase == "Deploying":
+            # Just resumed: its controller is about to report delivery, which wakes this
+            # workload; the status written then says more than "resuming" would now (one
+            # write instead of two). If it does not report within the interval, the re-run
+            # writes "resuming".
+            return self.settle_seconds
         settle = self._settling(aiw, status)
         if settle is not None:
             return settle
