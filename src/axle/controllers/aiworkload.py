@@ -27,6 +27,14 @@ Deployment (`model`). One pass does what can be done now and records where it st
 **Deletion** (finalizer `axle.dev/aiworkload-cleanup`): `Deleting`; the deployments are deleted
 and awaited (their objects are pruned from every spoke), then the dedicated pool, then the
 reservation is dropped and usage recomputed, then the finalizer goes.
+
+**Cost per workload** (a fleet is ten thousand of them, so none of this may grow with their
+number): a pass reads only informer caches, indexed per workload (`aiworkload_cache`), with
+this process's own writes laid over them until the caches show them; quota checks recount
+from the same caches under the project's lock, and the usage in Project/Tenant status is
+written coalesced (`_flush_usage`); a wake-up that brings nothing but the echo of this
+controller's own writes runs no pass; interim messages of a deploying workload settle
+before they are written (`_settling`), so a workload costs about one status write per phase.
 """
 
 from __future__ import annotations

@@ -12,8 +12,11 @@ what holds GPUs right now:
 A claim whose pool cannot be read (deleted meanwhile, its claims not yet collected) is charged
 as dedicated: it still holds the host, and charging too much for a moment is safer than
 admitting a workload the limits do not cover. Both the ComputePool controller (when claims
-change) and the AIWorkload controller (when reservations change) call `write_usage`, so
-`Project.status.gpuUsage` and `Tenant.status.gpuUsage` always equal a fresh recomputation.
+change) and the AIWorkload controller (when reservations or claims change, coalesced per
+project over a short interval) call `write_usage`, so `Project.status.gpuUsage` and
+`Tenant.status.gpuUsage` equal a fresh recomputation once things settle. Decisions never read
+that status: they recount. `Cached` lets a caller recount from informer caches instead of
+listing claims and workloads from the store.
 
 Reservations are made under `project_lock(namespace)` after a recomputation, so two workloads
 of one project never both take the same headroom in this process (and only the leader hub
