@@ -141,14 +141,6 @@ QUOTA_WAITS = frozenset({"WaitingForQuota", "QuotaExceeded"})
 COMPUTE_WAITS = frozenset(
     {"InsufficientCompute", "QuotaExceeded", "ComputeNotFound", "InventoryNotSynced"}
 )
-RESERVED_INDEX = "aiworkload-reserved"
-
-
-def reserved_index(aiw: Obj) -> list[str]:
-    """The namespace of a workload that holds GPUs (a non-empty reservation)."""
-    if any(reservation_of(aiw).values()):
-        return [str(aiw["metadata"].get("namespace") or "")]
-    return []
 
 
 def waiting_index(aiw: Obj) -> list[str]:
@@ -253,6 +245,8 @@ class AIWorkloadReconciler(Reconciler):
         # Status writes of this process, by key: (resourceVersion, reservation).
         self._written: dict[str, tuple[int, dict[str, int]]] = {}
         self._project_generations: dict[str, Any] = {}
+        # GPUs reserved per namespace by the cached workloads (`_count_reserved`).
+        self._reserved_totals: dict[str, dict[str, int]] = {}
         # This process's own writes the caches may not show yet (see `aiworkload_cache`):
         # the workloads (finalizer, status, pin), their revisions and their deployments, each
         # grouped by workload key.
@@ -265,7 +259,7 @@ class AIWorkloadReconciler(Reconciler):
             claims=self._claims,
             pool=lambda ns, name: ctx.cache(self.pool_kind).get(make_key(ns, name)),
             tenant_namespaces=self._tenant_namespaces,
-            reservations=self._reservations,
+            reserved=self._reserved,
         )
 
     @property
@@ -290,7 +284,6 @@ class AIWorkloadReconciler(Reconciler):
     def indexes(self) -> Iterable[tuple[KindInfo, str, IndexFunc]]:
         return [
             (self.aiw_kind, WAITING_INDEX, waiting_index),
-            (self.aiw_kind, RESERVED_INDEX, reserved_index),
             (self.wd_kind, OWNED_INDEX, owner_workload_index),
             (self.revision_kind, REVISIONS_INDEX, labelled_workload_index),
             (self.aiw_kind, POOL_USERS_INDEX, pool_users_index),
@@ -298,7 +291,7 @@ class AIWorkloadReconciler(Reconciler):
         ]
 
     def _note(self, written: Obj) -> Obj:
-        """Remember a status this pass wrote, until the cache shows it (see `_reservations`)."""
+        """Remember a status this pass wrote, until the cache shows it (see `_reserved`)."""
         self._written[key_of(written)] = (rv_of(written), reservation_of(written))
         self._last_write[key_of(written)] = time.monotonic()
         return self._wrote(written)
@@ -321,12 +314,30 @@ class AIWorkloadReconciler(Reconciler):
             return None
         return {**obj, "metadata": {**obj["metadata"]}}
 
-    def _reservations(self, namespace: str) -> dict[str, dict[str, int]]:
-        """Each workload's reservation in `namespace`, from scratch: the cache's workloads
-        that hold GPUs, corrected by the writes of this process the cache does not show yet
-        (so a reservation just made is never missed by the next check)."""
+    def _count_reserved(self, old: Obj | None, new: Obj | None) -> None:
+        """Keep `_reserved_totals` equal to the sum of the cached workloads' reservations
+        (called for every change the cache applies, in the same step)."""
+        for obj, sign in ((old, -1), (new, 1)):
+            reservation = reservation_of(obj) if obj is not None else {}
+            if obj is None or not reservation:
+                continue
+            ns = str(obj["metadata"].get("namespace") or "")
+            total = self._reserved_totals.setdefault(ns, {})
+            for family, n in reservation.items():
+                total[family] = total.get(family, 0) + sign * n
+                if not total[family]:
+                    del total[family]
+            if not total:
+                del self._reserved_totals[ns]
+
+    def _reserved(self, namespace: str, exclude: str | None) -> dict[str, int]:
+        """GPUs reserved in `namespace` (without `exclude`'s own), from scratch as far as
+        the cache goes (a running total the cache's changes keep), corrected by the writes
+        of this process the cache does not show yet, so a reservation just made is never
+        missed by the next check. O(those few writes), not O(workloads of the project)."""
         cache = self.ctx.cache(self.aiw_kind)
-        out = {key_of(a): reservation_of(a) for a in cache.by_index(RESERVED_INDEX, namespace)}
+        total = dict(self._reserved_totals.get(namespace, {}))
+        effective: dict[str, dict[str, int]] = {}  # key -> its reservation, where we wrote
         for key, (rv, reservation) in list(self._written.items()):
             if not key.startswith(f"{namespace}/"):
                 continue
@@ -337,11 +348,19 @@ class AIWorkloadReconciler(Reconciler):
             if cached is None and not reservation:
                 del self._written[key]  # released, then gone
                 continue
-            if reservation:
-                out[key] = dict(reservation)
+            # Our write replaces what the cache still shows for this workload.
+            if cached is not None:
+                add(total, {f: -n for f, n in reservation_of(cached).items()})
+            add(total, reservation)
+            effective[key] = reservation
+        if exclude is not None and exclude.startswith(f"{namespace}/"):
+            if exclude in effective:
+                mine = effective[exclude]
             else:
-                out.pop(key, None)
-        return out
+                cached = cache.get(exclude)
+                mine = reservation_of(cached) if cached is not None else {}
+            add(total, {f: -n for f, n in mine.items()})
+        return clean(total)
 
     def _claims(self, selector: str) -> list[HostClaim]:
         """Host claims matching `PROJECT_LABEL=ns` / `TENANT_LABEL=t` ("" for all), cached."""
@@ -496,6 +515,7 @@ class AIWorkloadReconciler(Reconciler):
     def _workload_changed(self, old: Obj | None, new: Obj | None) -> bool:
         # The primary handler queues the workload anyway; this only marks it, unless the
         # change is this controller's own write.
+        self._count_reserved(old, new)
         obj = new if new is not None else old
         if obj is not None and not self._is_echo("aiw", old, new):
             self._dirty.add(key_of(obj))

@@ -90,12 +90,12 @@ PoolLookup = Callable[[str, str], Obj | None]
 @dataclass(frozen=True)
 class Cached:
     """The inputs of a recomputation from caches: claims, pools, the tenant's project
-    namespaces, and reservations (see `ReservationSource`)."""
+    namespaces, and reservations (see `ReservedTotal`)."""
 
     claims: ClaimSource
     pool: PoolLookup
     tenant_namespaces: Callable[[str], list[str]]
-    reservations: ReservationSource
+    reserved: ReservedTotal
 
 
 async def _dedicated_claims(
@@ -124,10 +124,11 @@ async def _dedicated_claims(
     return out
 
 
-# Where reservations are read from: the store (default), or a function giving, for one
-# namespace, each AIWorkload key's reservation (the AIWorkload controller passes its cache plus
-# the writes it made that the cache may not show yet, so it never lists the store per check).
-ReservationSource = Callable[[str], Mapping[str, Mapping[str, int]]]
+# Reservations from a cache instead of the store: the GPUs reserved in one namespace, leaving
+# out the AIWorkload `exclude` (`ns/name`) if given. The AIWorkload controller keeps the total
+# per namespace as its cache changes, plus the writes it made that the cache does not show
+# yet, so a check neither lists the store nor walks every workload of the project.
+ReservedTotal = Callable[[str, str | None], Mapping[str, int]]
 
 
 def reservation_of(aiw: Obj) -> dict[str, int]:
@@ -140,14 +141,12 @@ async def _reservations(
     kinds: Kinds,
     namespaces: Iterable[str],
     exclude: str | None,
-    source: ReservationSource | None = None,
+    cached: Cached | None = None,
 ) -> dict[str, int]:
     total: dict[str, int] = {}
-    if source is not None:
+    if cached is not None:
         for ns in sorted(set(namespaces)):
-            for key, reservation in source(ns).items():
-                if key != exclude:
-                    add(total, reservation)
+            add(total, cached.reserved(ns, exclude))
         return total
     aiw_kind = _optional(kinds, "AIWorkload")
     if aiw_kind is None:
@@ -175,7 +174,6 @@ async def recompute_usage(
     project_ns: str,
     *,
     exclude: str | None = None,
-    source: ReservationSource | None = None,
     cached: Cached | None = None,
 ) -> dict[str, int]:
     """GPUs per family the project in `project_ns` uses now: dedicated pools' claims plus the
@@ -183,8 +181,7 @@ async def recompute_usage(
     `ns/name` whose own reservation is left out, for checking a new one). With `cached`,
     everything is read from it instead of the store."""
     claims = await _claims(store, kinds, f"{PROJECT_LABEL}={project_ns}", cached)
-    source = cached.reservations if cached is not None else source
-    reserved = await _reservations(store, kinds, [project_ns], exclude, source)
+    reserved = await _reservations(store, kinds, [project_ns], exclude, cached)
     return clean(add(dict(gpu_usage(claims)), reserved))
 
 
@@ -199,17 +196,15 @@ async def recompute_tenant_usage(
     tenant: str,
     *,
     exclude: str | None = None,
-    source: ReservationSource | None = None,
     cached: Cached | None = None,
 ) -> dict[str, int]:
     """The tenant equivalent of `recompute_usage`, over all of its projects."""
     claims = await _claims(store, kinds, f"{TENANT_LABEL}={tenant}", cached)
     if cached is not None:
         namespaces = cached.tenant_namespaces(tenant)
-        source = cached.reservations
     else:
         namespaces = await tenant_namespaces(store, kinds, tenant)
-    reserved = await _reservations(store, kinds, namespaces, exclude, source)
+    reserved = await _reservations(store, kinds, namespaces, exclude, cached)
     return clean(add(dict(gpu_usage(claims)), reserved))
 
 
@@ -219,7 +214,6 @@ async def write_usage(
     project: Obj,
     tenant: str,
     *,
-    source: ReservationSource | None = None,
     cached: Cached | None = None,
 ) -> None:
     """Recompute the project's and the tenant's usage into their `status.gpuUsage` (each
@@ -230,7 +224,7 @@ async def write_usage(
         obj = await get_or_none(store, kinds.project, ns, name)
         if obj is None:
             break
-        usage = await recompute_usage(store, kinds, ns, source=source, cached=cached)
+        usage = await recompute_usage(store, kinds, ns, cached=cached)
         status = copy.deepcopy(obj.get("status") or {})
         if status.get("gpuUsage") == usage:
             break
@@ -246,7 +240,7 @@ async def write_usage(
         obj = await get_or_none(store, kinds.tenant, None, tenant)
         if obj is None:
             break
-        usage = await recompute_tenant_usage(store, kinds, tenant, source=source, cached=cached)
+        usage = await recompute_tenant_usage(store, kinds, tenant, cached=cached)
         status = copy.deepcopy(obj.get("status") or {})
         if status.get("gpuUsage") == usage:
             break
