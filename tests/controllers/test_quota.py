@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from axle.controllers.quota import (
+    Cached,
     family_of,
     headroom_problems,
     map_requests,
@@ -10,7 +11,14 @@ from axle.controllers.quota import (
     recompute_usage,
     write_usage,
 )
-from axle.controllers.reservations import HostClaim, claim_all, claim_object
+from axle.controllers.reservations import (
+    ALL_CLAIMS,
+    HostClaim,
+    claim_all,
+    claim_object,
+    claims_index,
+    claims_of,
+)
 from axle.store.base import Obj, Store
 from tests.controllers.test_aiworkload import (
     AIW,
@@ -113,3 +121,36 @@ async def test_usage_counts_dedicated_claims_and_shared_reservations(store: Stor
     orphan["metadata"].pop("ownerReferences")  # (the store would collect it otherwise)
     await store.create(K.lease, orphan)
     assert await recompute_usage(store, K, NS) == {H100: 14}
+
+    # The same recount from caches (here: snapshots of the store) gives the same numbers.
+    leases = (await store.list(K.lease, "axle-system")).items
+    pools = {
+        (p["metadata"]["namespace"], p["metadata"]["name"]): p
+        for p in (await store.list(POOL, None)).items
+    }
+    workloads = (await store.list(AIW, None)).items
+
+    def reserved(ns: str, exclude: str | None) -> dict[str, int]:
+        total: dict[str, int] = {}
+        for a in workloads:
+            key = f"{a['metadata']['namespace']}/{a['metadata']['name']}"
+            if a["metadata"]["namespace"] == ns and key != exclude:
+                for f, n in ((a.get("status") or {}).get("gpuReservation") or {}).items():
+                    total[f] = total.get(f, 0) + n
+        return total
+
+    cached = Cached(
+        claims=lambda sel: claims_of(o for o in leases if (sel or ALL_CLAIMS) in claims_index(o)),
+        pool=lambda ns, name: pools.get((ns, name)),
+        tenant_namespaces=lambda t: [NS, "ml-dev"],
+        reserved=reserved,
+    )
+    assert await recompute_usage(store, K, NS, cached=cached) == {H100: 14}
+    assert await recompute_usage(store, K, NS, exclude=f"{NS}/a", cached=cached) == {H100: 12}
+    assert await recompute_tenant_usage(store, K, "acme", cached=cached) == {H100: 18}
+    assert claims_index(orphan) == [
+        ALL_CLAIMS,
+        f"axle.dev/project-namespace={NS}",
+        "axle.dev/tenant=acme",
+    ]
+    assert claims_index({"metadata": {"name": "leader", "labels": {}}}) == []
