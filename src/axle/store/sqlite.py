@@ -590,6 +590,10 @@ class SqliteStore:
         kept: builtins.list[_Pending] = []
         try:
             for p in batch:
+                if p.future.cancelled():
+                    # Its caller gave up while it waited in the queue: it never runs (as a job
+                    # cancelled before an executor started it). One already running completes.
+                    continue
                 tx = _Tx(self, db, last_rev)
                 if savepoints:
                     db.execute("SAVEPOINT axle_write")
@@ -640,7 +644,7 @@ class SqliteStore:
             self._after_commit(changes, hints, gap)
         for p in batch:
             if p.future.done():
-                continue  # its caller was cancelled; the write stands all the same
+                continue  # its caller was cancelled (after the write had started, it stands)
             if p.error is not None:
                 p.future.set_exception(p.error)
             else:
