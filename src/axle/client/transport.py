@@ -13,7 +13,8 @@ while 500 agents joined, 38 % of its CPU. So:
   the host, closes it once). Pools are sharded, `SHARD_SIZE` borrowers to a pool: httpcore
   walks a pool's whole connection list on every request (and its idle check is quadratic), and
   each agent holds one long-lived watch connection, so one pool for a thousand agents would
-  make every request cost what the fleet holds.
+  make every request cost what the fleet holds. Small pools (8 borrowers) keep that walk
+  short; sharing within them still saves the connection setups of idle borrowers.
 
 Connection pools belong to the event loop that used them, so a `TransportPool` must be used
 and closed within one loop (a host process has one).
@@ -28,11 +29,13 @@ import certifi
 import httpx
 
 # Borrowers per connection pool (see the module docstring).
-SHARD_SIZE = 32
-# Idle connections kept per pool: enough for the borrowers' short requests to reuse one
-# instead of connecting anew (a heartbeat every 20 s would otherwise outlive httpx's 5 s
-# keep-alive), few enough that idle sockets do not pile up.
-KEEPALIVE = 8
+SHARD_SIZE = 8
+# httpcore closes an idle connection whenever the pool holds more connections in all (busy
+# ones too, such as the borrowers' watch streams) than this: below the number of watches,
+# every request would end by closing its connection and the next would connect anew. So it
+# is the watches plus room for the borrowers' concurrent short requests.
+KEEPALIVE = 3 * SHARD_SIZE
+# Longer than httpx's 5 s, so a borrower's heartbeat every 20 s finds a connection open.
 KEEPALIVE_SECONDS = 60.0
 
 
@@ -75,7 +78,7 @@ class TransportPool:
                     verify=tls_context(ca_file),
                     limits=httpx.Limits(
                         max_connections=None,
-                        max_keepalive_connections=KEEPALIVE,
+                        max_keepalive_connections=max(KEEPALIVE, 3 * self.shard_size),
                         keepalive_expiry=KEEPALIVE_SECONDS,
                     ),
                 )
