@@ -61,7 +61,7 @@ from axle.api.spoke import spoke_namespace
 from axle.api.spoketokens import SPOKE_LABEL, bootstrap_secret, new_bootstrap_token
 from axle.controllers.blocked import Blocked
 from axle.controllers.controller import Context, Filtered, Mapper, Reconciler
-from axle.controllers.hostselection import candidates, select_hosts
+from axle.controllers.hostselection import Candidate, candidates, select_hosts
 from axle.controllers.objects import (
     delete_if_exists,
     ensure,
@@ -212,6 +212,8 @@ class ComputePoolReconciler(Reconciler):
         self.clock = clock
         # Selection, quota check and claims run one pool at a time in this process.
         self._reserve_lock = asyncio.Lock()
+        # Compute uid -> (resourceVersion, its hosts as candidates); see `_candidates`.
+        self._candidates_cache: dict[str, tuple[str, list[Candidate]]] = {}
         # The last version of each pool this reconcile wrote (one reconcile per key at once).
         self._latest: dict[str, Obj] = {}
 
@@ -575,7 +577,7 @@ class ComputePoolReconciler(Reconciler):
             compute = res.compute
             selector = (compute.get("spec") or {}).get("tagSelector") or DEFAULT_TAG_SELECTOR
             selection = select_hosts(
-                candidates(compute.get("status") or {}),
+                self._candidates(compute),
                 plan.clusters,
                 taken=others,
                 implied_tags=selector,
@@ -644,7 +646,8 @@ class ComputePoolReconciler(Reconciler):
                     f"host {taken} was reserved by another pool meanwhile; choosing again",
                     delay=0.05,
                 )
-            await self._write_usage(res.project, res.tenant)
+            if plan.variant == "dedicated":
+                await self._write_usage(res.project, res.tenant)
             await self.ctx.recorder.normal(
                 pool,
                 "HostsReserved",
@@ -652,14 +655,25 @@ class ComputePoolReconciler(Reconciler):
             )
             return await pool_claims(self.store, lease, uid)
 
+    def _candidates(self, compute: Obj) -> list[Candidate]:
+        """The Compute's hosts as candidates, parsed once per Compute resourceVersion: every
+        pool pass reads them, and 1,000 hosts parsed per pass per pool added up."""
+        m = compute["metadata"]
+        uid, rv = str(m.get("uid")), str(m.get("resourceVersion"))
+        cached = self._candidates_cache.get(uid)
+        if cached is None or cached[0] != rv:
+            cached = self._candidates_cache[uid] = (rv, candidates(compute.get("status") or {}))
+        return cached[1]
+
     async def _write_usage(self, project: Obj, tenant: str) -> None:
         """Recompute GPU usage (dedicated pools' claims + shared-pool reservations, see
-        `quota.py`) into the Project's and Tenant's status."""
+        `quota.py`) into the Project's and Tenant's status. Only a dedicated pool's claims
+        move it: a recount is O(claims), and 1,000 shared pools reserving one after another
+        made setup quadratic."""
         await write_usage(self.store, self.kinds, project, tenant)
 
     def _capacity(self, res: Resolved) -> dict[str, Any]:
-        compute_status = res.compute.get("status") or {}
-        by_id = {c.id: c for c in candidates(compute_status)}
+        by_id = {c.id: c for c in self._candidates(res.compute)}
         cpu = mem = 0
         for claim in res.claims:
             host = by_id.get(claim.host_uid)
@@ -699,7 +713,8 @@ class ComputePoolReconciler(Reconciler):
                         uid = await provider.create_edge_native_cluster(body)
                     except InvalidRequest as exc:
                         await release_pool(self.store, self.kinds.lease, pool["metadata"]["uid"])
-                        await self._write_usage(res.project, res.tenant)
+                        if plan.variant == "dedicated":
+                            await self._write_usage(res.project, res.tenant)
                         entry.pop("phase", None)
                         raise Blocked(
                             "ClusterProvisioned",
@@ -795,7 +810,7 @@ class ComputePoolReconciler(Reconciler):
             plan,
             name,
             res.claims,
-            candidates(res.compute.get("status") or {}),
+            self._candidates(res.compute),
             self._defaults(res),
             profile_uid,
         )
@@ -1079,7 +1094,9 @@ class ComputePoolReconciler(Reconciler):
         )
         await release_pool(self.store, self.kinds.lease, m["uid"])
         projects = self.ctx.cache(self.kinds.project).list(m["namespace"])
-        if projects:
+        # Only a dedicated pool's hosts are charged (DESIGN section 7); a pool whose variant
+        # was never recorded may have been either, so its project is recounted too.
+        if projects and (pool.get("status") or {}).get("variant") != "shared":
             await self._write_usage(projects[0], project_tenant(projects[0]))
         with contextlib.suppress(NotFound):
             await delete_if_exists(self.store, self.env_kind, m["namespace"], m["name"])
