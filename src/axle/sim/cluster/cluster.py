@@ -59,7 +59,10 @@ from axle.sim.cluster.storage import default_storage_class
 
 Obj = dict[str, Any]
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
-IDLE_STEP = 60.0  # seconds between steps when no timer is pending
+# Seconds between steps when no timer is pending: only a safety net, since every delay a
+# controller waits for is a timer (`Ctx.due`); a full step of a thousand idle clusters each
+# minute would be a steady cost that grows with the fleet.
+IDLE_STEP = 600.0
 # Kinds no simulated controller reads or writes (nothing reacts to a ConfigMap's content).
 INERT_KINDS = frozenset({("", "ConfigMap"), ("", "Secret"), ("", "ServiceAccount")})
 SAVE_DELAY = 1.0  # while `run()` drives the cluster: changes are saved at most this often
