@@ -599,6 +599,13 @@ async def test_follows_live_changes(store: Store) -> None:
         )
         await wait_until(lambda: a.authorize(res(lee, "get", "pods", "ns-z", "p"))[0], "crb")
 
+        # A ClusterRole's rules changing takes effect (compiled rules are kept per version).
+        await store.update(kinds["ClusterRole"], cluster_role("cr", LIST_PODS))
+        await wait_until(
+            lambda: not a.authorize(res(lee, "get", "pods", "ns-z", "p"))[0], "cr rules change"
+        )
+        assert a.authorize(res(lee, "list", "pods", "ns-z"))[0]
+
         await store.delete(kinds["ClusterRole"], None, "cr")
         await wait_until(
             lambda: not a.authorize(res(lee, "get", "pods", "ns-z", "p"))[0], "cr gone"
