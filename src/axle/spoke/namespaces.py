@@ -17,6 +17,7 @@ created for another one.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Mapping
@@ -39,6 +40,7 @@ class NamespaceBook:
         self.cluster = cluster
         self.path = path
         self._users: dict[str, list[str]] | None = None
+        self._saving = asyncio.Lock()
 
     def _load(self) -> dict[str, list[str]]:
         if self._users is None:
@@ -53,8 +55,13 @@ class NamespaceBook:
             }
         return self._users
 
-    def _save(self) -> None:
-        write_private(self.path, json.dumps(self._load(), sort_keys=True))
+    async def _save(self) -> None:
+        """Write the book from a thread (a rename stalled by a busy disk must not stall every
+        agent of the host); one write at a time, each of the book as it is then, so the last
+        write holds the latest state."""
+        async with self._saving:
+            text = json.dumps(self._load(), sort_keys=True)
+            await asyncio.to_thread(write_private, self.path, text)
 
     def users(self, namespace: str) -> list[str]:
         return list(self._load().get(namespace, []))
@@ -87,7 +94,7 @@ class NamespaceBook:
         users = book.setdefault(namespace, [])
         if label not in users:
             users.append(label)
-            self._save()
+            await self._save()
         return live is None
 
     async def release(self, label: str, keep: set[str]) -> list[str]:
@@ -109,10 +116,10 @@ class NamespaceBook:
                 log.info("deleted namespace %s (its last Work %s is gone)", namespace, label)
                 deleted.append(namespace)
         if changed:
-            self._save()
+            await self._save()
         return deleted
 
-    def forget(self, label: str) -> None:
+    async def forget(self, label: str) -> None:
         """The Work `label` is gone but leaves its objects (Orphan): stop counting it, delete
         nothing."""
         book = self._load()
@@ -123,4 +130,4 @@ class NamespaceBook:
                 del book[namespace]
             changed = True
         if changed:
-            self._save()
+            await self._save()

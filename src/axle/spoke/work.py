@@ -195,7 +195,7 @@ class WorkProcessor:
         keys = [ObjectKey.from_list(k) for k in data.get("objects") or []]
         return keys, data
 
-    def _save_inventory(self, work: Mapping[str, Any], keys: Sequence[ObjectKey]) -> None:
+    async def _save_inventory(self, work: Mapping[str, Any], keys: Sequence[ObjectKey]) -> None:
         ns, name = work_id(work)
         spec = work.get("spec") or {}
         record = {
@@ -212,7 +212,9 @@ class WorkProcessor:
                 known = path.read_text()
         if known == text:
             return  # unchanged: a resync pass does not touch the disk
-        write_private(path, text)
+        # From a thread: a rename stalled by a busy disk must not stall every agent of the
+        # host (this Work's pass still waits for it, so the record precedes the apply).
+        await asyncio.to_thread(write_private, path, text)
         self._inventories[path] = text
 
     def _forget_inventory(self, namespace: str, name: str) -> None:
@@ -306,22 +308,24 @@ class WorkProcessor:
         # Recorded before anything is applied: a pass killed midway still finds its objects
         # on the next start (keys not applied yet cost nothing to look for).
         saved = _union(old_keys, run.keys)
-        self._save_inventory(work, saved)
+        await self._save_inventory(work, saved)
 
-        def fail(reason: str, message: str, at: int) -> SyncResult:
+        async def fail(reason: str, message: str, at: int) -> SyncResult:
             set_condition(conditions, APPLIED, "False", reason, message, generation)
             # Remember what may exist on the cluster now, so a later prune finds it.
-            self._save_inventory(work, _union(saved, run.touched))
+            await self._save_inventory(work, _union(saved, run.touched))
             return self._finish(status, run, generation, at, applied=False, settled=False)
 
         try:
             await self._prepare(work, manifests, label, revision, run)
         except SecretMissing as exc:
-            return fail("SecretMissing", exc.message, 0)
+            return await fail("SecretMissing", exc.message, 0)
         except ApplyFailed as exc:
-            return fail("ApplyFailed", f"applying {exc.key.describe()} failed: {exc.message}", 0)
+            return await fail(
+                "ApplyFailed", f"applying {exc.key.describe()} failed: {exc.message}", 0
+            )
         except OwnershipConflict as exc:
-            return fail("OwnershipConflict", exc.message, 0)
+            return await fail("OwnershipConflict", exc.message, 0)
         stopped: tuple[int, str, str] | None = None
         for index, raw_group in enumerate(groups):
             last = index == len(groups) - 1
@@ -351,20 +355,22 @@ class WorkProcessor:
                     )
                 )
             except MacroError as exc:
-                return fail("ApplyFailed", f"resolving spoke macros failed: {exc.message}", index)
+                return await fail(
+                    "ApplyFailed", f"resolving spoke macros failed: {exc.message}", index
+                )
             group = [stamp(obj, label, revision) for obj in resolved]
             _rekey(run, raw_group, group)
             try:
                 await self._apply_group(group, run)
             except ApplyFailed as exc:
-                return fail(
+                return await fail(
                     "ApplyFailed", f"applying {exc.key.describe()} failed: {exc.message}", index
                 )
             except OwnershipConflict as exc:
-                return fail("OwnershipConflict", exc.message, index)
+                return await fail("OwnershipConflict", exc.message, index)
             if not set(run.touched) <= set(saved):  # a secret copy or a name with a macro
                 saved = _union(saved, run.touched)
-                self._save_inventory(work, saved)
+                await self._save_inventory(work, saved)
             if last:
                 healthy = True
             else:
@@ -398,10 +404,10 @@ class WorkProcessor:
                 break
         if stopped is not None:
             at, reason, message = stopped
-            return fail(reason, message, at)
+            return await fail(reason, message, at)
 
         pruned = await self._prune(ns, name, old_keys, set(run.keys), run.namespaces)
-        self._save_inventory(work, run.keys)
+        await self._save_inventory(work, run.keys)
         await self.namespaces.release(label, keep=run.namespaces)
         status["appliedDigest"] = digest
         set_condition(
@@ -738,7 +744,7 @@ class WorkProcessor:
             run.components[key] = row.get("component")
             run.health[key], run.live[key] = await self._observe(key)
         if run.keys and not self.inventory(*work_id(work))[0]:
-            self._save_inventory(work, run.keys)
+            await self._save_inventory(work, run.keys)
         return self._finish(
             status, run, status["observedGeneration"], None, applied=True, settled=True
         )
@@ -802,7 +808,7 @@ class WorkProcessor:
             # Namespaces the agent created go with the last Work that used them.
             await self.namespaces.release(label, keep=set())
         else:
-            self.namespaces.forget(label)
+            await self.namespaces.forget(label)
         self._forget_inventory(namespace, name)
         return count
 
