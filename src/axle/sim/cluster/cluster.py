@@ -363,12 +363,20 @@ class SimCluster:
         waiter = asyncio.ensure_future(self._closed.wait())
         try:
             while not self._closed.is_set():
-                getter = asyncio.ensure_future(queue.get())
-                done, _ = await asyncio.wait({getter, waiter}, return_when=asyncio.FIRST_COMPLETED)
-                if getter not in done:
-                    getter.cancel()
-                    return
-                yield orjson.loads(getter.result())
+                # A pass writes a dozen objects at once: what is queued is taken without a
+                # wait (two futures per change otherwise).
+                try:
+                    raw = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    getter = asyncio.ensure_future(queue.get())
+                    done, _ = await asyncio.wait(
+                        {getter, waiter}, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    if getter not in done:
+                        getter.cancel()
+                        return
+                    raw = getter.result()
+                yield orjson.loads(raw)
         finally:
             waiter.cancel()
             self.store.unsubscribe(queue)
