@@ -936,7 +936,10 @@ class ComputePoolReconciler(Reconciler):
                 f"{self.hub_url or '(unknown hub URL)'}; if this lasts, check that the cluster "
                 "can reach the hub and see `axle describe spoke`",
                 phase="Joining",
-                delay=self.poll_seconds,
+                # The Spoke's watch wakes the pool when its agent joins; this is only the
+                # fallback. Polling every few seconds meant a thousand pools joining at once
+                # kept the queue full of passes that found nothing new.
+                delay=self.wait_seconds,
             )
         set_condition(
             conds,
