@@ -29,4 +29,4 @@ async def test_a_change_reaches_its_namespace_and_all_namespace_watchers(
     for w in [*per_ns.values(), everywhere, gadgets]:
         await w.close()
     # Closing the last watcher of a namespace forgets its routing entry.
-    assert not store._hub._kinds  # type: ignore[attr-defined]
+    assert not store._hub._kinds
