@@ -180,6 +180,7 @@ class SpokeAgent:
         self._lease_held = False  # this agent wrote the Lease last: renew by patch
         self.joined = asyncio.Event()
         self._stop = asyncio.Event()
+        self._stopping: asyncio.Future[None] | None = None  # resolved by stop(): wakes pauses
         self._fatal: BaseException | None = None
         self._works: dict[str, _WorkState] = {}
         self._labels: dict[str, str] = {}  # inventory label value -> work name
@@ -192,6 +193,8 @@ class SpokeAgent:
     def stop(self) -> None:
         """Ask `run()` to return (SIGTERM does this)."""
         self._stop.set()
+        if self._stopping is not None and not self._stopping.done():
+            self._stopping.set_result(None)
 
     # ---- start -------------------------------------------------------------------------------
 
@@ -224,9 +227,15 @@ class SpokeAgent:
         return joined
 
     async def _pause(self, seconds: float) -> None:
-        """Sleep, but return early when the agent is stopping (then raise CancelledError)."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop.wait(), seconds)
+        """Sleep, but return early when the agent is stopping (then raise CancelledError).
+
+        Waits on one future shared by the agent's loops (`asyncio.wait` makes no Task, where
+        `wait_for(event.wait())` would make one per sleeping loop)."""
+        if self._stopping is None:
+            self._stopping = asyncio.get_running_loop().create_future()
+            if self._stop.is_set():
+                self._stopping.set_result(None)
+        await asyncio.wait({self._stopping}, timeout=seconds)
         if self._stop.is_set():
             raise asyncio.CancelledError
 
@@ -555,8 +564,7 @@ class SpokeAgent:
             except ApiError as exc:  # the cluster failed us (unreachable, ...): try again
                 self._drop_interim(state)
                 log.warning("spoke %s: Work %s: cluster: %s", self.spoke, name, exc.message)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(state.wake.wait(), backoff.next())
+                await _wait_event(state.wake, backoff.next())
                 state.wake.set()
                 continue
             self._drop_interim(state)
@@ -574,8 +582,7 @@ class SpokeAgent:
                 delay = self.resync_seconds * random.uniform(0.9, 1.1)
             else:
                 delay = backoff.next()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(state.wake.wait(), delay)
+            await _wait_event(state.wake, delay)
             state.wake.set()
 
     async def _report_interim(self, state: _WorkState, result: SyncResult) -> None:
@@ -735,9 +742,22 @@ def _superseded(state: _WorkState, synced: Obj) -> bool:
 
 async def _until_changed(state: _WorkState, seconds: float) -> None:
     """Sleep `seconds`, or less if the Work's objects change or the Work does meanwhile."""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(state.changed.wait(), seconds)
+    await _wait_event(state.changed, seconds)
     state.changed.clear()
+
+
+async def _wait_event(event: asyncio.Event, seconds: float) -> None:
+    """Until `event` is set or `seconds` pass. A timer that sets the event rather than
+    `wait_for`, which wraps the wait in a Task: ten thousand Works asleep between passes
+    would hold ten thousand Tasks for nothing. Setting the event on timeout is harmless to
+    every caller (each sets or clears it right after)."""
+    if event.is_set():
+        return
+    timer = asyncio.get_running_loop().call_later(seconds, event.set)
+    try:
+        await event.wait()
+    finally:
+        timer.cancel()
 
 
 def _notable(old: list[Obj], new: list[Obj], warned: set[str]) -> list[tuple[str, Obj]]:
