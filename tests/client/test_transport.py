@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 
-from axle.client import Client, SharedTransport, TransportPool, tls_context
+from axle.client import Client, Resource, SharedTransport, TransportPool, tls_context
 
 
 def test_tls_context_is_one_per_ca_file() -> None:
@@ -12,11 +14,12 @@ def test_tls_context_is_one_per_ca_file() -> None:
 
 
 async def test_pool_lends_shards_and_survives_borrowers_closing() -> None:
-    pool = TransportPool(shard_size=2)
+    pool = TransportPool(request_shard=2, watch_shard=4)
     lent = [pool.lend() for _ in range(5)]
     assert all(isinstance(t, SharedTransport) for t in lent)
-    assert pool.pools == 3  # 2 + 2 + 1 borrowers
+    assert pool.pools == 3 + 2  # requests: 2 + 2 + 1 borrowers; watches: 4 + 1
     assert lent[0]._inner is lent[1]._inner and lent[1]._inner is not lent[2]._inner
+    assert lent[0]._watches is lent[3]._watches and lent[3]._watches is not lent[4]._watches
 
     seen: list[str] = []
 
@@ -25,12 +28,25 @@ async def test_pool_lends_shards_and_survives_borrowers_closing() -> None:
         return httpx.Response(200, json={"gitVersion": "v1"})
 
     # A borrower closing its client must leave the shared pool usable for the others.
-    shared = SharedTransport(httpx.MockTransport(answer))
+    streams: list[str] = []
+
+    def stream(request: httpx.Request) -> httpx.Response:
+        streams.append(request.url.path)
+        event = {"type": "ADDED", "object": {"metadata": {"name": "x", "resourceVersion": "2"}}}
+        return httpx.Response(200, content=json.dumps(event).encode() + b"\n")
+
+    shared = SharedTransport(httpx.MockTransport(answer), httpx.MockTransport(stream))
     first = Client("http://hub", "one", transport=shared)
     second = Client("http://hub", "two", transport=shared)
     await first.aclose()
     assert (await second.version())["gitVersion"] == "v1"
     assert seen == ["Bearer two"]
+    # Watches go to their own pool.
+    tenants = Resource("axle.dev", "v1alpha1", "Tenant", "tenants", "tenant", False)
+    async for event in second.watch(tenants, resource_version="1"):
+        assert event["object"]["metadata"]["name"] == "x"
+        break
+    assert streams and seen == ["Bearer two"]
     await second.aclose()
     await pool.aclose()
     assert pool.pools == 0

@@ -10,11 +10,14 @@ while 500 agents joined, 38 % of its CPU. So:
   context is only read once built, and safe to share between connections and threads.
 - `TransportPool` lends `SharedTransport`s: clients created from one pool share its
   connection pools, and `Client.aclose` on a lent transport leaves the pool open (its owner,
-  the host, closes it once). Pools are sharded, `SHARD_SIZE` borrowers to a pool: httpcore
-  walks a pool's whole connection list on every request (and its idle check is quadratic), and
-  each agent holds one long-lived watch connection, so one pool for a thousand agents would
-  make every request cost what the fleet holds. Small pools (8 borrowers) keep that walk
-  short; sharing within them still saves the connection setups of idle borrowers.
+  the host, closes it once). Watch requests (`?watch=...`) and the rest go to separate pools:
+  httpcore walks a pool's connections on every request and asks each idle one whether the
+  server closed it (a socket call), and it counts busy connections against the keep-alive
+  limit, so idle connections next to a thousand long-lived watch streams would either make
+  every request slow or be closed after each request. A request pool holds only short-lived
+  requests and keeps a few idle connections for `REQUEST_SHARD` borrowers; a watch pool
+  holds `WATCH_SHARD` borrowers' streams, and is asked for a connection only when a watch
+  starts again.
 
 Connection pools belong to the event loop that used them, so a `TransportPool` must be used
 and closed within one loop (a host process has one).
@@ -28,14 +31,13 @@ import ssl
 import certifi
 import httpx
 
-# Borrowers per connection pool (see the module docstring).
-SHARD_SIZE = 8
-# httpcore closes an idle connection whenever the pool holds more connections in all (busy
-# ones too, such as the borrowers' watch streams) than this: below the number of watches,
-# every request would end by closing its connection and the next would connect anew. So it
-# is the watches plus room for the borrowers' concurrent short requests.
-KEEPALIVE = 3 * SHARD_SIZE
-# Longer than httpx's 5 s, so a borrower's heartbeat every 20 s finds a connection open.
+# Borrowers per request pool, and the idle connections it keeps for their next requests
+# (a heartbeat every 20 s each, bursts while Works apply).
+REQUEST_SHARD = 32
+REQUEST_KEEPALIVE = 4
+# Borrowers per watch pool: one long-lived stream each.
+WATCH_SHARD = 128
+# Longer than httpx's 5 s, so a borrower's heartbeat every 20 s may find a connection open.
 KEEPALIVE_SECONDS = 60.0
 
 
@@ -49,51 +51,76 @@ def tls_context(ca_file: str | None = None) -> ssl.SSLContext:
 
 
 class SharedTransport(httpx.AsyncBaseTransport):
-    """A transport lent to one client: requests go to a shared pool, `aclose` is a no-op."""
+    """A transport lent to one client: requests go to shared pools (watches to their own),
+    `aclose` is a no-op."""
 
-    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+    def __init__(
+        self, inner: httpx.AsyncBaseTransport, watches: httpx.AsyncBaseTransport | None = None
+    ) -> None:
         self._inner = inner
+        self._watches = watches or inner
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.params.get("watch") not in (None, "", "0", "false"):
+            return await self._watches.handle_async_request(request)
         return await self._inner.handle_async_request(request)
 
     async def aclose(self) -> None:
-        """The borrower is done; the pool stays open for the others (its owner closes it)."""
+        """The borrower is done; the pools stay open for the others (their owner closes them)."""
+
+
+class _Shards:
+    """Pools of one kind for one CA file: a new pool every `size` borrowers."""
+
+    def __init__(self, ca_file: str | None, size: int, keepalive: int) -> None:
+        self.ca_file, self.size, self.keepalive = ca_file, size, keepalive
+        self.pools: list[httpx.AsyncHTTPTransport] = []
+        self.lent = 0
+
+    def lend(self) -> httpx.AsyncHTTPTransport:
+        if not self.pools or self.lent >= self.size:
+            limits = httpx.Limits(
+                max_connections=None,
+                max_keepalive_connections=self.keepalive,
+                keepalive_expiry=KEEPALIVE_SECONDS,
+            )
+            self.pools.append(
+                httpx.AsyncHTTPTransport(verify=tls_context(self.ca_file), limits=limits)
+            )
+            self.lent = 0
+        self.lent += 1
+        return self.pools[-1]
 
 
 class TransportPool:
     """Connection pools for many clients of one process; see the module docstring."""
 
-    def __init__(self, shard_size: int = SHARD_SIZE) -> None:
-        self.shard_size = shard_size
-        # ca_file -> (its pools, how many transports the newest pool has lent)
-        self._shards: dict[str | None, tuple[list[httpx.AsyncHTTPTransport], int]] = {}
+    def __init__(self, request_shard: int = REQUEST_SHARD, watch_shard: int = WATCH_SHARD) -> None:
+        self.request_shard, self.watch_shard = request_shard, watch_shard
+        self._shards: dict[str | None, tuple[_Shards, _Shards]] = {}
 
     def lend(self, ca_file: str | None = None) -> SharedTransport:
         """A transport for one client trusting `ca_file` (None: the default bundle)."""
-        pools, lent = self._shards.get(ca_file, ([], 0))
-        if not pools or lent >= self.shard_size:
-            pools.append(
-                httpx.AsyncHTTPTransport(
-                    verify=tls_context(ca_file),
-                    limits=httpx.Limits(
-                        max_connections=None,
-                        max_keepalive_connections=max(KEEPALIVE, 3 * self.shard_size),
-                        keepalive_expiry=KEEPALIVE_SECONDS,
-                    ),
-                )
+        found = self._shards.get(ca_file)
+        if found is None:
+            found = (
+                _Shards(ca_file, self.request_shard, REQUEST_KEEPALIVE),
+                # Busy streams count against the limit (see the module docstring): a watch
+                # that starts again should find the connection its last one left.
+                _Shards(ca_file, self.watch_shard, self.watch_shard),
             )
-            lent = 0
-        self._shards[ca_file] = (pools, lent + 1)
-        return SharedTransport(pools[-1])
+            self._shards[ca_file] = found
+        requests, watches = found
+        return SharedTransport(requests.lend(), watches.lend())
 
     @property
     def pools(self) -> int:
-        return sum(len(pools) for pools, _ in self._shards.values())
+        return sum(len(r.pools) + len(w.pools) for r, w in self._shards.values())
 
     async def aclose(self) -> None:
         """Close every pool (after the clients using them are done)."""
         shards, self._shards = self._shards, {}
-        for pools, _ in shards.values():
-            for pool in pools:
-                await pool.aclose()
+        for kinds in shards.values():
+            for kind in kinds:
+                for pool in kind.pools:
+                    await pool.aclose()
