@@ -172,7 +172,7 @@ async def test_a_worker_that_dies_idle_is_replaced_before_the_next_render(
     (worker,) = pool._workers
     assert worker.process.pid is not None
     os.kill(worker.process.pid, signal.SIGKILL)
-    # Its pipe turns readable with no request out: the pool notices without polling it.
+    # The pool checks a worker before handing it a request: no render fails for it.
     await eventually(lambda: not worker.alive(), what="the dead worker noticed")
     result = await pool.render(request(context={"name": "other"}))
     assert result.manifests

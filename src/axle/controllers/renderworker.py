@@ -250,13 +250,7 @@ class _TimedOut(Exception):
 
 
 class _Worker:
-    """One worker process and the parent's end of its pipe (one request at a time).
-
-    The pipe stays registered with the event loop from the first request on (adding and
-    removing a reader per render was two epoll calls each time), and its readiness doubles as
-    the liveness check: a worker that dies while idle makes its pipe readable (EOF) with no
-    request waiting, so it is marked gone without polling the process before each render.
-    """
+    """One worker process and the parent's end of its pipe (one request at a time)."""
 
     def __init__(self, ctx: Any) -> None:
         parent, child = ctx.Pipe(duplex=True)
@@ -267,40 +261,9 @@ class _Worker:
         child.close()
         self.conn: Connection = parent
         self.catalogs: Lru[str, bool] = Lru(CATALOGS_PER_WORKER)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._waiter: asyncio.Future[None] | None = None
-        self._gone = False
 
     def alive(self) -> bool:
-        if self._gone:
-            return False
-        # Watched by the loop: its death would have shown as a readable pipe by now.
-        return self._loop is not None or self.process.is_alive()
-
-    def _readable(self) -> None:
-        waiter = self._waiter
-        if waiter is not None:
-            if not waiter.done():
-                waiter.set_result(None)
-            return
-        # Readable with no request out: EOF, the worker died idle. Stop watching (the pipe
-        # would stay readable and wake the loop on every turn).
-        self._gone = True
-        self.unwatch()
-
-    def _watch(self, loop: asyncio.AbstractEventLoop) -> None:
-        if self._loop is loop:
-            return
-        self.unwatch()
-        loop.add_reader(self.conn.fileno(), self._readable)
-        self._loop = loop
-
-    def unwatch(self) -> None:
-        """Take the pipe off the event loop (on the loop's thread; before closing it)."""
-        loop, self._loop = self._loop, None
-        if loop is not None:
-            with contextlib.suppress(Exception):
-                loop.remove_reader(self.conn.fileno())
+        return self.process.is_alive()
 
     async def exchange(
         self, body: dict[str, Any], digest: str, catalog: Catalog, deadline: float
@@ -309,29 +272,33 @@ class _Worker:
         on the event loop (a reader on the pipe: no thread per render)."""
         loop = asyncio.get_running_loop()
         try:
-            self._watch(loop)
-            self._waiter = loop.create_future()
             if digest not in self.catalogs:
                 self.conn.send(("catalog", digest, {k: dict(v) for k, v in catalog.items()}))
             self.catalogs.put(digest, True)
             self.conn.send(("render", body, digest))
+            readable: asyncio.Future[None] = loop.create_future()
+            fd = self.conn.fileno()
+
+            def wake() -> None:
+                if not readable.done():
+                    readable.set_result(None)
+
+            loop.add_reader(fd, wake)
             try:
                 async with asyncio.timeout(deadline):
-                    await self._waiter
+                    await readable
             except TimeoutError:
-                self.unwatch()
                 self.kill()
                 raise _TimedOut() from None
+            finally:
+                loop.remove_reader(fd)
             # The answer is one message the worker writes at once: reading it blocks only
             # for as long as it takes to arrive (a dead worker reads as EOF at once).
             answer: tuple[str, Any] = self.conn.recv()
             return answer
         except (EOFError, OSError):
-            self.unwatch()
             self.process.join(timeout=5)
             raise _Crashed(self._how()) from None
-        finally:
-            self._waiter = None
 
     def _how(self) -> str:
         code = self.process.exitcode
@@ -369,7 +336,7 @@ class RenderPool:
         self,
         size: int = 2,
         *,
-        cache_size: int = 4096,
+        cache_size: int = 512,
         start_method: str = "forkserver",
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
@@ -385,6 +352,9 @@ class RenderPool:
             # survive fork (its threads are gone), and a forked copy deadlocks instead of
             # failing, so each worker loads it for itself.
             self._mp.set_forkserver_preload(list(FORKSERVER_PRELOAD))
+        # Results hold every rendered manifest, so this stays small: the WorkloadDeployment
+        # controller remembers what it shipped per deployment and does not ask again for
+        # unchanged inputs; the cache is for requests repeated soon (and remembered crashes).
         self._cache: Lru[str, tuple[str, Any]] = Lru(cache_size)
         self._inflight: dict[str, asyncio.Future[tuple[str, Any]]] = {}
         self._idle: asyncio.Queue[_Worker | None] | None = None
@@ -483,7 +453,6 @@ class RenderPool:
 
     def _drop(self, worker: _Worker) -> None:
         self._workers.discard(worker)
-        worker.unwatch()
         worker.kill()
 
     @property
@@ -495,7 +464,6 @@ class RenderPool:
         self._closed = True
         workers, self._workers = list(self._workers), set()
         for worker in workers:
-            worker.unwatch()
             await asyncio.to_thread(worker.kill)
         self._idle = None
 
