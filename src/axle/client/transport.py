@@ -15,7 +15,7 @@ while 500 agents joined, 38 % of its CPU. So:
   server closed it (a socket call), and it counts busy connections against the keep-alive
   limit, so idle connections next to a thousand long-lived watch streams would either make
   every request slow or be closed after each request. A request pool holds only short-lived
-  requests and keeps a few idle connections for `REQUEST_SHARD` borrowers; a watch pool
+  requests and keeps up to half as many idle connections as it has borrowers; a watch pool
   holds `WATCH_SHARD` borrowers' streams, and is asked for a connection only when a watch
   starts again.
 
@@ -34,7 +34,7 @@ import httpx
 # Borrowers per request pool, and the idle connections it keeps for their next requests
 # (a heartbeat every 20 s each, bursts while Works apply).
 REQUEST_SHARD = 32
-REQUEST_KEEPALIVE = 4
+REQUEST_KEEPALIVE = 16
 # Borrowers per watch pool: one long-lived stream each.
 WATCH_SHARD = 128
 # Longer than httpx's 5 s, so a borrower's heartbeat every 20 s may find a connection open.
