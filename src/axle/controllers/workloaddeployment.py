@@ -354,6 +354,10 @@ class WorkloadDeploymentReconciler(Reconciler):
         self._consumer(key, ns, inputs.consumes)
         shipped = await self._render_and_push(wd, status, inputs)
         if isinstance(shipped, float) or shipped is None:
+            # A failed render is looked at again on the next wake-up or resync, not taken
+            # as settled: a timeout is not remembered by the pool (a less busy machine may
+            # finish it), so only running the pass again retries it.
+            outcome.settles = False
             await self._write_status(outcome, status)
             return shipped
         groups, outputs = shipped
