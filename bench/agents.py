@@ -181,6 +181,9 @@ def main() -> None:
     ap.add_argument("--works", type=int, default=1000)
     ap.add_argument("--rest", type=float, default=30.0, help="seconds measured at rest after")
     ap.add_argument("--timeout", type=float, default=600.0)
+    ap.add_argument(
+        "--py-spy", metavar="EXE", help="record the host with this py-spy while Works apply"
+    )
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="axle-bench-agents-"))
     hub_proc, url = start_hub(work / "data")
@@ -225,6 +228,11 @@ def main() -> None:
             rss_idle = settle(host)
             cpu1 = host.cpu()
 
+            spy = None
+            if args.py_spy:
+                out = work / "py-spy-host.txt"
+                cmd = [args.py_spy, "record", "-p", str(host.proc.pid), "-r", "50", "-f", "raw"]
+                spy = subprocess.Popen([*cmd, "-o", str(out)], stdout=subprocess.DEVNULL)
             t0 = time.monotonic()
             for i, digest in enumerate(digests):
                 spoke = names[i % len(names)]
@@ -240,6 +248,9 @@ def main() -> None:
             wait("every Work Available", lambda: available(http) == len(digests), args.timeout)
             elapsed = time.monotonic() - t0
             cpu_works = host.cpu() - cpu1
+            if spy is not None:
+                spy.send_signal(2)  # py-spy writes its file on SIGINT
+                spy.wait(60)
             rss_works = settle(host)
             cpu2 = host.cpu()
             time.sleep(args.rest)
@@ -253,6 +264,8 @@ def main() -> None:
 
     n, m = args.spokes, max(args.works, 1)
     print(f"agent host: {n} spokes, {args.works} Works ({work})")
+    if args.py_spy:
+        print(f"  py-spy stacks: {work / 'py-spy-host.txt'}")
     if host.failed:
         print(f"  failures reported by the host: {host.failed[:3]}")
     print(f"  RSS: {rss0:.0f} MiB without agents, {rss_idle:.0f} MiB with {n} idle agents,")
