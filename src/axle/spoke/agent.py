@@ -32,9 +32,10 @@ import socket
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
+import orjson
 
 from axle import __version__
 from axle.api.spoke import WORK_FINALIZER
@@ -116,6 +117,8 @@ class Backoff:
 
 class _WorkState:
     def __init__(self, obj: Obj) -> None:
+        self._raw = b""
+        self.generation: Any = None
         self.obj = obj
         self.deleted = False
         self.wake = asyncio.Event()
@@ -128,6 +131,19 @@ class _WorkState:
         self.interim: SyncResult | None = None  # a waiting pass's status, not yet written
         self.flush: asyncio.Task[None] | None = None  # writes `interim` after a short delay
         self.warned: set[str] = set()  # condition types with an unrecovered Warning Event
+
+    @property
+    def obj(self) -> Obj:
+        """The Work as last seen, decoded for each reader (its own copy).
+
+        Held encoded: a host holds every Work of its spokes between passes, and a Work with
+        its status is about 8 KiB as dicts but 2 KiB as JSON; passes read it a few times."""
+        return cast(Obj, orjson.loads(self._raw))
+
+    @obj.setter
+    def obj(self, value: Obj) -> None:
+        self._raw = bytes(memoryview(orjson.dumps(value)))  # orjson's own buffer is 4 KiB+
+        self.generation = (value.get("metadata") or {}).get("generation")
 
 
 class SpokeAgent:
@@ -627,9 +643,9 @@ class SpokeAgent:
             old.get("conditions") or [], new.get("conditions") or [], state.warned
         ):
             await self._event(written, type_, cond)
-        if not state.deleted and state.obj["metadata"].get("generation") == (
-            written.get("metadata") or {}
-        ).get("generation"):
+        if not state.deleted and state.generation == (written.get("metadata") or {}).get(
+            "generation"
+        ):
             (written.get("metadata") or {}).pop("managedFields", None)
             state.obj = written
 
@@ -736,8 +752,7 @@ def _superseded(state: _WorkState, synced: Obj) -> bool:
     """Whether the Work changed (new generation) or went away since this pass began."""
     if state.deleted:
         return True
-    generation = (state.obj.get("metadata") or {}).get("generation")
-    return bool(generation != (synced.get("metadata") or {}).get("generation"))
+    return bool(state.generation != (synced.get("metadata") or {}).get("generation"))
 
 
 async def _until_changed(state: _WorkState, seconds: float) -> None:
