@@ -619,7 +619,12 @@ def deployment(i: int, width: int, pools: int, pool_width: int) -> dict[str, Any
     return {
         "apiVersion": "axle.dev/v1alpha1",
         "kind": "WorkloadDeployment",
-        "metadata": {"name": f"wd-{i:0{width}d}", "namespace": NS},
+        "metadata": {
+            "name": f"wd-{i:0{width}d}",
+            "namespace": NS,
+            # As the AIWorkload controller writes it: with its cleanup finalizer from the start.
+            "finalizers": ["axle.dev/workloaddeployment-cleanup"],
+        },
         "spec": {
             "workloadProfileRef": {"name": f"fleet-web-{i // pools}", "revision": 1},
             "environmentRef": {"name": pool_name(i % pools, pool_width)},

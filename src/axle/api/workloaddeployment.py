@@ -27,6 +27,10 @@ from axle.api.meta import Model, ObjectMeta, OpenModel, StatusBase
 from axle.api.registry import KindInfo, PrinterColumn, register
 from axle.api.variables import Variable
 
+# Held by a WorkloadDeployment until its Works are gone from every spoke (the
+# WorkloadDeployment controller adds it on its first pass; a creator may put it there at once).
+FINALIZER = "axle.dev/workloaddeployment-cleanup"
+
 
 class ProfileRevisionRef(Model):
     name: DNSSubdomain

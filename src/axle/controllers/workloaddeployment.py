@@ -36,6 +36,7 @@ from typing import Any
 from axle.api.meta import GROUP, SYSTEM_NAMESPACE, get_condition, set_condition
 from axle.api.registry import KindInfo
 from axle.api.spoke import WORK_FINALIZER, spoke_namespace
+from axle.api.workloaddeployment import FINALIZER
 from axle.controllers.artifactstore import ArtifactStore
 from axle.controllers.controller import Context, Mapper, Reconciler
 from axle.controllers.deliveryinputs import (
@@ -76,7 +77,6 @@ from axle.controllers.renderworker import RenderPool
 from axle.errors import AlreadyExists, Invalid, NotFound, TemporaryError
 from axle.store.base import Obj
 
-FINALIZER = "axle.dev/workloaddeployment-cleanup"
 WORKS_BY_DEPLOYMENT = "works-by-deployment"
 DEPLOYMENTS_BY_ENVIRONMENT = "deployments-by-environment"
 DEPLOYMENTS_BY_PROFILE = "deployments-by-profile"
