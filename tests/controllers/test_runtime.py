@@ -22,7 +22,7 @@ from axle.controllers.controller import (
 from axle.controllers.events import EventRecorder
 from axle.controllers.informer import Informer, InformerSet
 from axle.controllers.kinds import Kinds
-from axle.controllers.queue import WorkQueue
+from axle.controllers.queue import NEW_KEY_SHARE, WorkQueue
 from axle.errors import Gone, PermanentError, TemporaryError
 from axle.store.base import Store
 from tests.controllers.fakestore import FakeStore
@@ -103,6 +103,36 @@ async def test_queue_dedupes_and_coalesces_during_processing() -> None:
     q.done("a")  # ... but re-queued exactly once when the reconcile finishes
     assert len(q) == 1
     assert await q.get() == "a"
+
+
+async def test_queue_hands_out_known_keys_first_but_never_starves_new_ones() -> None:
+    q = WorkQueue()
+    for key in ("k1", "k2", "k3", "k4", "k5", "k6"):
+        q.add(key)
+        assert await q.get() == key
+        q.done(key)
+    for key in ("n1", "n2", "n3"):
+        q.add(key)  # never reconciled
+    for key in ("k1", "k2", "k3", "k4", "k5", "k6"):
+        q.add(key)  # reconciled before
+    order = []
+    while len(q):
+        key = await q.get()
+        order.append(key)
+        q.done(key)
+    # Each lane keeps its order; while known keys wait, exactly one hand-out in every
+    # NEW_KEY_SHARE consecutive ones is a new key (and the rest are known ones).
+    assert [k for k in order if k.startswith("k")] == ["k1", "k2", "k3", "k4", "k5", "k6"]
+    assert [k for k in order if k.startswith("n")] == ["n1", "n2", "n3"]
+    last_known = max(i for i, k in enumerate(order) if k.startswith("k"))
+    for start in range(last_known - NEW_KEY_SHARE + 2):
+        window = order[start : start + NEW_KEY_SHARE]
+        assert sum(k.startswith("n") for k in window) == 1, (start, order)
+    # A key whose object is gone is new again once dropped.
+    q.drop("k1")
+    q.add("k2")
+    q.add("k1")
+    assert [await q.get(), await q.get()] in (["k2", "k1"], ["k1", "k2"])
 
 
 async def test_queue_backoff_grows_exponentially_and_is_capped() -> None:

@@ -222,6 +222,8 @@ class Controller:
                 await self._process(key)
             finally:
                 self.queue.done(key)
+                if self.primary.get(key) is None:
+                    self.queue.drop(key)  # gone: a new object of that name starts afresh
 
     async def _process(self, key: str) -> None:
         queue = self.queue
