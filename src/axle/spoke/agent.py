@@ -272,6 +272,12 @@ class SpokeAgent:
             except ConnectionFailed as exc:
                 log.warning("spoke %s: %s; retrying", self.spoke, exc.message)
                 await self._pause(backoff.next())
+            except Forbidden as exc:
+                # The credential is good (that would be 401) but the spoke's RBAC is not in
+                # place yet: the hub's Spoke controller grants it after the join, and with
+                # hundreds of spokes joining at once that can take a while. Wait for it.
+                log.warning("spoke %s: %s; waiting for access", self.spoke, exc.message)
+                await self._pause(backoff.next())
 
     async def run(self) -> None:
         """Join (or reuse the stored credential) and serve until stopped.
