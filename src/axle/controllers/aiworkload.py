@@ -662,6 +662,10 @@ class AIWorkloadReconciler(Reconciler):
         status["phase"] = phase
         status["message"] = message
         written = await self._write_status(aiw, status)
+        if reason in _ROUTINE_REASONS:
+            # Every workload on a shared pool waits for its render before its GPUs can be
+            # reserved: a step, not a problem, so no Warning Event (one per workload, too).
+            return written
         if phase != before.get("phase") or (
             phase in ("Pending", "Failed", "Degraded") and message != before.get("message")
         ):
@@ -1508,6 +1512,10 @@ class AIWorkloadReconciler(Reconciler):
     async def _project_or_none(self, ns: str) -> Obj | None:
         items = self.ctx.cache(self.kinds.project).list(ns)
         return items[0] if items else None
+
+
+# Blocked reasons that are a normal step of every workload: status says them, no Event does.
+_ROUTINE_REASONS = frozenset({"WaitingForRender"})
 
 
 def _up_to_date(current: Obj, desired: Obj) -> bool:

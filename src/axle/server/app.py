@@ -117,8 +117,10 @@ class ApiServer:
         self.settings = settings
         self.store = store
         self.spokes = spokes
+        # Spoke credentials first: most requests at fleet scale are agents', and the tokens
+        # file's authenticator looks at the file (a stat) on every token it does not know.
         self.authenticator: Authenticator = (
-            ChainAuthenticator(authenticator, spokes) if spokes is not None else authenticator
+            ChainAuthenticator(spokes, authenticator) if spokes is not None else authenticator
         )
         self.authorizer = authorizer
         self.audit = audit
