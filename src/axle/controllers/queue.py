@@ -34,7 +34,7 @@ class ShutDown(Exception):
 
 
 # One hand-out in this many goes to a never-reconciled key when one is waiting.
-NEW_KEY_SHARE = 4
+NEW_KEY_SHARE = 2
 
 
 class WorkQueue:
