@@ -265,7 +265,13 @@ def test_app_on_the_shared_pool_runs_with_its_url(env: Deployment) -> None:
     )
     assert manifest.status_code == 200
     # The GPU the vLLM server requests is charged to the project (shared pool: per workload).
-    assert env.project_usage().get("NVIDIA-H100") == 1
+    # The project's status shows usage coalesced, up to half a second after the reservation.
+    wait_for(
+        lambda: env.project_usage().get("NVIDIA-H100") == 1,
+        timeout=10,
+        interval=0.1,
+        what="project usage 1 NVIDIA-H100",
+    )
     table = env.axle("get", "aiworkloads", "-n", NS).stdout.splitlines()
     assert table[0].split() == ["NAME", "TYPE", "PHASE", "POOL", "REVISION", "URL", "AGE"]
     assert table[1].split()[:6] == [
