@@ -26,8 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -41,31 +39,14 @@ import httpx
 from axle.api.spoketokens import bootstrap_secret, new_bootstrap_token
 from axle.oci import build_artifact, push
 from procs import cpu_seconds, memory_mib
+from serve import HUB_URL, start_axle
 
 AXLE = "/apis/axle.dev/v1alpha1"
 
 
 def start_hub(data: Path) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "axle.cli.main", "up", "--data-dir", str(data), "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        bufsize=1,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line and proc.poll() is not None:
-            break
-        if m := re.search(r"hub serving on (\S+)", line):
-            # Keep the pipe empty: a full pipe would block the hub.
-            threading.Thread(target=proc.stdout.read, daemon=True).start()
-            return proc, m.group(1)
-    proc.kill()
-    raise SystemExit("the hub did not start")
+    proc, seen = start_axle(["up", "--data-dir", str(data), "--port", "0"], until=HUB_URL)
+    return proc, seen[HUB_URL]
 
 
 class Host:

@@ -22,7 +22,6 @@ import re
 import signal
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -30,6 +29,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import httpx
+
+from serve import HUB_URL, start_axle
 
 CM = "/api/v1/namespaces/default/configmaps"
 
@@ -244,27 +245,9 @@ async def bench_watch(url: str, token: str, watchers: int, events: int) -> None:
 
 def start_hub() -> tuple[subprocess.Popen[str], str, str]:
     data = Path(tempfile.mkdtemp(prefix="axle-bench-"))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "axle.cli.main", "up", "--data-dir", str(data), "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        bufsize=1,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        m = re.search(r"hub serving on (https?://[0-9.]+:[0-9]+)", line)
-        if m:
-            # Drain the rest so the hub never blocks on its output.
-            import threading
-
-            threading.Thread(target=lambda: [None for _ in proc.stdout or []], daemon=True).start()
-            return proc, m.group(1), (data / "admin-token").read_text().strip()
-    proc.kill()
-    raise SystemExit("hub did not start")
+    args = ["up", "--data-dir", str(data), "--port", "0"]
+    proc, seen = start_axle(args, until=HUB_URL, timeout=30)
+    return proc, seen[HUB_URL], (data / "admin-token").read_text().strip()
 
 
 async def main() -> None:

@@ -36,7 +36,6 @@ import re
 import signal
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -54,6 +53,7 @@ from api import RawConnection
 from axle.server.auth import ADMIN_USER
 from axle.sim.palette.fleet import GPU_KINDS, generate
 from procs import cpu_seconds, describe, memory_mib, proc_tree, reaped_children_cpu
+from serve import HUB_URL, SIM_URL, start_axle
 
 AXLE = "/apis/axle.dev/v1alpha1"
 NS = "bench"
@@ -173,55 +173,13 @@ class ProcWatch:
 def start_hub(
     data: Path, inventory: Path, extra: list[str]
 ) -> tuple[subprocess.Popen[str], str, str]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "axle.cli.main",
-            "up",
-            "--data-dir",
-            str(data),
-            "--port",
-            "0",
-            "--palette-sim",
-            "--inventory",
-            str(inventory),
-            "--palette-sim-port",
-            "0",
-            "--palette-sim-provisioning-seconds",
-            "0",
-            *extra,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        bufsize=1,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert proc.stdout is not None
-    sim = hub = ""
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not hub:
-        line = proc.stdout.readline()
-        if not line and proc.poll() is not None:
-            break
-        if m := re.search(r"Palette simulator serving on (\S+)", line):
-            sim = m.group(1)
-        if m := re.search(r"hub serving on (\S+)", line):
-            hub = m.group(1)
-    if not hub:
-        proc.kill()
-        raise SystemExit("the hub did not start")
-    log = data / "hub-output.log"
-
-    def drain() -> None:
-        # Keep the pipe empty (a full pipe would block the hub) and keep its log for later.
-        with log.open("a") as out:
-            for text in proc.stdout or []:
-                out.write(text)
-
-    threading.Thread(target=drain, daemon=True).start()
-    return proc, hub, sim
+    """`axle up` with its Palette simulator on the fleet's inventory; its output is kept in
+    DATA/hub-output.log."""
+    args = ["up", "--data-dir", str(data), "--port", "0", "--palette-sim"]
+    args += ["--inventory", str(inventory), "--palette-sim-port", "0"]
+    args += ["--palette-sim-provisioning-seconds", "0", *extra]
+    proc, seen = start_axle(args, until=HUB_URL, also=[SIM_URL], log=data / "hub-output.log")
+    return proc, seen[HUB_URL], seen.get(SIM_URL, "")
 
 
 def start_py_spy(exe: str, hub: int, out: Path) -> list[subprocess.Popen[bytes]]:

@@ -20,11 +20,9 @@ import base64
 import gc
 import json
 import os
-import re
 import resource
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 import tracemalloc
@@ -40,6 +38,7 @@ from axle.api.registry import REGISTRY
 from axle.controllers.inventory import group_hosts
 from axle.providers.palette import provider_from_secret_data
 from axle.sim.palette.fleet import generate
+from serve import SIM_URL, start_axle
 
 TAGS = {"palette.ai": "true"}
 
@@ -53,38 +52,9 @@ def rss_mib() -> float:
 
 
 def start_sim(inventory: Path) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "axle.cli.main",
-            "sim",
-            "palette",
-            "--inventory",
-            str(inventory),
-            "--port",
-            "0",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        bufsize=1,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        m = re.search(r"serving on (https?://[0-9.]+:[0-9]+)", line)
-        if m:
-            import threading
-
-            threading.Thread(target=lambda: [None for _ in proc.stdout or []], daemon=True).start()
-            return proc, m.group(1)
-        if not line and proc.poll() is not None:
-            break
-    proc.kill()
-    raise SystemExit("the Palette simulator did not start")
+    args = ["sim", "palette", "--inventory", str(inventory), "--port", "0"]
+    proc, seen = start_axle(args, until=SIM_URL, timeout=60)
+    return proc, seen[SIM_URL]
 
 
 async def one_sync(sim_url: str, *, trace_memory: bool) -> dict[str, Any]:

@@ -16,12 +16,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import signal
 import subprocess
-import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -31,52 +28,18 @@ import yaml
 
 from axle.sim.palette.fleet import generate
 from procs import cpu_seconds, describe, memory_mib, proc_tree
+from serve import HUB_URL, SIM_URL, start_axle
 
 AXLE = "/apis/axle.dev/v1alpha1"
 FAMILIES = ["NVIDIA-H100", "NVIDIA-A100", "NVIDIA-L40S", "NVIDIA-L4", "NVIDIA-H200"]
 
 
 def start_hub(data: Path, inventory: Path) -> tuple[subprocess.Popen[str], str, str]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "axle.cli.main",
-            "up",
-            "--data-dir",
-            str(data),
-            "--port",
-            "0",
-            "--palette-sim",
-            "--inventory",
-            str(inventory),
-            "--palette-sim-port",
-            "0",
-            "--palette-sim-provisioning-seconds",
-            "0",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        bufsize=1,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert proc.stdout is not None
-    sim = hub = ""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not hub:
-        line = proc.stdout.readline()
-        if not line and proc.poll() is not None:
-            break
-        if m := re.search(r"Palette simulator serving on (\S+)", line):
-            sim = m.group(1)
-        if m := re.search(r"hub serving on (\S+)", line):
-            hub = m.group(1)
-    if not hub:
-        proc.kill()
-        raise SystemExit("the hub did not start")
-    threading.Thread(target=lambda: [None for _ in proc.stdout or []], daemon=True).start()
-    return proc, hub, sim
+    args = ["up", "--data-dir", str(data), "--port", "0", "--palette-sim"]
+    args += ["--inventory", str(inventory), "--palette-sim-port", "0"]
+    args += ["--palette-sim-provisioning-seconds", "0"]
+    proc, seen = start_axle(args, until=HUB_URL, also=[SIM_URL], timeout=60)
+    return proc, seen[HUB_URL], seen.get(SIM_URL, "")
 
 
 def apply(http: httpx.Client, obj: dict[str, Any]) -> None:
