@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any, Literal
+from typing import Any
 
 import pytest
 
@@ -306,40 +306,6 @@ async def test_secondary_kind_maps_to_its_owner() -> None:
         }
         await store.create(GADGET, gadget)
         await eventually(lambda: rec.calls == ["default/w", "default/w"])
-
-
-async def test_status_only_changes_do_not_wake_a_reconciler_that_opts_out() -> None:
-    store = FakeStore()
-    await store.create(WIDGET, widget("w"))
-    async with running(store) as (rec, ctl):
-        rec.wake_on_status = False
-        await eventually(lambda: rec.calls == ["default/w"] and ctl.queue.idle())
-
-        async def update(change: Callable[[dict[str, Any]], None], status: bool = False) -> None:
-            current = await store.get(WIDGET, "default", "w")
-            change(current)
-            sub: Literal["status"] | None = "status" if status else None
-            rv = (await store.update(WIDGET, current, subresource=sub))["metadata"][
-                "resourceVersion"
-            ]
-            # The handler runs as the cache takes the change: once it holds it, it has run.
-            await eventually(
-                lambda: ctl.primary.get("default/w")["metadata"]["resourceVersion"] == rv
-            )  # type: ignore[index]
-
-        await update(lambda o: o.__setitem__("status", {"phase": "Ready"}), status=True)
-        assert rec.calls == ["default/w"] and ctl.queue.idle()
-        await update(lambda o: o["metadata"].__setitem__("labels", {"tier": "gold"}))
-        await eventually(lambda: rec.calls == ["default/w"] * 2 and ctl.queue.idle())
-        await update(lambda o: o.__setitem__("spec", {**o.get("spec", {}), "color": "red"}))
-        await eventually(lambda: rec.calls == ["default/w"] * 3 and ctl.queue.idle())
-
-    async with running(store) as (rec, ctl):  # the default: status changes wake it
-        await eventually(lambda: rec.calls == ["default/w"] and ctl.queue.idle())
-        current = await store.get(WIDGET, "default", "w")
-        current["status"] = {"phase": "Done"}
-        await store.update(WIDGET, current, subresource="status")
-        await eventually(lambda: rec.calls == ["default/w"] * 2)
 
 
 # -- informer -----------------------------------------------------------------------------

@@ -81,12 +81,6 @@ class Reconciler(ABC):
     """Base of every reconciler; subclasses set `name` and `kind` and implement `reconcile`."""
 
     name: str
-    # Whether a change to the primary object's `status` alone wakes this reconciler. A
-    # reconciler that is the only writer of its kind's status gains nothing from being woken by
-    # its own status writes (every write would cost one more pass that finds nothing to do), so
-    # it sets this False, like controller-runtime's GenerationChangedPredicate. Metadata
-    # changes (labels, annotations, finalizers, deletion) always wake it.
-    wake_on_status: bool = True
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -114,27 +108,6 @@ class Reconciler(ABC):
         """The primary object from the cache (a deep copy: callers may edit it freely)."""
         obj = self.ctx.cache(self.kind).get(key)
         return copy.deepcopy(obj) if obj is not None else None
-
-
-_VOLATILE_METADATA = ("resourceVersion", "managedFields")
-
-
-def status_only_change(old: Obj, new: Obj) -> bool:
-    """Whether `new` differs from `old` in nothing but `status` (and the resourceVersion)."""
-    if old.keys() - {"status"} != new.keys() - {"status"}:
-        return False
-    for field, value in new.items():
-        if field == "status":
-            continue
-        if field == "metadata":
-            before = old["metadata"]
-            if before.keys() - set(_VOLATILE_METADATA) != value.keys() - set(_VOLATILE_METADATA):
-                return False
-            if any(v != before[k] for k, v in value.items() if k not in _VOLATILE_METADATA):
-                return False
-        elif old[field] != value:
-            return False
-    return True
 
 
 def owned_by(owner_kind: KindInfo) -> Mapper:
@@ -169,16 +142,8 @@ class Controller:
 
     def _enqueue_primary(self, old: Obj | None, new: Obj | None) -> None:
         obj = new if new is not None else old
-        if obj is None:
-            return
-        if (
-            not self.reconciler.wake_on_status
-            and old is not None
-            and new is not None
-            and status_only_change(old, new)
-        ):
-            return
-        self.queue.add(key_of(obj))
+        if obj is not None:
+            self.queue.add(key_of(obj))
 
     def _secondary_handler(self, mapper: Mapper) -> Handler:
         def handler(old: Obj | None, new: Obj | None) -> None:
