@@ -5,26 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from axle.oci import yamlfast
-from axle.oci.artifact import _Dumper
+from axle.oci.artifact import pyyaml_text
 from tests.oci.conftest import sample_manifests
 
-
-def pyyaml(obj: Any) -> str:
-    return str(
-        yaml.dump(
-            dict(obj),
-            Dumper=_Dumper,
-            sort_keys=True,
-            default_flow_style=False,
-            allow_unicode=True,
-            width=1 << 30,
-        )
-    )
+pyyaml = pyyaml_text  # the reference: what the artifact builder writes without yamlfast
 
 
 # Strings near every rule: numbers, booleans, nulls, dates, indicators, `: `, ` #`, quotes,

@@ -107,6 +107,21 @@ class Artifact:
         return read_artifact(self.manifest_bytes, self.blobs)
 
 
+def pyyaml_text(obj: Mapping[str, Any]) -> str:
+    """A manifest as PyYAML writes it for an artifact: keys sorted, block style, no line
+    wrapping. `yamlfast` must produce exactly these bytes or decline."""
+    return str(
+        yaml.dump(
+            dict(obj),
+            Dumper=_Dumper,
+            sort_keys=True,
+            default_flow_style=False,
+            allow_unicode=True,
+            width=1 << 30,
+        )
+    )
+
+
 def build_artifact(
     manifests: Sequence[Mapping[str, Any]],
     *,
@@ -296,14 +311,7 @@ def _files(manifests: Sequence[Mapping[str, Any]]) -> list[tuple[str, bytes]]:
             # PyYAML itself for anything the fast writer does not vouch for.
             text = yamlfast.dump(obj)
             if text is None:
-                text = yaml.dump(
-                    dict(obj),
-                    Dumper=_Dumper,
-                    sort_keys=True,
-                    default_flow_style=False,
-                    allow_unicode=True,
-                    width=1 << 30,
-                )
+                text = pyyaml_text(obj)
         except yaml.YAMLError as exc:
             raise InvalidArtifact(
                 f"cannot build artifact: manifest {i} ({kind}/{name}) is not plain data: {exc}"
