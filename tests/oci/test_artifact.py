@@ -6,6 +6,7 @@ import copy
 import gzip
 import io
 import json
+import random
 import subprocess
 import sys
 import tarfile
@@ -295,3 +296,81 @@ def test_read_artifact_refuses_a_decompression_bomb(monkeypatch: pytest.MonkeyPa
 def test_build_rejects_bad_input(objs: Any, kw: dict[str, Any], message: str) -> None:
     with pytest.raises(InvalidArtifact, match=message):
         build(objs, **kw)
+
+
+# Digests of artifacts built before `_pack` wrote tar and gzip itself (tarfile + GzipFile,
+# Python 3.11). They must never change: a new digest for the same render makes every spoke
+# re-apply every deployment after an upgrade.
+GOLDEN = {
+    "sample": (
+        "sha256:4756309b0cb3b6e0a4f311634a443e5c5d91988791b4812142a60e4baf05e835",
+        "sha256:b96ca17af9a9ac41ef1bcc037343d2a769f6c608e7ac4df0fb87d6c228f207ed",
+    ),
+    "long-names": (
+        "sha256:c5534802d4ec26530ec9e836282798d8301fce0623fc3385459109fdb6e81e02",
+        "sha256:7a5f0fcf9da99a586c2c54cd9affd5491bb2874d3c1d14abbac5aae6cf603624",
+    ),
+}
+
+
+def test_digests_of_unchanged_input_never_change() -> None:
+    a = build()
+    assert (a.manifest_digest, a.layer_digest) == GOLDEN["sample"]
+    # A file name past the 100 bytes of a ustar header (a PAX header in the tar), and a
+    # non-ASCII object.
+    objs = sample_manifests(3)
+    objs[2]["metadata"]["name"] = "s" * 120
+    objs.append(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "café", "namespace": "team-a"},
+            "data": {"k": "vé" * 300},
+        }
+    )
+    b = build_artifact(objs, source=SOURCE, revision="llm@2")
+    assert (b.manifest_digest, b.layer_digest) == GOLDEN["long-names"]
+
+
+def _reference_pack(files: list[tuple[str, bytes]]) -> bytes:
+    """How layers were packed before: tarfile (PAX) inside GzipFile."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in files:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mtime = 0
+            info.mode = 0o644
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            info.type = tarfile.REGTYPE
+            tar.addfile(info, io.BytesIO(data))
+    out = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=out, compresslevel=9, mtime=0) as gz:
+        gz.write(raw.getvalue())
+    return out.getvalue()
+
+
+def _random_files(rng: random.Random) -> list[tuple[str, bytes]]:
+    files = []
+    for _ in range(rng.randint(0, 5)):
+        length = rng.choice([1, 37, 99, 100, 101, 180, rng.randint(1, 120)])
+        name = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789.-") for _ in range(length))
+        size = rng.choice([0, 1, 511, 512, 513, 10 * 512, 20 * 512, rng.randint(0, 40000)])
+        if rng.random() < 0.5:
+            data = rng.randbytes(size)
+        else:
+            data = (b"apiVersion: v1\nkind: ConfigMap\n" * (size // 30 + 1))[:size]
+        files.append((name, data))
+    return files
+
+
+def test_layers_are_the_bytes_tarfile_and_gzip_wrote() -> None:
+    rng = random.Random(6)
+    cases = [[], [("a.yaml", b"")], [("x" * 100, b"y" * 512)], [("x" * 101, b"y")]]
+    cases += [_random_files(rng) for _ in range(400)]
+    for files in cases:
+        assert artifact_mod._pack(files) == _reference_pack(files), [(n, len(d)) for n, d in files]
+    # And for real objects, one file per manifest.
+    files = artifact_mod._files(sample_manifests(7))
+    assert artifact_mod._pack(files) == _reference_pack(files)

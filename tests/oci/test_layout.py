@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from axle.oci import (
     DigestMismatch,
     InvalidArtifact,
     InvalidReference,
+    OciError,
     build_artifact,
     fetch,
     pull,
@@ -269,3 +272,108 @@ def test_concurrent_pushes_from_processes_keep_every_tag(tmp_path: Path) -> None
             assert tags[f"w{w}-{i}"] == expected.manifest_digest
     leftovers = [p for p in tmp_path.rglob(".tmp-*")]
     assert leftovers == []
+
+
+def tree(root: Path) -> dict[str, tuple[int, bytes | None]]:
+    """Every path under root with its mode and, for files, its bytes."""
+    out: dict[str, tuple[int, bytes | None]] = {}
+    for path in sorted(root.rglob("*")):
+        mode = path.stat().st_mode & 0o777
+        out[str(path.relative_to(root))] = (mode, path.read_bytes() if path.is_file() else None)
+    return out
+
+
+@pytest.mark.parametrize("durable", [False, True])
+def test_a_new_layout_holds_what_the_general_path_writes(tmp_path: Path, durable: bool) -> None:
+    a = art()
+    # A layout that does not exist yet is written in one piece and renamed into place; one
+    # whose directory exists goes through the general path. Same files, bytes and modes.
+    new = push_layout(a, tmp_path / "ns" / "new", "ns.wd.r1", durable=durable)
+    (tmp_path / "existing").mkdir()
+    general = push_layout(a, tmp_path / "existing", "ns.wd.r1", durable=durable)
+    assert new == general
+    assert new.uploaded == [*a.blobs, a.manifest_digest] and new.tagged
+    assert tree(tmp_path / "ns" / "new") == tree(tmp_path / "existing")
+    assert sorted(p.name for p in (tmp_path / "ns").iterdir()) == ["new"]  # no temporary left
+    # And it is a layout like any other: pushes into it take the general path.
+    b = art(revision="llm@2")
+    again = push_layout(b, tmp_path / "ns" / "new", "ns.wd.r2", durable=durable)
+    assert again.uploaded == [b.manifest_digest]
+    assert layout_tags(tmp_path / "ns" / "new") == {
+        "ns.wd.r1": a.manifest_digest,
+        "ns.wd.r2": b.manifest_digest,
+    }
+
+
+def test_a_new_layout_is_readable_by_others_whatever_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0o077)
+    try:
+        push_layout(art(), tmp_path / "private", "c1", durable=False)
+    finally:
+        os.umask(old)
+    files = [p for p in (tmp_path / "private").rglob("*") if p.is_file()]
+    assert len(files) == 5
+    assert {p.stat().st_mode & 0o777 for p in files} == {0o644}
+
+
+def test_temporary_names_someone_else_holds_are_left_alone(tmp_path: Path) -> None:
+    # What a writer that crashed mid-push (or one of the same pid in another pid namespace)
+    # leaves: the names this thread would use. A push takes others instead.
+    me = f"{os.getpid()}-{threading.get_ident()}"
+    stale_dir = tmp_path / f".tmp-new-{me}"
+    stale_dir.mkdir()
+    (stale_dir / "mine").write_bytes(b"someone else's")
+    a = art()
+    push_layout(a, tmp_path / "new", "c1", durable=False)
+    assert (stale_dir / "mine").read_bytes() == b"someone else's"
+    assert has_layout_artifact(tmp_path / "new", a.manifest_digest)
+    stale_file = tmp_path / "new" / "blobs" / "sha256" / f".tmp-{me}"
+    stale_file.write_bytes(b"half a blob")
+    b = art(replicas=3)
+    result = push_layout(b, tmp_path / "new", "c2", durable=False)
+    assert result.uploaded == [b.layer_digest, b.manifest_digest]
+    assert stale_file.read_bytes() == b"half a blob"
+    assert has_layout_artifact(tmp_path / "new", b.manifest_digest)
+    leftovers = {p.name for p in tmp_path.rglob(".tmp-*")}
+    assert leftovers == {stale_dir.name, stale_file.name}
+
+
+def test_a_layout_created_meanwhile_is_merged_into(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another writer creates the layout between the check and the rename: the rename fails,
+    # the push goes the general way, and both tags are kept.
+    a, b = art(), art(replicas=2)
+    root = tmp_path / "wd"
+    real_rename = os.rename
+    raced: list[str] = []
+
+    def rename(src: Any, dst: Any) -> None:
+        if Path(dst) == root and not raced:
+            raced.append(str(src))
+            push_layout(b, root, "other", durable=False)
+        real_rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", rename)
+    result = push_layout(a, root, "mine", durable=False)
+    assert result.tagged and result.uploaded == [a.layer_digest, a.manifest_digest]
+    assert layout_tags(root) == {"mine": a.manifest_digest, "other": b.manifest_digest}
+    assert has_layout_artifact(root, a.manifest_digest)
+    assert has_layout_artifact(root, b.manifest_digest)
+    assert list(tmp_path.glob(".tmp-*")) == []
+
+
+def test_a_failed_new_layout_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_open = os.open
+
+    def full_disk(path: Any, flags: int, mode: int = 0o777, **kw: Any) -> int:
+        if str(path).endswith("index.json"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_open(path, flags, mode, **kw)
+
+    monkeypatch.setattr(os, "open", full_disk)
+    with pytest.raises(OciError, match=r"cannot write OCI layout .*No space left"):
+        push_layout(art(), tmp_path / "wd", "c1", durable=False)
+    assert list(tmp_path.iterdir()) == []

@@ -33,7 +33,9 @@ import gzip
 import io
 import json
 import re
+import struct
 import tarfile
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,6 +60,7 @@ CREATED = "1970-01-01T00:00:00Z"
 
 # Flux's config blob is an empty JSON object.
 CONFIG_BYTES = b"{}"
+CONFIG_DIGEST = sha256_digest(CONFIG_BYTES)
 
 # A pulled layer is untrusted input: refuse to inflate more than this (a gzip bomb would
 # otherwise exhaust the agent's memory). Far above any rendered workload.
@@ -147,7 +150,7 @@ def build_artifact(
         )
     layer = _pack(_files(manifests))
     layer_digest = sha256_digest(layer)
-    config_digest = sha256_digest(CONFIG_BYTES)
+    config_digest = CONFIG_DIGEST
     annotations = {
         ANNOTATION_CREATED: CREATED,
         ANNOTATION_REVISION: revision,
@@ -321,7 +324,69 @@ def _files(manifests: Sequence[Mapping[str, Any]]) -> list[tuple[str, bytes]]:
 
 
 def _pack(files: Sequence[tuple[str, bytes]]) -> bytes:
-    """A reproducible tar.gz of `files`: fixed metadata, gzip header without time or name."""
+    """A reproducible tar.gz of `files`: fixed metadata, gzip header without time or name.
+
+    The bytes are those `tarfile` (PAX format) inside `gzip.GzipFile(compresslevel=9,
+    mtime=0, filename="")` write, built directly: the hub packs one layer per deployment,
+    and `tarfile`'s per-member machinery (a TarInfo, its header dict, a file object per
+    member) and GzipFile's stream wrappers cost more than the compression. A name `tarfile`
+    would give a PAX extended header (longer than 100 bytes) makes the whole layer go
+    through `tarfile` itself. The digest of an unchanged render must never change (every
+    spoke would re-apply it), so `tests/oci/test_artifact.py` holds golden digests and
+    checks these bytes against the `tarfile`/`GzipFile` reference for many inputs."""
+    if not all(len(name) <= _TAR_NAME and name.isascii() for name, _ in files):
+        return _gzip(_tar_reference(files))
+    parts: list[bytes] = []
+    offset = 0
+    for name, data in files:
+        parts.append(_ustar_header(name.encode("ascii"), len(data)))
+        parts.append(data)
+        pad = -len(data) % _BLOCK
+        if pad:
+            parts.append(b"\0" * pad)
+        offset += _BLOCK + len(data) + pad
+    # The end-of-archive marker (two zero blocks), then zeros up to a whole tar record.
+    offset += 2 * _BLOCK
+    parts.append(b"\0" * (2 * _BLOCK + (-offset % _RECORD)))
+    return _gzip(b"".join(parts))
+
+
+# tar's block and record sizes, and the longest name a plain ustar header holds.
+_BLOCK = 512
+_RECORD = 20 * _BLOCK
+_TAR_NAME = 100
+# The fixed parts of every member's ustar header, as `tarfile` writes them for the metadata
+# `_tar_reference` sets: mode 0644, uid/gid 0, mtime 0, a regular file, no link name,
+# "ustar\x0000" magic, empty user/group names, no device numbers, no prefix.
+_HDR_IDS = b"0000644\0" + b"0000000\0" * 2  # mode, uid, gid
+_HDR_MTIME = b"00000000000\0"
+_HDR_TAIL = b"0" + b"\0" * 100 + b"ustar\x0000" + b"\0" * (32 + 32 + 8 + 8 + 155 + 12)
+# The checksum counts its own 8-byte field as spaces.
+_HDR_FIXED_SUM = sum(_HDR_IDS) + sum(_HDR_MTIME) + sum(_HDR_TAIL) + 8 * 32
+# gzip's header as GzipFile writes it for filename="" and mtime=0: no flags, no time, XFL 2
+# (maximum compression), OS 255 (unknown).
+_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
+
+
+def _ustar_header(name: bytes, size: int) -> bytes:
+    size_field = b"%011o\0" % size
+    chksum = _HDR_FIXED_SUM + sum(name) + sum(size_field)
+    return b"".join(
+        (
+            name,
+            b"\0" * (_TAR_NAME - len(name)),
+            _HDR_IDS,
+            size_field,
+            _HDR_MTIME,
+            b"%06o\0 " % chksum,
+            _HDR_TAIL,
+        )
+    )
+
+
+def _tar_reference(files: Sequence[tuple[str, bytes]]) -> bytes:
+    """The tar `tarfile` writes: the reference `_pack` matches, and what it uses for names a
+    plain ustar header cannot hold."""
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for name, data in files:
@@ -333,11 +398,15 @@ def _pack(files: Sequence[tuple[str, bytes]]) -> bytes:
             info.uname = info.gname = ""
             info.type = tarfile.REGTYPE
             tar.addfile(info, io.BytesIO(data))
-    out = io.BytesIO()
-    # GzipFile with filename="" and mtime=0 writes neither a name nor a time in the header.
-    with gzip.GzipFile(filename="", mode="wb", fileobj=out, compresslevel=9, mtime=0) as gz:
-        gz.write(raw.getvalue())
-    return out.getvalue()
+    return raw.getvalue()
+
+
+def _gzip(raw: bytes) -> bytes:
+    """`raw` gzipped as GzipFile(filename="", mtime=0, compresslevel=9) does: one raw deflate
+    stream (zlib's defaults: window 15, memory level 8) between the header and the CRC-32 and
+    length trailer."""
+    trailer = struct.pack("<LL", zlib.crc32(raw), len(raw) & 0xFFFFFFFF)
+    return _GZIP_HEADER + zlib.compress(raw, 9, -zlib.MAX_WBITS) + trailer
 
 
 def _unpack(layer: bytes) -> list[tuple[str, bytes]]:
