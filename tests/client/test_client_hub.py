@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from axle.client import Client
+from axle.client import Client, TransportPool
 from axle.errors import AlreadyExists, Conflict, Invalid, NotFound, Unauthorized
 from tests.client.hubthread import HubThread
 
@@ -23,10 +23,18 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubThread]:
         h.stop()
 
 
-@pytest.fixture
-async def client(hub: HubThread) -> AsyncIterator[Client]:
-    async with Client(hub.url, hub.token) as c:
-        yield c
+@pytest.fixture(params=["httpx", "keepalive"])
+async def client(hub: HubThread, request: pytest.FixtureRequest) -> AsyncIterator[Client]:
+    """Each test runs twice: through httpx's own pool, and through a transport lent by a
+    `TransportPool`, whose requests take the keep-alive pool's direct path."""
+    pool = TransportPool() if request.param == "keepalive" else None
+    transport = pool.lend() if pool is not None else None
+    try:
+        async with Client(hub.url, hub.token, transport=transport) as c:
+            yield c
+    finally:
+        if pool is not None:
+            await pool.aclose()
 
 
 def uniq(prefix: str) -> str:

@@ -1,4 +1,5 @@
-"""Shared TLS contexts and connection pools: one context per CA file, pools lent in shards."""
+"""Shared TLS contexts and connection pools: one context per CA file, one request pool per CA
+file, watch pools lent in shards."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import json
 import httpx
 
 from axle.client import Client, Resource, SharedTransport, TransportPool, tls_context
+from axle.client.keepalive import KeepAlivePool
+from axle.client.transport import lean_pool
 
 
 def test_tls_context_is_one_per_ca_file() -> None:
@@ -14,11 +17,13 @@ def test_tls_context_is_one_per_ca_file() -> None:
 
 
 async def test_pool_lends_shards_and_survives_borrowers_closing() -> None:
-    pool = TransportPool(request_shard=2, watch_shard=4)
+    pool = TransportPool(watch_shard=4)
     lent = [pool.lend() for _ in range(5)]
     assert all(isinstance(t, SharedTransport) for t in lent)
-    assert pool.pools == 3 + 2  # requests: 2 + 2 + 1 borrowers; watches: 4 + 1
-    assert lent[0]._inner is lent[1]._inner and lent[1]._inner is not lent[2]._inner
+    assert pool.pools == 1 + 2  # requests: one keep-alive pool; watches: 4 + 1 borrowers
+    assert all(isinstance(t.requests, KeepAlivePool) for t in lent)
+    assert len({id(t.requests) for t in lent}) == 1
+    assert lean_pool(lent[0]) is lent[0].requests
     assert lent[0]._watches is lent[3]._watches and lent[3]._watches is not lent[4]._watches
 
     seen: list[str] = []

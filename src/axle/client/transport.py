@@ -10,14 +10,13 @@ while 500 agents joined, 38 % of its CPU. So:
   context is only read once built, and safe to share between connections and threads.
 - `TransportPool` lends `SharedTransport`s: clients created from one pool share its
   connection pools, and `Client.aclose` on a lent transport leaves the pool open (its owner,
-  the host, closes it once). Watch requests (`?watch=...`) and the rest go to separate pools:
-  httpcore walks a pool's connections on every request and asks each idle one whether the
-  server closed it (a socket call), and it counts busy connections against the keep-alive
-  limit, so idle connections next to a thousand long-lived watch streams would either make
-  every request slow or be closed after each request. A request pool holds only short-lived
-  requests and keeps up to half as many idle connections as it has borrowers; a watch pool
-  holds `WATCH_SHARD` borrowers' streams, and is asked for a connection only when a watch
-  starts again.
+  the host, closes it once). Watch requests (`?watch=...`) and the rest go to separate pools.
+  Requests go to one `KeepAlivePool` per CA file (`keepalive.py`: it looks only at the idle
+  connection it takes, so one pool serves every agent of the host), and a `Client` given such
+  a transport sends its requests through it directly (`Client._lean_request`). Watches, which
+  stream, go to httpx's own pools, `WATCH_SHARD` borrowers' streams each: httpcore walks a
+  pool's connections on every request and asks each idle one whether the server closed it,
+  so a pool is asked for a connection only when a watch starts again.
 
 Connection pools belong to the event loop that used them, so a `TransportPool` must be used
 and closed within one loop (a host process has one).
@@ -31,13 +30,18 @@ import ssl
 import certifi
 import httpx
 
-# Borrowers per request pool, and the idle connections it keeps for their next requests
-# (a heartbeat every 20 s each, bursts while Works apply).
-REQUEST_SHARD = 32
-REQUEST_KEEPALIVE = 16
+from axle.client.keepalive import KeepAlivePool
+
+# Idle connections the request pool of a CA file keeps for every borrower's next requests
+# (a heartbeat every 20 s per agent, bursts of status patches while Works apply): opening a
+# connection costs the hub more than keeping one.
+REQUEST_KEEPALIVE = 128
+# How long an idle request connection is reused: under the hub's own keep-alive timeout
+# (30 s), so the hub seldom closes one just as a request is sent on it.
+REQUEST_KEEPALIVE_SECONDS = 20.0
 # Borrowers per watch pool: one long-lived stream each.
 WATCH_SHARD = 128
-# Longer than httpx's 5 s, so a borrower's heartbeat every 20 s may find a connection open.
+# Longer than httpx's 5 s, so a watch that starts again may find its connection open.
 KEEPALIVE_SECONDS = 60.0
 
 
@@ -50,6 +54,13 @@ def tls_context(ca_file: str | None = None) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=ca_file or certifi.where())
 
 
+def lean_pool(transport: httpx.AsyncBaseTransport | None) -> KeepAlivePool | None:
+    """The keep-alive pool a client may send its plain requests through directly, if any."""
+    if isinstance(transport, SharedTransport):
+        transport = transport.requests
+    return transport if isinstance(transport, KeepAlivePool) else None
+
+
 class SharedTransport(httpx.AsyncBaseTransport):
     """A transport lent to one client: requests go to shared pools (watches to their own),
     `aclose` is a no-op."""
@@ -59,6 +70,11 @@ class SharedTransport(httpx.AsyncBaseTransport):
     ) -> None:
         self._inner = inner
         self._watches = watches or inner
+
+    @property
+    def requests(self) -> httpx.AsyncBaseTransport:
+        """Where requests other than watches go."""
+        return self._inner
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if request.url.params.get("watch") not in (None, "", "0", "false"):
@@ -70,7 +86,7 @@ class SharedTransport(httpx.AsyncBaseTransport):
 
 
 class _Shards:
-    """Pools of one kind for one CA file: a new pool every `size` borrowers."""
+    """httpx pools for one CA file's watches: a new pool every `size` borrowers."""
 
     def __init__(self, ca_file: str | None, size: int, keepalive: int) -> None:
         self.ca_file, self.size, self.keepalive = ca_file, size, keepalive
@@ -95,32 +111,41 @@ class _Shards:
 class TransportPool:
     """Connection pools for many clients of one process; see the module docstring."""
 
-    def __init__(self, request_shard: int = REQUEST_SHARD, watch_shard: int = WATCH_SHARD) -> None:
-        self.request_shard, self.watch_shard = request_shard, watch_shard
-        self._shards: dict[str | None, tuple[_Shards, _Shards]] = {}
+    def __init__(
+        self, watch_shard: int = WATCH_SHARD, request_keepalive: int = REQUEST_KEEPALIVE
+    ) -> None:
+        self.watch_shard, self.request_keepalive = watch_shard, request_keepalive
+        self._requests: dict[str | None, KeepAlivePool] = {}
+        self._watches: dict[str | None, _Shards] = {}
 
     def lend(self, ca_file: str | None = None) -> SharedTransport:
         """A transport for one client trusting `ca_file` (None: the default bundle)."""
-        found = self._shards.get(ca_file)
-        if found is None:
-            found = (
-                _Shards(ca_file, self.request_shard, REQUEST_KEEPALIVE),
-                # Busy streams count against the limit (see the module docstring): a watch
-                # that starts again should find the connection its last one left.
-                _Shards(ca_file, self.watch_shard, self.watch_shard),
+        requests = self._requests.get(ca_file)
+        if requests is None:
+            requests = KeepAlivePool(
+                tls_context(ca_file),
+                max_idle=self.request_keepalive,
+                keepalive_expiry=REQUEST_KEEPALIVE_SECONDS,
             )
-            self._shards[ca_file] = found
-        requests, watches = found
-        return SharedTransport(requests.lend(), watches.lend())
+            self._requests[ca_file] = requests
+        watches = self._watches.get(ca_file)
+        if watches is None:
+            # Busy streams count against httpx's keep-alive limit: a watch that starts
+            # again should find the connection its last one left.
+            watches = _Shards(ca_file, self.watch_shard, self.watch_shard)
+            self._watches[ca_file] = watches
+        return SharedTransport(requests, watches.lend())
 
     @property
     def pools(self) -> int:
-        return sum(len(r.pools) + len(w.pools) for r, w in self._shards.values())
+        return len(self._requests) + sum(len(w.pools) for w in self._watches.values())
 
     async def aclose(self) -> None:
         """Close every pool (after the clients using them are done)."""
-        shards, self._shards = self._shards, {}
-        for kinds in shards.values():
-            for kind in kinds:
-                for pool in kind.pools:
-                    await pool.aclose()
+        requests, self._requests = self._requests, {}
+        watches, self._watches = self._watches, {}
+        for pool in requests.values():
+            await pool.aclose()
+        for shards in watches.values():
+            for watch_pool in shards.pools:
+                await watch_pool.aclose()
