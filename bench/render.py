@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import os
 import pickle
 import pstats
 import statistics
@@ -34,6 +35,7 @@ import axle.api.kinds  # noqa: F401  (registers the kinds admission needs)
 from axle.api.admission import admit
 from axle.api.registry import REGISTRY
 from axle.controllers.artifactstore import ArtifactStore
+from axle.controllers.renderworker import RenderPool, RenderRequest, catalog_digest
 from axle.oci import build_artifact, push
 from axle.render import builtins
 from axle.render.pipeline import render_bundle
@@ -108,15 +110,114 @@ async def bench_durable_pushes(manifests: list[dict[str, Any]], seconds: float) 
     return n / (time.perf_counter() - t0)
 
 
+FLEET_PROFILE: dict[str, Any] = {
+    "apiVersion": "axle.dev/v1alpha1",
+    "kind": "WorkloadProfile",
+    "metadata": {"name": "fleet-web-0", "namespace": "bench"},
+    "spec": {
+        "type": "Application",
+        "workload": {
+            "components": [
+                {
+                    "name": "web-0",
+                    "type": "webservice",
+                    "properties": {
+                        "image": "nginx:1.27",
+                        "port": 80,
+                        "replicas": 1,
+                        "env": {"INDEX": "{{ .var.index }}"},
+                    },
+                }
+            ]
+        },
+    },
+}
+
+
+# The fleet bundle's variable set (bench/fleet.py); each deployment sets its own value.
+VARIABLE = {"name": "index", "variableType": "string", "value": {"string": "0"}}
+
+
+async def bench_hub_side(count: int) -> tuple[float, float, float]:
+    """The hub's own CPU per deployment (ms) for what `bench/fleet.py` makes it do: hand a
+    render to the worker pool and take the answer, then build the artifact and push it to
+    a new layout (`ArtifactStore.push`), `count` deployments of the fleet's profile, each
+    with its own variable, 32 at once (the controller's concurrency). Returns (hand-off,
+    build and push, both) in CPU ms of this process (its threads, not the workers)."""
+    pool = RenderPool(2)
+    root = Path(tempfile.mkdtemp(prefix="axle-bench-oci-"))
+    store = ArtifactStore(f"file://{root}")
+    catalog = builtins.load()
+    digest = catalog_digest(catalog)
+    gate = asyncio.Semaphore(32)
+
+    def request(i: int) -> RenderRequest:
+        return RenderRequest(
+            what=f"bench/w-{i}",
+            profile=FLEET_PROFILE,
+            definitions=catalog,
+            definitions_digest=digest,
+            layers=[("bundle", [VARIABLE])],
+            values={"index": str(i)},
+            system={"workloadName": f"w-{i}", "workloadDeployment": f"w-{i}-web"},
+            context={"name": f"w-{i}", "namespace": "bench"},
+            revision=1,
+        )
+
+    async def render(i: int) -> Any:
+        async with gate:
+            return await pool.render(request(i))
+
+    async def push(i: int, result: Any) -> None:
+        async with gate:
+            await store.push(
+                result.manifests,
+                namespace="bench",
+                name=f"w-{i}-web",
+                revision=1,
+                source_revision="fleet-web-0@1",
+                input_digest=request(i).digest(),
+            )
+
+    await asyncio.gather(*(render(-i) for i in range(1, 5)))  # workers started and warm
+    cpu0 = time.process_time()
+    results = await asyncio.gather(*(render(i) for i in range(count)))
+    cpu1 = time.process_time()
+    if os.environ.get("BENCH_TIMES"):
+        print(os.times())
+    await asyncio.gather(*(push(i, r) for i, r in enumerate(results)))
+    cpu2 = time.process_time()
+    if os.environ.get("BENCH_TIMES"):
+        print(os.times())
+    store.close()
+    await pool.close()
+    handoff, shipping = (cpu1 - cpu0) / count * 1000, (cpu2 - cpu1) / count * 1000
+    return handoff, shipping, handoff + shipping
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--profile", action="store_true", help="cProfile 300 renders and stop")
+    ap.add_argument(
+        "--hub-side",
+        type=int,
+        metavar="N",
+        help="only the hub's CPU per deployment for N fleet deployments (render hand-off, "
+        "artifact build and push), and stop",
+    )
     args = ap.parse_args()
     if args.profile:
         profile_render()
+        return
+    if args.hub_side:
+        handoff, shipping, total = asyncio.run(bench_hub_side(args.hub_side))
+        print(
+            f"hub CPU per deployment ({args.hub_side} fleet deployments): render hand-off "
+            f"{handoff:.3f} ms, artifact build + push {shipping:.3f} ms, together {total:.3f} ms"
+        )
         return
     rate, cpu_rate, times, manifests = bench_render(args.seconds)
     times.sort()
