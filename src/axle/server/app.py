@@ -8,6 +8,12 @@ catch-all route rather than a route per kind: the route table, discovery and Ope
 are built once from the registry, so a request costs a couple of dict lookups and nothing is
 generated per kind at request time. `/healthz`, `/readyz` and `/livez` need no token, nor
 does the spoke join endpoint (`spokejoin.py`: a bootstrap token in the body is its proof).
+
+The app is a bare ASGI callable (`HubApp`), not a Starlette application: with three fixed paths
+and a catch-all there is nothing for a router to do, and the endpoints already turn every
+error into a `Status`, so Starlette's router and its two exception middlewares only cost time,
+on each request and on each chunk of a watch stream, whose every write passed through their
+wrappers of `send`. Requests and responses are still Starlette's `Request` and `Response`.
 Given a `SpokeTokenAuthenticator`, spoke credentials are accepted after the tokens file, and
 watch streams opened with one end when it is revoked (`spokeauth.py`).
 """
@@ -17,14 +23,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import platform
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
-from starlette.applications import Starlette
+from starlette.datastructures import State
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 import axle
 from axle.api.meta import GROUP, VERSION
@@ -49,8 +53,10 @@ log = logging.getLogger(__name__)
 
 # The Kubernetes version kubectl compares itself with (it warns beyond one minor of skew).
 KUBE_MAJOR, KUBE_MINOR = "1", "32"
-_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-_HEALTH_PATHS = ("/healthz", "/readyz", "/livez")
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+_HEALTH_PATHS = frozenset({"/healthz", "/readyz", "/livez"})
+# `JOIN_PATH` is `/apis/axle.dev/v1alpha1/spokes/{name}/join`: the parts around `{name}`.
+_JOIN_PREFIX, _, _JOIN_SUFFIX = JOIN_PATH.partition("{name}")
 
 
 class Authenticator(Protocol):
@@ -305,6 +311,70 @@ class ApiServer:
         raise NotFound("the server could not find the requested resource")
 
 
+def _join_name(path: str) -> str | None:
+    """The spoke name of a join path (`.../spokes/{name}/join`), else None."""
+    if not (path.startswith(_JOIN_PREFIX) and path.endswith(_JOIN_SUFFIX)):
+        return None
+    name = path[len(_JOIN_PREFIX) : len(path) - len(_JOIN_SUFFIX)]
+    return name if name and "/" not in name else None
+
+
+class HubApp:
+    """The hub's ASGI app: health checks, the spoke join endpoint, and the API for the rest.
+
+    Routes as the Starlette router did: GET/HEAD of a health path answers `ok`; POST to a join
+    path goes to the join endpoint; every other request with a method the API serves goes to
+    `ApiServer.endpoint` (which answers a wrong method with a `Status`); any other method gets
+    a plain 405 naming the allowed ones. An exception escaping an endpoint (they catch their
+    own) reaches the server, which logs it and answers 500, as Starlette's error middleware did.
+    """
+
+    def __init__(self, api: ApiServer) -> None:
+        self.api = api
+        self.state = State()
+        self.state.api = api
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            response = await self._respond(scope, receive)
+            await response(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+        # Websockets are not served (uvicorn runs with ws="none").
+
+    async def _respond(self, scope: Scope, receive: Receive) -> Response:
+        path: str = scope["path"]
+        method: str = scope["method"]
+        if path in _HEALTH_PATHS and method in ("GET", "HEAD"):
+            return PlainTextResponse("ok")
+        if method == "POST":
+            name = _join_name(path)
+            if name is not None:
+                scope["path_params"] = {"name": name}
+                return await self.api.join.endpoint(Request(scope, receive))
+        if method not in _METHODS:
+            return PlainTextResponse(
+                "Method Not Allowed", status_code=405, headers={"Allow": ", ".join(_METHODS)}
+            )
+        return await self.api.endpoint(Request(scope, receive))
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        warm: asyncio.Task[None] | None = None
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                warm = asyncio.create_task(self.api.warm_up())
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                # Open watch streams would otherwise hold the server's shutdown open.
+                self.api.watches.close_all()
+                if warm is not None:
+                    warm.cancel()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
 def build_app(
     settings: HubSettings,
     store: Store,
@@ -315,7 +385,7 @@ def build_app(
     registry: Registry | None = None,
     bookmark_seconds: float = 60.0,
     spokes: SpokeTokenAuthenticator | None = None,
-) -> Starlette:
+) -> HubApp:
     """The ASGI app of the hub. `app.state.api` is the `ApiServer` (watch streams, routes).
 
     `spokes`: accept spoke credentials too (after `authenticator`) and end a revoked spoke's
@@ -331,23 +401,4 @@ def build_app(
         bookmark_seconds=bookmark_seconds,
         spokes=spokes,
     )
-
-    async def health(request: Request) -> Response:
-        return PlainTextResponse("ok")
-
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        warm = asyncio.create_task(api.warm_up())
-        try:
-            yield {}
-        finally:
-            # Open watch streams would otherwise hold the server's shutdown open.
-            api.watches.close_all()
-            warm.cancel()
-
-    routes = [Route(p, health, methods=["GET", "HEAD"]) for p in _HEALTH_PATHS]
-    routes.append(Route(JOIN_PATH, api.join.endpoint, methods=["POST"]))
-    routes.append(Route("/{path:path}", api.endpoint, methods=_METHODS))
-    app = Starlette(routes=routes, lifespan=lifespan)
-    app.state.api = api
-    return app
+    return HubApp(api)

@@ -43,9 +43,12 @@ The semantics are Kubernetes' (structured-merge-diff), written for plain JSON ob
 from __future__ import annotations
 
 import copy
+import functools
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from axle.api.meta import now_rfc3339
 from axle.api.registry import REGISTRY, KindInfo
@@ -128,7 +131,7 @@ class _Entry:
         if self.time is not None:
             out["time"] = self.time
         out["fieldsType"] = "FieldsV1"
-        out["fieldsV1"] = to_fields_v1(self.fields)
+        out["fieldsV1"] = orjson.loads(_fields_v1_bytes(frozenset(self.fields)))
         if self.subresource:
             out["subresource"] = self.subresource
         return out
@@ -527,7 +530,7 @@ def _decode_entries(raw: Any) -> Managers:
             operation=operation,
             api_version=strings["apiVersion"] or "",
             time=strings["time"],
-            fields=from_fields_v1(item.get("fieldsV1") or {}),
+            fields=_field_set(item.get("fieldsV1") or {}),
             subresource=strings["subresource"] or "",
         )
         found = managers.get(entry.key)
@@ -536,6 +539,32 @@ def _decode_entries(raw: Any) -> Managers:
         else:
             managers[entry.key] = entry
     return managers
+
+
+# Objects of one kind written by one manager carry the same field sets (every Work's status
+# entry names the same fields), and every write decodes and re-encodes all entries of its
+# object: both directions are remembered, keyed by the encoded tree and by the set.
+_CODEC_CACHE = 2048
+
+
+def _field_set(tree: Any) -> FieldSet:
+    """`from_fields_v1(tree)`, remembered by the tree's JSON (a new set each call)."""
+    try:
+        key = orjson.dumps(tree)
+    except TypeError:
+        return from_fields_v1(tree)  # not JSON: from_fields_v1 says what is wrong
+    return set(_decoded_fields(key))
+
+
+@functools.lru_cache(maxsize=_CODEC_CACHE)
+def _decoded_fields(tree_json: bytes) -> frozenset[Path]:
+    return frozenset(from_fields_v1(orjson.loads(tree_json)))
+
+
+@functools.lru_cache(maxsize=_CODEC_CACHE)
+def _fields_v1_bytes(fields: frozenset[Path]) -> bytes:
+    """The JSON of `to_fields_v1(fields)`; callers decode it, so each gets its own tree."""
+    return orjson.dumps(to_fields_v1(fields))
 
 
 def _cap_updates(managers: Managers) -> None:

@@ -10,7 +10,6 @@ happen around it in `app.py`, so a handler only ever sees an allowed request.
 
 from __future__ import annotations
 
-import copy
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -37,6 +36,7 @@ from axle.server.auth import UserInfo
 from axle.server.bodies import (
     PATCH_TYPES,
     Accept,
+    copy_json,
     decode,
     decode_object,
     dumps,
@@ -383,6 +383,9 @@ class ResourceHandlers:
             unknown = [c for c in exc.causes if _is_unknown_field(c)]
             if mode == "Strict" or not unknown or len(unknown) != len(exc.causes):
                 raise
+            # `obj` may share values with the stored object (see `_update_object`): drop the
+            # unknown fields from a private copy.
+            obj = copy_json(obj)
             for cause in unknown:
                 _drop_path(obj, cause.field)
                 if mode == "Warn":
@@ -429,10 +432,13 @@ class ResourceHandlers:
         """Run the update pipeline on a complete new object; returns the stored result."""
         info = call.info
         sub: Literal["status"] | None = "status" if call.ri.subresource == "status" else None
+        # The objects built here share values with `current` instead of copying them: `admit`
+        # copies its input before changing anything, and `current` (the store's answer to
+        # this request) is not changed either.
         if sub == "status":
             # The status subresource changes status only: everything else comes from the
             # stored object (the store enforces this too).
-            merged = copy.deepcopy(current)
+            merged = {**current, "metadata": dict(current.get("metadata") or {})}
             merged["status"] = new.get("status")
             if merged["status"] is None:
                 merged.pop("status")
@@ -442,7 +448,7 @@ class ResourceHandlers:
             new = merged
         elif info.has_status:
             if "status" in current:
-                new["status"] = copy.deepcopy(current["status"])
+                new["status"] = current["status"]
             else:
                 new.pop("status", None)
         new = self._admit(call, new, current, sub)
@@ -493,7 +499,8 @@ class ResourceHandlers:
             return await self._apply(call, body)
         for attempt in range(PATCH_RETRIES):
             current = await self.store.get(call.info, call.namespace, call.ri.name)
-            patched = apply_patch(call.info, copy.deepcopy(current), body, ctype)
+            # `apply_patch` leaves `current` as it is and returns a new object.
+            patched = apply_patch(call.info, current, body, ctype)
             if not isinstance(patched, dict):
                 raise BadRequest("the patch must produce an object")
             pinned = (patched.get("metadata") or {}).get("resourceVersion") != (
@@ -541,8 +548,8 @@ class ResourceHandlers:
             # A Conflict from here is a field-ownership conflict: the client's to resolve.
             result = server_side_apply(
                 call.info,
-                copy.deepcopy(current) if current is not None else None,
-                copy.deepcopy(applied),
+                copy_json(current) if current is not None else None,
+                copy_json(applied),
                 manager=manager,
                 force=force,
             )

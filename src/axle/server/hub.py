@@ -107,6 +107,9 @@ async def serve(settings: HubSettings, *, on_ready: Callable[[str], None] | None
             lifespan="on",
             log_level="warning",
             access_log=False,
+            # The hub faces its clients directly: no proxy's X-Forwarded-* headers to trust,
+            # and uvicorn's middleware for them would wrap every request and watch write.
+            proxy_headers=False,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
             timeout_keep_alive=30,
         )

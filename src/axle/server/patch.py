@@ -21,7 +21,6 @@ compare-and-swap then refuses a stale one with 409, which is how Kubernetes trea
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import jsonpatch
@@ -30,6 +29,7 @@ import orjson
 
 from axle.api.registry import REGISTRY, KindInfo
 from axle.errors import BadRequest, Conflict, Invalid, RequestEntityTooLarge, UnsupportedMediaType
+from axle.server.bodies import copy_json
 from axle.server.listtypes import is_builtin
 from axle.server.smp import strategic_merge
 
@@ -92,8 +92,8 @@ def apply_patch(
 def merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7386 JSON merge patch of `target` by `patch`; `target` is left unchanged."""
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = copy.deepcopy(target) if isinstance(target, dict) else {}
+        return copy_json(patch)
+    result = copy_json(target) if isinstance(target, dict) else {}
     _merge_into(result, patch)
     return result
 
@@ -108,7 +108,7 @@ def _merge_into(target: dict[str, Any], patch: dict[str, Any]) -> None:
                 child = target[key] = {}
             _merge_into(child, value)
         else:
-            target[key] = copy.deepcopy(value)
+            target[key] = copy_json(value)
 
 
 def _decode(body: bytes, what: str) -> Any:

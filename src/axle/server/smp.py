@@ -23,13 +23,13 @@ patch that contradicts its own `$retainKeys` is 422 Invalid, as in Kubernetes.
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Callable
 from typing import Any
 
 from axle.api.registry import KindInfo
 from axle.errors import BadRequest, Invalid
+from axle.server.bodies import copy_json
 from axle.server.listtypes import ATOMIC, ListType, declared_list_type
 
 DIRECTIVE = "$patch"
@@ -57,7 +57,7 @@ def strategic_merge(info: KindInfo, original: dict[str, Any], patch: Any) -> dic
         # Only the built-in kinds get here: anything not declared is atomic (replaced).
         return declared_list_type(info, path) or ATOMIC
 
-    merged = _merge_map(copy.deepcopy(original), patch, (), lookup)
+    merged = _merge_map(copy_json(original), patch, (), lookup)
     if isinstance(merged, _Deleted):
         raise BadRequest('"$patch": "delete" cannot delete the whole object')
     return merged
@@ -188,7 +188,7 @@ def _merge_map_list(
     where = ".".join(path)
     plain: list[dict[str, Any]] = []
     replace = False
-    items = [copy.deepcopy(v) for v in server]
+    items = [copy_json(v) for v in server]
     for entry in patch:
         if not isinstance(entry, dict):
             raise BadRequest(f"{where}: expected a list of objects, got {_show(entry)}")

@@ -1,8 +1,11 @@
 """Watch streams: chunked JSON lines of `{"type", "object"}`, as the Kubernetes API server sends.
 
-A stream is a raw ASGI response with one task that iterates the store's watch and writes each
-event straight to the connection: one task wake-up per watcher per event, which is what lets a
-thousand watchers on one process see an event within tens of milliseconds. Client disconnect,
+A stream is a raw ASGI response with one task that iterates the store's watch and writes its
+events straight to the connection: one task wake-up per watcher per event, which is what lets a
+thousand watchers on one process see an event within tens of milliseconds. When the task wakes
+it also takes every event already waiting (a group commit of the store delivers many at once)
+and writes them together as one chunk: a socket write costs far more than an event's encoding,
+and a watch of a busy kind (every AIWorkload) gets bursts. Client disconnect,
 `timeoutSeconds` and server shutdown cancel that task; bookmarks are written by a helper task
 beside it. Events are encoded once and shared: the encoding of a (revision, object, format)
 is cached, so an event fanned out to a thousand watchers is serialized once, not a thousand
@@ -17,8 +20,8 @@ import contextlib
 import logging
 import random
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Generator, Hashable
+from typing import Any, Generic, TypeVar
 
 import orjson
 from starlette.responses import Response
@@ -32,6 +35,90 @@ log = logging.getLogger(__name__)
 # What the API server picks when a client gives no timeoutSeconds: between 30 and 60 minutes,
 # randomized so that reconnects of many clients spread out.
 DEFAULT_MIN_TIMEOUT = 1800.0
+# At most this much goes out in one write: a replay of thousands of events still goes out in
+# pieces, so other streams get the loop in between.
+BATCH_EVENTS = 256
+BATCH_BYTES = 256 * 1024
+
+T = TypeVar("T")
+
+
+class ReadyItems(Generic[T]):
+    """The items of an async iterator, taken one by one or as many as are ready.
+
+    `ready()` runs the iterator's next step only as far as it goes without waiting: an item
+    already queued comes back at once; otherwise the step is kept, suspended where it waits,
+    and the next `wait()` finishes it under the caller's task (woken by whatever the step
+    waits for, as if it had been awaited from the start). So a consumer can take a burst of
+    queued items and act on them together, without a second task and without touching the
+    iterator's internals. Call `close()` when done: it ends a step left suspended.
+    """
+
+    def __init__(self, iterator: AsyncIterator[T]) -> None:
+        self._iterator = iterator
+        self._step: Generator[Any, Any, T] | None = None
+        self._yielded: Any = None
+
+    def ready(self) -> tuple[bool, T | None]:
+        """(True, item) when the next item is there without waiting, else (False, None).
+
+        The iterator's end (StopAsyncIteration) and its errors are raised here as they would
+        be from `__anext__`.
+        """
+        if self._step is not None:
+            return False, None
+        step = self._iterator.__anext__().__await__()
+        try:
+            yielded = step.send(None)
+        except StopIteration as done:
+            return True, done.value
+        self._step, self._yielded = step, yielded
+        return False, None
+
+    async def wait(self) -> T:
+        """The next item, waiting for it if need be."""
+        step = self._step
+        if step is None:
+            return await self._iterator.__anext__()
+        self._step = None
+        return await _Resumed(step, self._yielded)
+
+    def close(self) -> None:
+        step, self._step = self._step, None
+        if step is not None:
+            step.close()
+
+
+class _Resumed(Generic[T]):
+    """An awaitable continuing a coroutine step that has already run to its first suspension.
+
+    Awaiting it hands the step's pending future to the awaiting task, then relays what the
+    task sends or throws (results, cancellation) into the step until it returns: what `await`
+    does, begun earlier.
+    """
+
+    def __init__(self, step: Generator[Any, Any, T], yielded: Any) -> None:
+        self._step = step
+        self._yielded = yielded
+
+    def __await__(self) -> Generator[Any, Any, T]:
+        step, value = self._step, self._yielded
+        while True:
+            try:
+                sent = yield value
+            except GeneratorExit:
+                step.close()
+                raise
+            except BaseException as exc:
+                try:
+                    value = step.throw(exc)
+                except StopIteration as done:
+                    return done.value  # type: ignore[no-any-return]
+            else:
+                try:
+                    value = step.send(sent)
+                except StopIteration as done:
+                    return done.value  # type: ignore[no-any-return]
 
 
 class EncodedEvents:
@@ -177,26 +264,42 @@ class WatchResponse(Response):
             with contextlib.suppress(OSError):
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
 
+    def _line(self, event: StoreEvent) -> bytes:
+        self._last_rv = str(event.resource_version)
+        if event.type == "BOOKMARK":
+            return b"" if self._bookmark is None else self._bookmark(self._last_rv)
+        return self._encode(event)
+
     async def _pump(self, send: Send) -> None:
+        events: ReadyItems[StoreEvent] = ReadyItems(aiter(self._watch))
+        lines: list[bytes] = []
         try:
-            async for event in self._watch:
-                self._last_rv = str(event.resource_version)
-                if event.type == "BOOKMARK":
-                    if self._bookmark is None:
-                        continue
-                    line = self._bookmark(self._last_rv)
-                else:
-                    line = self._encode(event)
-                await send({"type": "http.response.body", "body": line, "more_body": True})
-        except ApiError as err:  # Gone above all: the client re-lists, as with Kubernetes
-            await send({"type": "http.response.body", "body": error_line(err), "more_body": True})
-        except (asyncio.CancelledError, OSError):
-            raise
-        except Exception as exc:
-            log.error("watch failed", exc_info=exc)
-            internal = InternalError(f"watch failed: {exc}")
-            line = error_line(internal)
-            await send({"type": "http.response.body", "body": line, "more_body": True})
+            try:
+                while True:
+                    lines.append(self._line(await events.wait()))
+                    size = len(lines[0])
+                    # Everything already waiting goes out in the same write.
+                    while len(lines) < BATCH_EVENTS and size < BATCH_BYTES:
+                        ready, event = events.ready()
+                        if not ready:
+                            break
+                        assert event is not None
+                        lines.append(self._line(event))
+                        size += len(lines[-1])
+                    await _write(send, lines)
+            except StopAsyncIteration:
+                pass
+            except ApiError as err:  # Gone above all: the client re-lists, as with Kubernetes
+                lines.append(error_line(err))
+            except (asyncio.CancelledError, OSError):
+                raise
+            except Exception as exc:
+                log.error("watch failed", exc_info=exc)
+                lines.append(error_line(InternalError(f"watch failed: {exc}")))
+            # The events taken before the end (and the error that ended it) still go out.
+            await _write(send, lines)
+        finally:
+            events.close()
 
     async def _disconnect(self, receive: Receive, pump: asyncio.Task[None]) -> None:
         while True:
@@ -212,3 +315,11 @@ class WatchResponse(Response):
             if self._last_rv is not None:
                 line = self._bookmark(self._last_rv)
                 await send({"type": "http.response.body", "body": line, "more_body": True})
+
+
+async def _write(send: Send, lines: list[bytes]) -> None:
+    """Send the lines as one chunk of the stream, and empty the list."""
+    body = b"".join(lines)
+    lines.clear()
+    if body:
+        await send({"type": "http.response.body", "body": body, "more_body": True})
