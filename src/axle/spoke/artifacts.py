@@ -18,12 +18,15 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import threading
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from axle.spoke.files import write_file, write_private
+
+# `write_private` is imported by older callers from here; it lives in `files`.
+__all__ = ["ArtifactCache", "ArtifactError", "Puller", "oci_pull", "write_private"]
 Obj = dict[str, Any]
 Puller = Callable[[str, str], Awaitable[list[Obj]]]
 
@@ -43,31 +46,6 @@ async def oci_pull(url: str, digest: str) -> list[Obj]:
         raise ArtifactError(str(exc)) from exc
 
 
-def write_private(path: Path, text: str) -> None:
-    """Write `text` atomically with mode 0600 (the state dir holds credentials).
-
-    A temporary name per thread rather than `mkstemp`'s random one: the agent writes a state
-    file per Work pass, and `mkstemp` (a random name, retried on collision) and a `mkdir`
-    each time were a tenth of a busy host's CPU. Each state dir has one writing process and
-    its writers are its threads, so the name cannot collide.
-    """
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp"
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-    try:
-        fd = os.open(tmp, flags, 0o600)
-    except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(tmp, flags, 0o600)
-    try:
-        os.fchmod(fd, 0o600)  # an older file of that name may have had another mode
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 class ArtifactCache:
     """Manifests by digest under `root`, pulled on first use."""
 
@@ -78,6 +56,9 @@ class ArtifactCache:
         self.memory = memory  # how many digests' manifests stay parsed in memory
         self._locks: dict[str, asyncio.Lock] = {}
         self._recent: OrderedDict[str, list[Obj]] = OrderedDict()
+        # Names of the files under `root`, listed once and kept up to date (this cache is
+        # their only writer): a digest seen for the first time is not looked for on disk.
+        self._on_disk: set[str] | None = None
 
     def _remember(self, digest: str, manifests: list[Obj]) -> None:
         self._recent[digest] = manifests
@@ -89,6 +70,14 @@ class ArtifactCache:
         safe = digest.replace(":", "-").replace("/", "_")
         return self.root / f"{safe}.json"
 
+    def _files(self) -> set[str]:
+        if self._on_disk is None:
+            try:
+                self._on_disk = set(os.listdir(self.root))
+            except OSError:
+                self._on_disk = set()
+        return self._on_disk
+
     def cached(self, digest: str) -> list[Obj] | None:
         """The manifests of `digest` if held here, else None (callers must not modify them)."""
         found = self._recent.get(digest)
@@ -96,6 +85,8 @@ class ArtifactCache:
             self._recent.move_to_end(digest)
             return found
         path = self._path(digest)
+        if path.name not in self._files():
+            return None
         try:
             data = json.loads(path.read_text())
         except (OSError, ValueError):
@@ -119,6 +110,8 @@ class ArtifactCache:
                 raise
             except Exception as exc:  # an unexpected failure still reaches the Work's status
                 raise ArtifactError(f"pulling {url}@{digest} failed: {exc}") from exc
-            await asyncio.to_thread(write_private, self._path(digest), json.dumps(manifests))
+            path = self._path(digest)
+            await write_file(path, json.dumps(manifests))
+            self._files().add(path.name)
             self._remember(digest, manifests)
             return manifests

@@ -21,7 +21,7 @@ from axle import __version__
 from axle.client import Client, tls_context
 from axle.client.errors import ConnectionFailed
 from axle.errors import ApiError, Unauthorized
-from axle.spoke.artifacts import write_private
+from axle.spoke.files import write_private
 
 CREDENTIAL_FILE = "credential.json"
 JOIN_PATH = "/apis/axle.dev/v1alpha1/spokes/{name}/join"

@@ -46,7 +46,8 @@ from typing import Any
 from axle.client import TransportPool
 from axle.kube.cluster import Cluster
 from axle.spoke.agent import SpokeAgent
-from axle.spoke.artifacts import ArtifactCache, write_private
+from axle.spoke.artifacts import ArtifactCache
+from axle.spoke.files import write_private
 
 log = logging.getLogger("axle.spoke.host")
 AGENT_FILE = "agent.json"

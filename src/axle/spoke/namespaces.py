@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from axle.kube.cluster import Cluster
-from axle.spoke.artifacts import write_private
+from axle.spoke.files import write_file
 from axle.spoke.manifests import WORK_LABEL, clone, contains, desired_fields
 
 log = logging.getLogger("axle.spoke.namespaces")
@@ -56,12 +56,11 @@ class NamespaceBook:
         return self._users
 
     async def _save(self) -> None:
-        """Write the book from a thread (a rename stalled by a busy disk must not stall every
-        agent of the host); one write at a time, each of the book as it is then, so the last
-        write holds the latest state."""
+        """Write the book off the loop (`files.write_file`); one write at a time, each of the
+        book as it is then, so the last write holds the latest state."""
         async with self._saving:
             text = json.dumps(self._load(), sort_keys=True)
-            await asyncio.to_thread(write_private, self.path, text)
+            await write_file(self.path, text)
 
     def users(self, namespace: str) -> list[str]:
         return list(self._load().get(namespace, []))

@@ -36,9 +36,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import json
 import logging
+import os
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -55,7 +55,8 @@ from axle.kube.cluster import Cluster
 from axle.render.macros import MacroError, find_macros, resolve_spoke
 from axle.spoke import health as h
 from axle.spoke import outputs as out
-from axle.spoke.artifacts import ArtifactCache, ArtifactError, Puller, write_private
+from axle.spoke.artifacts import ArtifactCache, ArtifactError, Puller
+from axle.spoke.files import write_file
 from axle.spoke.manifests import (
     FIRST_KINDS,
     WORK_LABEL,
@@ -169,8 +170,11 @@ class WorkProcessor:
         self.clock = clock
         self.field_manager = field_manager
         self._interrupted: Callable[[], bool] = lambda: False
-        # Inventory files as last read or written (this processor is their only writer).
+        # Inventory files as last read or written (this processor is their only writer), and
+        # the names of those on disk, listed once: most Works a pass meets for the first time
+        # have none yet, and asking the disk for a missing file costs a failed open each time.
         self._inventories: dict[Path, str] = {}
+        self._on_disk: set[str] | None = None
         self._pause: Callable[[float], Awaitable[None]] = sleep
 
     # ---- inventory ---------------------------------------------------------------------------
@@ -178,16 +182,30 @@ class WorkProcessor:
     def _inventory_path(self, namespace: str, name: str) -> Path:
         return self.state_dir / "inventory" / f"{namespace}.{name}.json"
 
-    def inventory(self, namespace: str, name: str) -> tuple[list[ObjectKey], Obj]:
-        """The objects last applied for a Work, and what was recorded with them."""
-        path = self._inventory_path(namespace, name)
+    def _inventory_files(self) -> set[str]:
+        """Names of the inventory files on disk (listed on first use, then kept up to date)."""
+        if self._on_disk is None:
+            try:
+                self._on_disk = {n for n in os.listdir(self.state_dir / "inventory")}
+            except OSError:
+                self._on_disk = set()
+        return self._on_disk
+
+    def _read_inventory(self, path: Path) -> str | None:
         text = self._inventories.get(path)
-        if text is None:
+        if text is None and path.name in self._inventory_files():
             try:
                 text = path.read_text()
             except OSError:
-                return [], {}
+                return None
             self._inventories[path] = text
+        return text
+
+    def inventory(self, namespace: str, name: str) -> tuple[list[ObjectKey], Obj]:
+        """The objects last applied for a Work, and what was recorded with them."""
+        text = self._read_inventory(self._inventory_path(namespace, name))
+        if text is None:
+            return [], {}
         try:
             data = json.loads(text)
         except ValueError:
@@ -206,29 +224,27 @@ class WorkProcessor:
         }
         text = json.dumps(record)
         path = self._inventory_path(ns, name)
-        known = self._inventories.get(path)
-        if known is None:
-            with contextlib.suppress(OSError):
-                known = path.read_text()
-        if known == text:
+        if self._read_inventory(path) == text:
             return  # unchanged: a resync pass does not touch the disk
-        # From a thread: a rename stalled by a busy disk must not stall every agent of the
-        # host (this Work's pass still waits for it, so the record precedes the apply).
-        await asyncio.to_thread(write_private, path, text)
+        # Off the loop (`files.write_file`); the pass waits for it: the record precedes the
+        # apply.
+        await write_file(path, text)
         self._inventories[path] = text
+        self._inventory_files().add(path.name)
 
     def _forget_inventory(self, namespace: str, name: str) -> None:
         path = self._inventory_path(namespace, name)
         self._inventories.pop(path, None)
+        self._inventory_files().discard(path.name)
         path.unlink(missing_ok=True)
 
     def known_works(self) -> list[tuple[str, str]]:
         """(namespace, name) of every Work this agent holds an inventory for."""
-        folder = self.state_dir / "inventory"
         found = []
-        for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-            ns, _, name = path.stem.partition(".")
-            found.append((ns, name))
+        for file in sorted(self._inventory_files()):
+            if file.endswith(".json") and not file.startswith("."):
+                ns, _, name = file.removesuffix(".json").partition(".")
+                found.append((ns, name))
         return found
 
     # ---- sync --------------------------------------------------------------------------------

@@ -1,0 +1,111 @@
+"""The agent's state files: written atomically with mode 0600, off the event loop, in batches.
+
+The state dir holds the credential, each Work's inventory, the namespace book and the artifact
+cache. Writes leave the event loop (a rename stalled by a busy disk must not stall every
+agent of a host), and a Work's pass waits for its inventory to be on disk before it applies
+anything, so the record precedes the objects. A host applying thousands of Works writes
+three small files per new Work; handing each to a thread pool of its own (`to_thread`: an
+executor submission, a thread woken, a completion posted back through the loop's self-pipe)
+cost as much CPU as the writes. `write_file` queues instead: one writer thread takes every
+write queued meanwhile, does them, and wakes their waiters with one call per event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+Job = tuple[Path, bytes, asyncio.Future[None]]
+
+
+def write_private(path: Path, data: str | bytes) -> None:
+    """Write `data` atomically with mode 0600 (the state dir holds credentials).
+
+    A temporary name per thread rather than `mkstemp`'s random one: the agent writes a state
+    file per Work pass, and `mkstemp` (a random name, retried on collision) and a `mkdir`
+    each time were a tenth of a busy host's CPU. Each state dir has one writing process and
+    its writers are its threads, so the name cannot collide.
+    """
+    raw = data.encode() if isinstance(data, str) else data
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    try:
+        fd = os.open(tmp, flags, 0o600)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, flags, 0o600)
+    try:
+        try:
+            os.fchmod(fd, 0o600)  # an older file of that name may have had another mode
+            view = memoryview(raw)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+class _Writer:
+    """One daemon thread writing queued files; see the module docstring."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._wanted = threading.Condition(self._lock)
+        self._queue: list[Job] = []
+        self._thread: threading.Thread | None = None
+
+    def submit(self, path: Path, data: bytes, done: asyncio.Future[None]) -> None:
+        with self._lock:
+            self._queue.append((path, data, done))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="axle-state-writer", daemon=True
+                )
+                self._thread.start()
+            self._wanted.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                while not self._queue:
+                    self._wanted.wait()
+                batch, self._queue = self._queue, []
+            outcomes: dict[asyncio.AbstractEventLoop, list[tuple[Job, BaseException | None]]] = {}
+            for job in batch:
+                error: BaseException | None = None
+                try:
+                    write_private(job[0], job[1])
+                except Exception as exc:  # the waiter gets it, as from `to_thread`
+                    error = exc
+                outcomes.setdefault(job[2].get_loop(), []).append((job, error))
+            for loop, results in outcomes.items():
+                # A closed loop (RuntimeError) has nobody waiting any more.
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(_settle, results)
+
+
+def _settle(results: Sequence[tuple[Job, BaseException | None]]) -> None:
+    for (_, _, done), error in results:
+        if done.done():
+            continue  # the waiter was cancelled
+        if error is None:
+            done.set_result(None)
+        else:
+            done.set_exception(error)
+
+
+_WRITER = _Writer()
+
+
+async def write_file(path: Path, data: str | bytes) -> None:
+    """`write_private(path, data)` on the writer thread; returns once the file is in place."""
+    done = asyncio.get_running_loop().create_future()
+    _WRITER.submit(path, data.encode() if isinstance(data, str) else data, done)
+    await done
