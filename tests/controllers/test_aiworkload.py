@@ -3,12 +3,14 @@
 The hub side is the controller manager running the AIWorkload reconciler (and the
 DefinitionRevision reconcilers, so profiles get real revisions) on the in-memory and the
 SQLite store. Pools are written by hand with the status the ComputePool controller would give
-them, and the tests play the WorkloadDeployment controller (helper B's) by writing WD status:
-`observedRevision`, `phase`, `gpuRequests`, `components`, `endpoints`, `message`.
+them, and the tests play the WorkloadDeployment controller by writing WD status:
+`observedRevision`, `phase`, `gpuRequests`, `components`, `endpoints`, `message`, and by
+taking a deleting deployment's finalizer off (`DeploymentCleanup`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import AsyncIterator
 from functools import partial
@@ -20,10 +22,13 @@ import pytest
 from axle.api.admission import admit
 from axle.api.aiworkload import AIWorkloadStatus
 from axle.api.meta import get_condition
+from axle.api.registry import KindInfo
+from axle.api.workloaddeployment import FINALIZER as WD_FINALIZER
 from axle.controllers.aiworkload import FINALIZER, AIWorkloadReconciler, deployment_name
+from axle.controllers.controller import Reconciler
 from axle.controllers.definitions import definition_reconcilers
 from axle.controllers.manager import ControllerManager
-from axle.controllers.objects import get_or_none
+from axle.controllers.objects import get_or_none, is_deleting
 from axle.controllers.quota import recompute_usage
 from axle.errors import Conflict, NotFound
 from axle.store.base import Obj, Store
@@ -44,9 +49,34 @@ H100 = "NVIDIA-H100"
 PRODUCT = "NVIDIA-H100-80GB-HBM3"
 
 
+class DeploymentCleanup(Reconciler):
+    """Plays the WorkloadDeployment controller's part in a deletion (these tests run without
+    it): a deleting deployment's cleanup finalizer comes off, so it goes. The AIWorkload
+    controller creates deployments with that finalizer already on."""
+
+    name = "test-workloaddeployment-cleanup"
+
+    @property
+    def kind(self) -> KindInfo:
+        return WD
+
+    async def reconcile(self, key: str) -> float | None:
+        ns, name = key.split("/")
+        wd = await get_or_none(self.store, WD, ns, name)
+        if wd is None or not is_deleting(wd):
+            return None
+        finalizers = wd["metadata"].get("finalizers") or []
+        if WD_FINALIZER in finalizers:
+            wd["metadata"]["finalizers"] = [f for f in finalizers if f != WD_FINALIZER]
+            with contextlib.suppress(NotFound, Conflict):
+                await self.store.update(WD, wd)
+        return None
+
+
 def reconcilers() -> list[Any]:
     return [
         partial(AIWorkloadReconciler, wait_seconds=0.1, poll_seconds=0.05),
+        DeploymentCleanup,
         *definition_reconcilers(),
     ]
 

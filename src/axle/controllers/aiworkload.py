@@ -52,6 +52,7 @@ from axle.api.controllerrevision import AIWORKLOAD_LABEL
 from axle.api.meta import GROUP, SYSTEM_NAMESPACE, get_condition, set_condition
 from axle.api.registry import KindInfo
 from axle.api.variables import VARIABLE_SET_NAMES
+from axle.api.workloaddeployment import FINALIZER as WD_FINALIZER
 from axle.controllers import maas
 from axle.controllers.aiworkload_cache import (
     POOL_USERS_INDEX,
@@ -125,7 +126,7 @@ from axle.controllers.revisions import (
     rollback_pin,
 )
 from axle.controllers.tenancy import project_tenant, status_copy
-from axle.errors import Conflict, NotFound
+from axle.errors import AlreadyExists, Conflict, NotFound
 from axle.store.base import Obj
 
 log = logging.getLogger(__name__)
@@ -1209,6 +1210,25 @@ class AIWorkloadReconciler(Reconciler):
         items = self.ctx.cache(self.wd_kind).by_index(OWNED_INDEX, key)
         return [w for w in self._own_deployments.view(key, items) if m["uid"] in owner_uids(w)]
 
+    async def _create_or_ensure(self, body: Obj, absent: bool) -> Obj:
+        """Write a deployment: created straight away when the cache (with this process's own
+        writes) has none, else brought up to date by `ensure`.
+
+        A new deployment carries the WorkloadDeployment controller's finalizer from the start:
+        no window in which it could be deleted unfinalized, and no second write (and watch
+        event, and pass) per deployment to add it. A create that finds one after all (cached
+        a moment behind the store) falls back to `ensure`."""
+        if absent:
+            fresh = copy.deepcopy(body)
+            fresh["metadata"]["finalizers"] = [WD_FINALIZER]
+            fresh["apiVersion"] = self.wd_kind.api_version
+            fresh["kind"] = self.wd_kind.kind
+            try:
+                return await self.store.create(self.wd_kind, fresh)
+            except AlreadyExists:
+                pass
+        return await ensure(self.store, self.wd_kind, body, fields=("spec",))
+
     async def _deployments(
         self,
         aiw: Obj,
@@ -1277,9 +1297,7 @@ class AIWorkloadReconciler(Reconciler):
             # revision) starts from the store's version, unknown here, so its echo is
             # taken as news (one extra pass per new revision).
             with self._echoing("wd", make_key(ns, name), None) if created else _nothing():
-                wd = self._wrote_deployment(
-                    aiw, await ensure(self.store, self.wd_kind, body, fields=("spec",))
-                )
+                wd = self._wrote_deployment(aiw, await self._create_or_ensure(body, created))
             if created:
                 await self.ctx.recorder.normal(
                     aiw, "WorkloadDeploymentCreated", f"WorkloadDeployment {name} created"
