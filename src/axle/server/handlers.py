@@ -437,14 +437,16 @@ class ResourceHandlers:
         # this request) is not changed either.
         if sub == "status":
             # The status subresource changes status only: everything else comes from the
-            # stored object (the store enforces this too).
-            merged = {**current, "metadata": dict(current.get("metadata") or {})}
-            merged["status"] = new.get("status")
-            if merged["status"] is None:
-                merged.pop("status")
+            # stored object (`admit` takes it from `current`, and the store enforces it too),
+            # so what goes to `admit` is the new status and the resourceVersion to
+            # compare-and-swap on, with the type it checks; not a copy of the whole object.
+            merged: Obj = {"apiVersion": current.get("apiVersion"), "kind": current.get("kind")}
+            merged["metadata"] = {}
             rv = (new.get("metadata") or {}).get("resourceVersion")
             if rv:
                 merged["metadata"]["resourceVersion"] = rv
+            if new.get("status") is not None:
+                merged["status"] = new["status"]
             new = merged
         elif info.has_status:
             if "status" in current:
