@@ -113,3 +113,29 @@ async def test_shared_pool_workloads_are_not_checked_here(store: Store) -> None:
     del body["spec"]["paletteClusterDeploymentConfig"]
     body["spec"]["computePoolRef"] = {"name": "shared"}
     await create(store, body)  # its GPUs are known once rendered: the controller reserves them
+
+
+async def test_a_new_workload_carries_the_cleanup_finalizer_and_an_update_may_drop_it(
+    store: Store,
+) -> None:
+    await setup(store, 16, 32)
+    body = aiw(workers=1)
+    body["metadata"]["finalizers"] = ["example.com/hold"]
+    created = await create(store, body)
+    assert created["metadata"]["finalizers"] == ["example.com/hold", "axle.dev/aiworkload-cleanup"]
+    again = await create(
+        store,
+        {
+            **aiw("twice", workers=1),
+            "metadata": {
+                "name": "twice",
+                "namespace": "ml-prod",
+                "finalizers": ["axle.dev/aiworkload-cleanup"],
+            },
+        },
+    )
+    assert again["metadata"]["finalizers"] == ["axle.dev/aiworkload-cleanup"]  # not twice
+    # Only creates get it: whoever removes it later (the controller, when it is done) may.
+    created["metadata"]["finalizers"] = []
+    updated = await update(store, created)
+    assert not updated["metadata"].get("finalizers")

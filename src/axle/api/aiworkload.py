@@ -21,6 +21,9 @@ from axle.api.nodepools import PaletteClusterDeploymentConfig, deployment_config
 from axle.api.registry import KindInfo, PrinterColumn, register
 
 TYPE_LABEL = "axle.dev/aiworkload-type"
+# Held by the AIWorkload controller until the workload's deployments, dedicated pool and GPU
+# reservation are gone; admission puts it on every new AIWorkload.
+FINALIZER = "axle.dev/aiworkload-cleanup"
 PALETTE_TYPE_LABEL = "palette.ai/aiworkload-type"
 WORKLOAD_TYPES = ("application", "model")
 PHASES = ("Pending", "Provisioning", "Deploying", "Running", "Degraded", "Deleting", "Failed")

@@ -26,10 +26,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from axle.api.aiworkload import FINALIZER as FINALIZER
 from axle.api.meta import SYSTEM_NAMESPACE
 from axle.store.base import Obj
 
-FINALIZER = "axle.dev/aiworkload-cleanup"
 DEFAULT_INFRA_LABEL = "axle.dev/default-infrastructure"
 PROFILE_TYPE = {"application": "Application", "model": "Model"}
 BASE_PROFILE_TYPES = ("Infrastructure", "Full")

@@ -29,7 +29,8 @@ AIWorkload
     the pool will cost) than the project's or the tenant's `gpuLimits` minus current usage
     (recomputed from scratch, `controllers/quota.py`) is refused with 403, as Kubernetes'
     ResourceQuota refuses, with the numbers. On update only growth is checked (the pool's
-    current hosts are already in the usage).
+    current hosts are already in the usage). A new AIWorkload gets the controller's cleanup
+    finalizer (`axle.dev/aiworkload-cleanup`).
 Settings
     The Secret named by `spec.palette.secretRef` backs at most one Settings (PaletteAI's rule:
     two Settings on one Palette account would race over its compute).
@@ -51,6 +52,7 @@ from typing import Any, Literal
 import axle.api.kinds  # noqa: F401  (registers the kinds looked up below)
 from axle.api import validation as v
 from axle.api.admission import admit, qualified_kind
+from axle.api.aiworkload import FINALIZER as AIWORKLOAD_FINALIZER
 from axle.api.core import NAMESPACE_FINALIZER
 from axle.api.meta import GROUP, SYSTEM_NAMESPACE
 from axle.api.quota import gpu_limit_excess
@@ -185,12 +187,16 @@ async def mutate_admission(
     """Changes admission makes before validation; returns the object to validate and store.
 
     A new Namespace gets the lifecycle finalizer at once, so that its contents are deleted
-    with it even if it is deleted before the Namespace controller first sees it. A Project
+    with it even if it is deleted before the Namespace controller first sees it; a new
+    AIWorkload gets its cleanup finalizer so (and the controller need not write the workload
+    once more, with one more watch event to every watcher, just to add it). A Project
     created in a namespace that does not exist gets that namespace, after the Project's own
     rules pass (so a refused Project leaves no namespace behind).
     """
     if operation == "CREATE" and info.group_kind == _NAMESPACE:
-        obj = _with_namespace_finalizer(obj)
+        obj = _with_finalizer(obj, NAMESPACE_FINALIZER)
+    if operation == "CREATE" and info.group_kind == _AIWORKLOAD:
+        obj = _with_finalizer(obj, AIWORKLOAD_FINALIZER)
     if operation == "CREATE" and info.group_kind == _PROJECT:
         namespace = str(_meta(obj).get("namespace") or "")
         if namespace and await _get(store, _NAMESPACE, None, namespace) is None:
@@ -277,11 +283,11 @@ async def _namespace_lifecycle(
         raise err
 
 
-def _with_namespace_finalizer(ns: Obj) -> Obj:
-    finalizers = list(_meta(ns).get("finalizers") or [])
-    if NAMESPACE_FINALIZER in finalizers:
-        return ns
-    return {**ns, "metadata": {**_meta(ns), "finalizers": [*finalizers, NAMESPACE_FINALIZER]}}
+def _with_finalizer(obj: Obj, finalizer: str) -> Obj:
+    finalizers = list(_meta(obj).get("finalizers") or [])
+    if finalizer in finalizers:
+        return obj
+    return {**obj, "metadata": {**_meta(obj), "finalizers": [*finalizers, finalizer]}}
 
 
 async def _create_project_namespace(store: Store, namespace: str, project: Obj) -> None:
@@ -298,7 +304,7 @@ async def _create_project_namespace(store: Store, namespace: str, project: Obj) 
             "metadata": {"name": namespace, "labels": labels},
         },
     )
-    ns = _with_namespace_finalizer(ns)
+    ns = _with_finalizer(ns, NAMESPACE_FINALIZER)
     # Created meanwhile by another request: the lifecycle check then looks at that one.
     with contextlib.suppress(AlreadyExists):
         await store.create(ns_info, ns)
