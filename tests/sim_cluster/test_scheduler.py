@@ -226,3 +226,19 @@ async def test_spreads_replicas_over_free_nodes(make_cluster: Callable[..., SimC
         await sim.apply(pod(f"p{i}"))
     nodes = [(await scheduled(sim, f"p{i}"))["spec"]["nodeName"] for i in range(4)]
     assert nodes == ["a", "b", "a", "b"]
+
+
+async def test_a_pod_left_pending_is_scheduled_when_room_is_freed(sim: SimCluster) -> None:
+    # Incremental passes look only at what changed, and at the pods left pending before.
+    await sim.apply(gpu_pod("a", 8))
+    await sim.apply(gpu_pod("b", 8))  # both GPU nodes full
+    await sim.apply(gpu_pod("c", 8))
+    waiting = await scheduled(sim, "c")
+    assert waiting["status"]["phase"] == "Pending"
+    assert not waiting["spec"].get("nodeName")
+    await sim.apply(pod("unrelated"))  # a pod change that frees nothing: c keeps waiting
+    assert not (await scheduled(sim, "c"))["spec"].get("nodeName")
+    assert await sim.delete("v1", "Pod", "default", "a")
+    freed = await scheduled(sim, "c")
+    assert freed["spec"]["nodeName"] and freed["status"]["phase"] == "Running"
+    assert condition(freed, "PodScheduled")["status"] == "True"

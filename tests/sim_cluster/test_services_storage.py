@@ -161,3 +161,19 @@ async def test_other_kinds_are_stored_and_ready(sim: SimCluster) -> None:
         {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "stringData": {"a": "b"}}
     )
     assert "status" not in cm and cm["metadata"]["namespace"] == "default"
+
+
+async def test_an_address_freed_goes_to_the_service_left_waiting(
+    make_cluster: Callable[..., SimCluster],
+) -> None:
+    sim = make_cluster(lb_pool="10.200.0.0/31")  # hosts: .0 and .1
+    a = await sim.apply(service("a", "LoadBalancer"))
+    await sim.apply(service("b", "LoadBalancer"))
+    await sim.apply(service("c", "LoadBalancer"))
+    await sim.apply(service("d"))  # another Service changing frees nothing: c still waits
+    c = await sim.get("v1", "Service", "default", "c") or {}
+    assert c["status"]["loadBalancer"] == {}
+    freed = a["status"]["loadBalancer"]["ingress"][0]["ip"]
+    assert await sim.delete("v1", "Service", "default", "a")
+    c = await sim.get("v1", "Service", "default", "c") or {}
+    assert c["status"]["loadBalancer"]["ingress"] == [{"ip": freed, "ipMode": "VIP"}]

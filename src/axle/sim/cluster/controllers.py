@@ -21,7 +21,7 @@ import math
 import random
 
 from axle.sim.cluster import network, pods, storage, workloads
-from axle.sim.cluster.kinds import Key, key_of
+from axle.sim.cluster.kinds import BUILTIN_GROUPS, Key, key_of
 from axle.sim.cluster.objects import ObjectStore, clone, parse_time
 from axle.sim.cluster.runtime import Ctx, Obj, Timings, is_builtin, set_condition
 
@@ -115,8 +115,14 @@ def _mark_ready(ctx: Ctx, obj: Obj) -> None:
     ctx.store.write(new)
 
 
+def _maybe_other(key: Key) -> bool:
+    """Whether the object of `key` may be one `other_kinds` marks ready (the key's group is
+    the object's: no other object is decoded for this)."""
+    return key[1] == "CustomResourceDefinition" or key[0] not in BUILTIN_GROUPS
+
+
 def other_kinds(ctx: Ctx) -> None:
-    for obj in ctx.in_scope():
+    for obj in ctx.in_scope(_maybe_other):
         if obj["kind"] == "CustomResourceDefinition" or not is_builtin(obj):
             _mark_ready(ctx, obj)
 

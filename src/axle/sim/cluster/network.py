@@ -25,6 +25,7 @@ import hashlib
 import ipaddress
 from typing import Any
 
+from axle.sim.cluster.kinds import key_of
 from axle.sim.cluster.objects import clone
 from axle.sim.cluster.runtime import Ctx
 
@@ -127,6 +128,7 @@ def _ensure_address(ctx: Ctx, obj: Obj, *, ip_mode: bool) -> None:
     ip = _free_lb_ip(ctx)
     meta = obj["metadata"]
     if ip is None:
+        ctx.lb_waiting.add(key_of(obj))
         if not ctx.store.has_mark(obj, "pool-exhausted"):
             ctx.store.mark(obj, "pool-exhausted")
             msg = (
@@ -152,10 +154,27 @@ def _lb_kinds_touched(ctx: Ctx) -> bool:
     return ctx.touches(("", "Service"), ("networking.k8s.io", "Ingress"))
 
 
+def _lb_candidates(ctx: Ctx, group: str, kind: str) -> list[Obj]:
+    """The objects of one kind that may need an address now: all of them in a full pass,
+    else those this pass looks at and those left waiting when the pool ran dry (any other
+    has its address, or got its status when it was created, which put it in a scope). Those
+    still waiting afterwards are recorded again by `_ensure_address`."""
+    waiting = {k for k in ctx.lb_waiting if k[:2] == (group, kind)}
+    ctx.lb_waiting -= waiting
+    if ctx.full:
+        return ctx.store.of_kind(group, kind)
+    found = {key_of(o): o for o in ctx.candidates(group, kind)}
+    for key in waiting - found.keys():
+        left = ctx.store.get(key)
+        if left is not None:
+            found[key] = left
+    return [found[k] for k in sorted(found)]
+
+
 def services(ctx: Ctx) -> None:
     if not _lb_kinds_touched(ctx):
         return
-    for svc in ctx.store.of_kind("", "Service"):
+    for svc in _lb_candidates(ctx, "", "Service"):
         spec = svc.get("spec") or {}
         if spec.get("type") == "LoadBalancer":
             _ensure_address(ctx, svc, ip_mode=True)
@@ -168,5 +187,5 @@ def services(ctx: Ctx) -> None:
 def ingresses(ctx: Ctx) -> None:
     if not _lb_kinds_touched(ctx):
         return
-    for ing in ctx.store.of_kind("networking.k8s.io", "Ingress"):
+    for ing in _lb_candidates(ctx, "networking.k8s.io", "Ingress"):
         _ensure_address(ctx, ing, ip_mode=False)

@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from axle.sim.cluster.kinds import key_of
 from axle.sim.cluster.objects import clone, rfc3339
 from axle.sim.cluster.runtime import Ctx, pod_active, set_condition
 from axle.sim.cluster.scheduler import FitFailure, schedule
@@ -107,17 +108,29 @@ def schedule_pending(ctx: Ctx) -> None:
     # change to those kinds lets each pending pod try again; nothing else does.
     if not ctx.touches(("", "Pod"), ("", "Node"), ("", "PersistentVolumeClaim")):
         return
-    nodes = ctx.store.of_kind("", "Node")
-    pods = ctx.store.of_kind("", "Pod")
+    if ctx.full:
+        pods: list[Obj] | None = ctx.store.of_kind("", "Pod")
+        waiting = [p for p in pods or () if _pending(p)]
+    else:
+        # Only the pods of this pass and those left unschedulable can be pending, so a pass
+        # over pods that changed status (most passes) decodes no other pod.
+        pods = None
+        found = {key_of(p): p for p in ctx.candidates("", "Pod") if _pending(p)}
+        for key in ctx.unschedulable - found.keys():
+            left = ctx.store.get(key)
+            if left is not None and _pending(left):
+                found[key] = left
+        waiting = list(found.values())
+    ctx.unschedulable = set()
+    if not waiting:
+        return
     pending = sorted(
-        (
-            p
-            for p in pods
-            if not (p.get("spec") or {}).get("nodeName")
-            and (p.get("status") or {}).get("phase", "Pending") == "Pending"
-        ),
+        waiting,
         key=lambda p: (p["metadata"]["creationTimestamp"], int(p["metadata"]["resourceVersion"])),
     )
+    nodes = ctx.store.of_kind("", "Node")
+    if pods is None:
+        pods = ctx.store.of_kind("", "Pod")
     bound = [p for p in pods if (p.get("spec") or {}).get("nodeName")]
     for pod in pending:
         namespace = pod["metadata"]["namespace"]
@@ -136,6 +149,7 @@ def schedule_pending(ctx: Ctx) -> None:
             status["conditions"] = set_condition(
                 conds, "PodScheduled", "False", "Unschedulable", result.message, ctx.stamp()
             )
+            ctx.unschedulable.add(key_of(pod))
             if ctx.store.write(new) and old.get("message") != result.message:
                 ctx.event(new, "Warning", "FailedScheduling", result.message, SCHEDULER)
             continue
@@ -152,6 +166,14 @@ def schedule_pending(ctx: Ctx) -> None:
         ctx.event(
             new, "Normal", "Scheduled", f"Successfully assigned {ns}/{name} to {result}", SCHEDULER
         )
+
+
+def _pending(pod: Obj) -> bool:
+    """Not bound to a node, and not finished either."""
+    return (
+        not (pod.get("spec") or {}).get("nodeName")
+        and (pod.get("status") or {}).get("phase", "Pending") == "Pending"
+    )
 
 
 def _pod_conditions(

@@ -20,6 +20,7 @@ import hashlib
 import json
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +55,12 @@ class Ctx:
     # pass and their owners (`Controllers.reconcile`); objects changed during the pass join.
     scope: set[Key] | None = None
     gone: dict[Key, Obj] = field(default_factory=dict)  # removed before this pass began
+    # Services and Ingresses left waiting for a load-balancer address (the pool ran dry):
+    # with those a pass looks at, every one that needs an address (see `unschedulable`).
+    lb_waiting: set[Key] = field(default_factory=set)
+    # Pods the scheduler left pending (they fit nowhere yet): with the pods a pass looks at,
+    # every pending pod, since a pod is pending from its creation, which puts it in a scope.
+    unschedulable: set[Key] = field(default_factory=set)
 
     @property
     def full(self) -> bool:
@@ -81,11 +88,15 @@ class Ctx:
         wanted = set(kinds)
         return any(k[:2] in wanted for k in self._in_scope())
 
-    def in_scope(self) -> list[Obj]:
-        """Every live object this pass looks at."""
-        if self.scope is None:
-            return list(self.store)
-        return [o for k in sorted(self._in_scope()) if (o := self.store.get(k)) is not None]
+    def in_scope(self, wanted: Callable[[Key], bool] | None = None) -> list[Obj]:
+        """Every live object this pass looks at (whose key `wanted` accepts: the others are
+        not decoded)."""
+        keys = self.store.objects.keys() if self.scope is None else self._in_scope()
+        return [
+            o
+            for k in sorted(keys)
+            if (wanted is None or wanted(k)) and (o := self.store.get(k)) is not None
+        ]
 
     def removed(self) -> list[Obj]:
         """Objects removed since the last pass or during this one (as they were), or, in a

@@ -122,6 +122,8 @@ def replicasets(ctx: Ctx) -> None:
             if not pod_active(pod):
                 _delete(ctx, pod)
         active = [p for p in pods if pod_active(p)]
+        # The pods as they are now: read again only when this pass created or deleted some.
+        settled = len(active) == desired
         template = (rs.get("spec") or {}).get("template") or {}
         for _ in range(desired - len(active)):
             name = f"{rs['metadata']['name']}-{ctx.suffix()}"
@@ -145,7 +147,7 @@ def replicasets(ctx: Ctx) -> None:
                     f"Deleted pod: {pod['metadata']['name']}",
                     RS_CONTROLLER,
                 )
-        pods = [p for p in ctx.owned(rs, "", "Pod") if pod_active(p)]
+        pods = active if settled else [p for p in ctx.owned(rs, "", "Pod") if pod_active(p)]
         ready = sum(1 for p in pods if pod_ready(p))
         new = clone(rs)
         new["status"] = omit_zero(
@@ -255,8 +257,8 @@ def _scale(ctx: Ctx, rs: Obj, to: int, d: Obj) -> None:
 
 def _deployment_status(ctx: Ctx, d: Obj, new_rs: Obj, olds: list[Obj], replicas: int) -> None:
     all_rs = [new_rs, *olds]
-    pods = [p for r in all_rs for p in ctx.owned(r, "", "Pod") if pod_active(p)]
     new_pods = [p for p in ctx.owned(new_rs, "", "Pod") if pod_active(p)]
+    pods = [*new_pods, *(p for r in olds for p in ctx.owned(r, "", "Pod") if pod_active(p))]
     ready = sum(1 for p in pods if pod_ready(p))
     desired_total = sum(_replicas(ctx.store.get(_key(r)) or r) for r in all_rs)
     rs_name = new_rs["metadata"]["name"]
@@ -476,10 +478,12 @@ def _node_affinity_to(node_name: str, affinity: Obj | None) -> Obj:
 
 
 def daemonsets(ctx: Ctx) -> None:
-    nodes = ctx.store.of_kind("", "Node")
     # Which nodes a DaemonSet covers changes with the nodes: then every DaemonSet looks.
     every = ctx.touches(("", "Node"))
     sets = ctx.store.of_kind("apps", "DaemonSet") if every else ctx.candidates("apps", "DaemonSet")
+    if not sets:
+        return
+    nodes = ctx.store.of_kind("", "Node")
     for ds in sets:
         spec = ds.get("spec") or {}
         template = spec.get("template") or {}
