@@ -138,12 +138,20 @@ FLEET_PROFILE: dict[str, Any] = {
 VARIABLE = {"name": "index", "variableType": "string", "value": {"string": "0"}}
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of another process (Linux `/proc/PID/stat`)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def bench_hub_side(count: int) -> tuple[float, float, float]:
-    """The hub's own CPU per deployment (ms) for what `bench/fleet.py` makes it do: hand a
-    render to the worker pool and take the answer, then build the artifact and push it to
-    a new layout (`ArtifactStore.push`), `count` deployments of the fleet's profile, each
-    with its own variable, 32 at once (the controller's concurrency). Returns (hand-off,
-    build and push, both) in CPU ms of this process (its threads, not the workers)."""
+    """The hub's own CPU per deployment for what `bench/fleet.py` makes it do, the way the
+    WorkloadDeployment controller does it: render in the worker pool, then the artifact
+    (built and pushed by the worker to a new layout, or by `ArtifactStore.push` when the
+    store has no worker-side push, as before it did), `count` deployments of the fleet's
+    profile, each with its own variable, 32 at once (the controller's concurrency).
+    Returns (user, system) CPU ms per deployment of this process (its threads) and the CPU
+    ms per deployment of the render workers."""
     pool = RenderPool(2)
     root = Path(tempfile.mkdtemp(prefix="axle-bench-oci-"))
     store = ArtifactStore(f"file://{root}")
@@ -164,35 +172,36 @@ async def bench_hub_side(count: int) -> tuple[float, float, float]:
             revision=1,
         )
 
-    async def render(i: int) -> Any:
+    async def deploy(i: int) -> None:
+        req = request(i)
+        target: dict[str, Any] = {
+            "namespace": "bench",
+            "name": f"w-{i}-web",
+            "revision": 1,
+            "source_revision": "fleet-web-0@1",
+            "input_digest": req.digest(),
+        }
         async with gate:
-            return await pool.render(request(i))
+            job = store.layout_job(**target) if hasattr(store, "layout_job") else None
+            if job is None:
+                result = await pool.render(req)
+                await store.push(result.manifests, **target)
+            else:
+                result, pushed = await pool.render_and_push(req, job)
+                await store.push(result.manifests, **target, pushed=pushed)
 
-    async def push(i: int, result: Any) -> None:
-        async with gate:
-            await store.push(
-                result.manifests,
-                namespace="bench",
-                name=f"w-{i}-web",
-                revision=1,
-                source_revision="fleet-web-0@1",
-                input_digest=request(i).digest(),
-            )
-
-    await asyncio.gather(*(render(-i) for i in range(1, 5)))  # workers started and warm
-    cpu0 = time.process_time()
-    results = await asyncio.gather(*(render(i) for i in range(count)))
-    cpu1 = time.process_time()
-    if os.environ.get("BENCH_TIMES"):
-        print(os.times())
-    await asyncio.gather(*(push(i, r) for i, r in enumerate(results)))
-    cpu2 = time.process_time()
-    if os.environ.get("BENCH_TIMES"):
-        print(os.times())
+    await asyncio.gather(*(deploy(-i) for i in range(1, 5)))  # workers started and warm
+    workers = [w.process.pid for w in pool._workers if w.process.pid is not None]
+    w0 = sum(map(_cpu_seconds, workers))
+    t0 = os.times()
+    await asyncio.gather(*(deploy(i) for i in range(count)))
+    t1 = os.times()
+    w1 = sum(map(_cpu_seconds, workers))
     store.close()
     await pool.close()
-    handoff, shipping = (cpu1 - cpu0) / count * 1000, (cpu2 - cpu1) / count * 1000
-    return handoff, shipping, handoff + shipping
+    user = (t1.user - t0.user) / count * 1000
+    system = (t1.system - t0.system) / count * 1000
+    return user, system, (w1 - w0) / count * 1000
 
 
 def main() -> None:
@@ -206,17 +215,18 @@ def main() -> None:
         type=int,
         metavar="N",
         help="only the hub's CPU per deployment for N fleet deployments (render hand-off, "
-        "artifact build and push), and stop",
+        "artifact build and push, as the controller does them), and stop",
     )
     args = ap.parse_args()
     if args.profile:
         profile_render()
         return
     if args.hub_side:
-        handoff, shipping, total = asyncio.run(bench_hub_side(args.hub_side))
+        user, system, workers = asyncio.run(bench_hub_side(args.hub_side))
         print(
-            f"hub CPU per deployment ({args.hub_side} fleet deployments): render hand-off "
-            f"{handoff:.3f} ms, artifact build + push {shipping:.3f} ms, together {total:.3f} ms"
+            f"CPU per fleet deployment, render + artifact ({args.hub_side} deployments): hub "
+            f"{user + system:.3f} ms ({user:.3f} user, {system:.3f} system), render workers "
+            f"{workers:.3f} ms"
         )
         return
     rate, cpu_rate, times, manifests = bench_render(args.seconds)

@@ -5,10 +5,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from axle.controllers.artifactstore import MAX_TAG, ArtifactStore, artifact_tag
+from axle.controllers.artifactstore import (
+    MAX_TAG,
+    ArtifactStore,
+    LayoutJob,
+    LayoutPushed,
+    artifact_tag,
+    push_in_worker,
+)
 from axle.errors import TemporaryError
 from axle.oci import InvalidReference, resolve
 from axle.oci.refs import TAG_RE
@@ -157,3 +165,82 @@ async def test_registry_down_then_up(store: Store, tmp_path: Path) -> None:
             await eventually(lambda: phase_is(hub.store, "Deploying"), what="Deploying")
     finally:
         registry.stop()
+
+
+INPUT = "sha256:" + "cd" * 32
+
+
+def files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def test_only_a_layout_store_hands_its_pushes_to_the_render_worker(tmp_path: Path) -> None:
+    args: dict[str, Any] = {
+        "namespace": NS,
+        "name": "llm",
+        "revision": 2,
+        "source_revision": "llm@2",
+    }
+    store = ArtifactStore(f"file://{tmp_path / 'artifacts'}")
+    assert store.layout_job(**args, input_digest=INPUT) == LayoutJob(
+        root=str(tmp_path / "artifacts" / NS / "llm"),
+        tag=f"{NS}.llm.r2",
+        source=f"axle://{NS}/llm",
+        revision="llm@2",
+        input_digest=INPUT,
+    )
+    registry = ArtifactStore(f"oci://127.0.0.1:{free_port()}/axle", insecure=True)
+    assert registry.layout_job(**args) is None
+
+
+async def test_a_worker_push_is_the_push_the_store_would_make(tmp_path: Path) -> None:
+    args: dict[str, Any] = {
+        "namespace": NS,
+        "name": "llm",
+        "revision": 1,
+        "source_revision": "llm@1",
+        "input_digest": INPUT,
+    }
+    here = ArtifactStore(f"file://{tmp_path / 'here'}")
+    local = await here.push(sample_manifests(), **args)
+    there = ArtifactStore(f"file://{tmp_path / 'there'}")
+    job = there.layout_job(**args)
+    assert job is not None
+    pushed = push_in_worker(job, sample_manifests())
+    assert pushed == LayoutPushed(digest=local.digest)
+    taken = await there.push(sample_manifests(), **args, pushed=pushed)
+    assert (taken.digest, taken.tag) == (local.digest, local.tag)
+    assert taken.url == f"file://{tmp_path / 'there' / NS / 'llm'}"
+    assert there.pushes == 1
+    assert files(tmp_path / "there" / NS / "llm") == files(tmp_path / "here" / NS / "llm")
+
+
+async def test_a_worker_push_that_failed_reads_as_the_stores_own_failure(tmp_path: Path) -> None:
+    args: dict[str, Any] = {"namespace": NS, "name": "llm", "revision": 1, "source_revision": "x"}
+    (tmp_path / "artifacts").write_text("a file where the store's directory should be")
+    store = ArtifactStore(f"file://{tmp_path / 'artifacts'}")
+    with pytest.raises(TemporaryError) as here:
+        await store.push(sample_manifests(), **args)
+    job = store.layout_job(**args)
+    assert job is not None
+    pushed = push_in_worker(job, sample_manifests())
+    assert pushed.digest is None and pushed.error is not None
+    with pytest.raises(TemporaryError) as there:
+        await store.push(sample_manifests(), **args, pushed=pushed)
+    assert there.value.message == here.value.message
+    assert (there.value.reason, there.value.delay) == (here.value.reason, here.value.delay)
+    assert "cannot write OCI layout" in there.value.message
+    assert store.pushes == 0
+
+
+async def test_a_push_the_worker_could_not_vouch_for_is_made_here(tmp_path: Path) -> None:
+    store = ArtifactStore(f"file://{tmp_path / 'artifacts'}")
+    pushed = await store.push(
+        sample_manifests(),
+        namespace=NS,
+        name="llm",
+        revision=1,
+        source_revision="llm@1",
+        pushed=LayoutPushed(),
+    )
+    assert await store.intact(NS, "llm", pushed.digest)

@@ -6,12 +6,16 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from axle.controllers.artifactstore import LayoutJob, LayoutPushed
 from axle.controllers.renderworker import RenderPool, RenderRequest
 from axle.errors import Invalid
+from axle.oci import build_artifact
+from axle.oci.layout import has_layout_artifact, layout_tags
 from axle.render import builtins
 from tests.controllers.helpers import eventually
 
@@ -189,3 +193,56 @@ async def test_digest_is_stable_and_input_sensitive() -> None:
 def test_fork_is_refused() -> None:
     with pytest.raises(ValueError):
         RenderPool(1, start_method="fork")
+
+
+def job(root: Path, tag: str = "team-a.app-web.r1") -> LayoutJob:
+    return LayoutJob(
+        root=str(root),
+        tag=tag,
+        source="axle://team-a/app-web",
+        revision="app@1",
+        input_digest=request().digest(),
+    )
+
+
+@pytest.mark.integration
+async def test_the_worker_pushes_what_it_rendered(pool: RenderPool, tmp_path: Path) -> None:
+    layout = tmp_path / "artifacts" / "team-a" / "app-web"
+    result, pushed = await pool.render_and_push(request(), job(layout))
+    # The artifact the hub would have built from the same manifests, in the layout.
+    expected = build_artifact(
+        result.manifests,
+        source="axle://team-a/app-web",
+        revision="app@1",
+        input_digest=request().digest(),
+    )
+    assert pushed == LayoutPushed(digest=expected.manifest_digest)
+    assert layout_tags(layout) == {"team-a.app-web.r1": expected.manifest_digest}
+    assert has_layout_artifact(layout, expected.manifest_digest)
+    assert result == await pool.render(request())
+    assert (pool.stats.renders, pool.stats.pushes, pool.stats.cache_hits) == (1, 1, 1)
+    # An answer from the cache comes without a push: its caller pushes.
+    again, none = await pool.render_and_push(request(), job(tmp_path / "other"))
+    assert (again, none) == (result, None)
+    assert not (tmp_path / "other").exists()
+
+
+@pytest.mark.integration
+async def test_a_push_the_worker_cannot_make_is_reported(pool: RenderPool, tmp_path: Path) -> None:
+    blocker = tmp_path / "artifacts"
+    blocker.write_text("a file where the store's directory should be")
+    result, pushed = await pool.render_and_push(request(), job(blocker / "team-a" / "app-web"))
+    assert result.manifests and pushed is not None and pushed.digest is None
+    assert pushed.reason == "ArtifactError"
+    assert pushed.error is not None
+    assert pushed.error.startswith(f"artifact push failed: cannot write OCI layout {blocker}/")
+    # The render itself succeeded and is remembered.
+    assert pool.stats.renders == 1 and pool.stats.pushes == 0
+
+
+@pytest.mark.integration
+async def test_a_failed_render_pushes_nothing(pool: RenderPool, tmp_path: Path) -> None:
+    bad = {**WEB, "properties": {"image": "nginx", "port": "eighty"}}
+    with pytest.raises(Invalid, match="component 'web'"):
+        await pool.render_and_push(request(profile=profile([bad])), job(tmp_path / "wd"))
+    assert os.listdir(tmp_path) == []

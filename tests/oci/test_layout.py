@@ -377,3 +377,31 @@ def test_a_failed_new_layout_leaves_nothing(
     with pytest.raises(OciError, match=r"cannot write OCI layout .*No space left"):
         push_layout(art(), tmp_path / "wd", "c1", durable=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_failures_name_the_layout_not_a_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The message ends up in a deployment's status: the same failure must read the same on
+    # every retry, whatever temporary name the writer used.
+    (tmp_path / "ns").write_text("a file where a directory should be")
+    with pytest.raises(OciError) as new:
+        push_layout(art(), tmp_path / "ns" / "wd", "c1", durable=False)
+    assert ".tmp-" not in new.value.message
+    assert f"Not a directory: '{tmp_path}/ns/wd'" in new.value.message
+    a = art()
+    push_layout(a, tmp_path / "wd", "c1", durable=False)
+    real_open = os.open
+
+    def full_disk(path: Any, flags: int, mode: int = 0o777, **kw: Any) -> int:
+        if ".tmp-" in str(path):
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real_open(path, flags, mode, **kw)
+
+    monkeypatch.setattr(os, "open", full_disk)
+    with pytest.raises(OciError) as existing:
+        push_layout(art(replicas=2), tmp_path / "wd", "c1", durable=False)
+    layer = art(replicas=2).layer_digest.removeprefix("sha256:")
+    assert existing.value.message.endswith(
+        f"No space left on device: '{tmp_path}/wd/blobs/sha256/{layer}'"
+    )

@@ -22,6 +22,16 @@ deployment's first reconcile in the new hub process asks `intact()` before trust
 artifact its status names, and renders and pushes it again when it is missing or torn
 (renders are deterministic, so it comes back under the same digest and no Work changes);
 spokes verify every blob's digest on pull in any case.
+
+A layout store is written by the render worker that rendered the deployment (`LayoutJob`,
+`push_in_worker`): the worker builds the artifact from the manifests it holds and writes
+the layout, and the hub only learns the digest. Building (YAML, tar, gzip) and creating a
+layout's directories and files was most of the hub's CPU per deployment after the render
+itself, on top of a trip to a push thread and the manifests' way back from the worker. The
+worker is as trusted as the hub's threads (same user, same machine, the same functions); a
+push it could not make is reported as this store's own failure would be, and a render the
+worker did not push (answered from the pool's cache, or shared with an identical request)
+is pushed here as before.
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import hashlib
+import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -50,6 +61,8 @@ from axle.oci import (
 from axle.oci.layout import PushResult, has_layout_artifact, push_layout
 from axle.oci.refs import TAG_RE, LayoutRef, check_tag
 
+log = logging.getLogger(__name__)
+
 _TAG_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 MAX_TAG = 128
 # Retry delays: an outage may pass any moment; refused credentials need a person.
@@ -61,6 +74,45 @@ OTHER_RETRY = 15.0
 # the GIL, where more threads than cores only add switching.
 PUSH_THREADS = 16
 LAYOUT_PUSH_THREADS = 2
+
+
+@dataclass(frozen=True)
+class LayoutJob:
+    """A layout push a render worker makes right after the render (see the module
+    docstring): where, under which tag, and the artifact's annotations."""
+
+    root: str
+    tag: str
+    source: str
+    revision: str
+    input_digest: str | None
+
+
+@dataclass(frozen=True)
+class LayoutPushed:
+    """What became of a `LayoutJob`: the manifest digest pushed, or the push's failure
+    (the `OciError`'s message and reason); neither when the worker could not tell (the hub
+    then pushes itself)."""
+
+    digest: str | None = None
+    error: str | None = None
+    reason: str | None = None
+
+
+def push_in_worker(job: LayoutJob, manifests: Sequence[Mapping[str, Any]]) -> LayoutPushed:
+    """Build and push a render's artifact, in the render worker (see `LayoutJob`)."""
+    try:
+        artifact = build_artifact(
+            manifests, source=job.source, revision=job.revision, input_digest=job.input_digest
+        )
+        return LayoutPushed(
+            digest=push_layout(artifact, Path(job.root), job.tag, durable=False).digest
+        )
+    except OciError as exc:
+        return LayoutPushed(error=exc.message, reason=exc.reason)
+    except Exception:  # a bug, not the store: the hub pushes itself and reports what it meets
+        log.exception("render worker: pushing %s to %s failed", job.tag, job.root)
+        return LayoutPushed()
 
 
 def artifact_tag(namespace: str, name: str, revision: int) -> str:
@@ -101,6 +153,32 @@ class ArtifactStore:
         self.insecure = insecure
         self.pushes = 0
 
+    def layout_job(
+        self,
+        *,
+        namespace: str,
+        name: str,
+        revision: int,
+        source_revision: str,
+        input_digest: str | None = None,
+    ) -> LayoutJob | None:
+        """The push of a deployment's artifact for a render worker to make (a layout store;
+        None for a registry, or a tag this store refuses: `push` then says why)."""
+        if not isinstance(self._ref, LayoutRef):
+            return None
+        tag = artifact_tag(namespace, name, revision)
+        try:
+            check_tag(tag)
+        except OciError:
+            return None
+        return LayoutJob(
+            root=str(self._ref.path / namespace / name),
+            tag=tag,
+            source=_source(namespace, name),
+            revision=source_revision,
+            input_digest=input_digest,
+        )
+
     async def push(
         self,
         manifests: Sequence[Mapping[str, Any]],
@@ -110,15 +188,25 @@ class ArtifactStore:
         revision: int,
         source_revision: str,
         input_digest: str | None = None,
+        pushed: LayoutPushed | None = None,
     ) -> PushedArtifact:
-        """Build the artifact of `manifests` and push it; raises `TemporaryError` on failure."""
+        """Build the artifact of `manifests` and push it; raises `TemporaryError` on failure.
+
+        `pushed`: what a render worker made of this deployment's `layout_job` (the same
+        arguments); a push it made is taken as is, a failure it reports is raised as this
+        store's own, and anything else is pushed here."""
         tag = artifact_tag(namespace, name, revision)
         url = self.url_for(namespace, name)
+        if pushed is not None and pushed.digest is not None:
+            self.pushes += 1
+            return PushedArtifact(url=url, digest=pushed.digest, tag=tag)
+        if pushed is not None and pushed.error is not None:
+            raise _failed(self.url, pushed.error, pushed.reason or OciError.reason)
         loop = asyncio.get_running_loop()
         build = partial(
             build_artifact,
             manifests,
-            source=f"axle://{namespace}/{name}",
+            source=_source(namespace, name),
             revision=source_revision,
             input_digest=input_digest,
         )
@@ -150,11 +238,7 @@ class ArtifactStore:
                 reason=exc.reason,
             ) from exc
         except OciError as exc:
-            raise TemporaryError(
-                f"{_pushing(exc.message)} (artifact store {self.url}; retrying)",
-                delay=OTHER_RETRY,
-                reason=exc.reason,
-            ) from exc
+            raise _failed(self.url, exc.message, exc.reason) from exc
         self.pushes += 1
         return PushedArtifact(url=url, digest=digest, tag=tag)
 
@@ -187,6 +271,18 @@ class ArtifactStore:
 
 def _build_and_push_layout(build: Callable[[], Artifact], root: Path, tag: str) -> PushResult:
     return push_layout(build(), root, tag, durable=False)
+
+
+def _source(namespace: str, name: str) -> str:
+    """The artifact's `org.opencontainers.image.source`."""
+    return f"axle://{namespace}/{name}"
+
+
+def _failed(store: str, message: str, reason: str) -> TemporaryError:
+    """A push failure other than the registry's availability or credentials."""
+    return TemporaryError(
+        f"{_pushing(message)} (artifact store {store}; retrying)", delay=OTHER_RETRY, reason=reason
+    )
 
 
 def _pushing(message: str) -> str:

@@ -19,6 +19,13 @@ must survive both, so renders run in a small pool of worker processes:
   bounded LRU, and concurrent identical requests share one render: unchanged inputs never
   render twice.
 
+A render may carry a `LayoutJob`: the worker then builds the artifact of what it rendered
+and pushes it to the hub's layout store itself, answering with the digest (see
+`artifactstore`), so the hub neither builds nor writes it. That push is not part of the
+cached outcome: a render answered from the cache, or shared with an identical request in
+flight, comes back without one and its caller pushes. The deadline covers the push too
+(milliseconds, against a deadline of seconds).
+
 The definitions catalog is the bulk of a request and is the same for every deployment of a
 project, so it travels to each worker once per catalog digest and is referred to by digest
 afterwards (both ends keep the same small LRU of catalogs, so they always agree on what the
@@ -43,6 +50,7 @@ from typing import Any, Generic, TypeVar
 
 import orjson
 
+from axle.controllers.artifactstore import LayoutJob, LayoutPushed, push_in_worker
 from axle.errors import ApiError, Invalid
 from axle.render.result import Catalog, RenderResult
 
@@ -60,6 +68,7 @@ FORKSERVER_PRELOAD = (
     "axle.render.k8svalidate",
     "axle.render.variables",
     "axle.render.macros",
+    "axle.controllers.artifactstore",
 )
 
 K = TypeVar("K")
@@ -220,16 +229,19 @@ def worker_main(conn: Connection) -> None:
         if message[0] == "catalog":
             catalogs.put(message[1], message[2])
             continue
-        _, body, digest = message
+        _, body, digest, job = message
         catalog = catalogs.get(digest)
         try:
             if catalog is None:  # the parent mirrors our LRU, so this is a bug, not input
                 raise RuntimeError(f"catalog {digest} not sent to this worker")
-            answer: tuple[str, Any] = ("ok", _render(body, catalog))
+            result = _render(body, catalog)
+            pushed = None if job is None else push_in_worker(job, result["manifests"])
+            answer: tuple[str, Any, LayoutPushed | None] = ("ok", result, pushed)
         except ApiError as err:
-            answer = ("api", err.to_status())
+            answer = ("api", err.to_status(), None)
         except Exception as err:  # reported to the parent, which raises it as Invalid
-            answer = ("exc", f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=3)}")
+            trace = f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=3)}"
+            answer = ("exc", trace, None)
         try:
             conn.send(answer)
         except (EOFError, OSError):
@@ -266,8 +278,13 @@ class _Worker:
         return self.process.is_alive()
 
     async def exchange(
-        self, body: dict[str, Any], digest: str, catalog: Catalog, deadline: float
-    ) -> tuple[str, Any]:
+        self,
+        body: dict[str, Any],
+        digest: str,
+        catalog: Catalog,
+        deadline: float,
+        job: LayoutJob | None = None,
+    ) -> tuple[str, Any, LayoutPushed | None]:
         """Send one request (and the catalog if the worker lacks it) and wait for the answer
         on the event loop (a reader on the pipe: no thread per render)."""
         loop = asyncio.get_running_loop()
@@ -275,7 +292,7 @@ class _Worker:
             if digest not in self.catalogs:
                 self.conn.send(("catalog", digest, {k: dict(v) for k, v in catalog.items()}))
             self.catalogs.put(digest, True)
-            self.conn.send(("render", body, digest))
+            self.conn.send(("render", body, digest, job))
             readable: asyncio.Future[None] = loop.create_future()
             fd = self.conn.fileno()
 
@@ -294,7 +311,7 @@ class _Worker:
                 loop.remove_reader(fd)
             # The answer is one message the worker writes at once: reading it blocks only
             # for as long as it takes to arrive (a dead worker reads as EOF at once).
-            answer: tuple[str, Any] = self.conn.recv()
+            answer: tuple[str, Any, LayoutPushed | None] = self.conn.recv()
             return answer
         except (EOFError, OSError):
             self.process.join(timeout=5)
@@ -322,6 +339,7 @@ class PoolStats:
     crashes: int = 0
     timeouts: int = 0
     workers_started: int = 0
+    pushes: int = 0
 
 
 class RenderPool:
@@ -376,19 +394,34 @@ class RenderPool:
         self, request: RenderRequest, *, deadline: float | None = None
     ) -> RenderResult:
         """Render `request` in a worker (or answer from the cache); raises `Invalid`."""
+        outcome, _ = await self._render(request, deadline, None)
+        return _unwrap(outcome)
+
+    async def render_and_push(
+        self, request: RenderRequest, job: LayoutJob, *, deadline: float | None = None
+    ) -> tuple[RenderResult, LayoutPushed | None]:
+        """`render`, and the worker pushes the artifact as `job` says (module docstring):
+        what became of the push, or None when the result did not come from a render of
+        this call (cached or shared) and nothing was pushed."""
+        outcome, pushed = await self._render(request, deadline, job)
+        return _unwrap(outcome), pushed
+
+    async def _render(
+        self, request: RenderRequest, deadline: float | None, job: LayoutJob | None
+    ) -> tuple[tuple[str, Any], LayoutPushed | None]:
         digest = request.digest()
         outcome = self._cache.get(digest)
         if outcome is not None:
             self.stats.cache_hits += 1
-            return _unwrap(outcome)
+            return outcome, None
         shared = self._inflight.get(digest)
         if shared is not None:
-            return _unwrap(await asyncio.shield(shared))
+            return await asyncio.shield(shared), None
         fut: asyncio.Future[tuple[str, Any]] = asyncio.get_running_loop().create_future()
         self._inflight[digest] = fut
         try:
-            outcome = await self._run(
-                request, digest, deadline if deadline is not None else self.timeout
+            outcome, pushed = await self._run(
+                request, digest, deadline if deadline is not None else self.timeout, job
             )
             fut.set_result(outcome)
         except BaseException as exc:
@@ -398,9 +431,11 @@ class RenderPool:
             raise
         finally:
             del self._inflight[digest]
-        return _unwrap(outcome)
+        return outcome, pushed
 
-    async def _run(self, request: RenderRequest, digest: str, deadline: float) -> tuple[str, Any]:
+    async def _run(
+        self, request: RenderRequest, digest: str, deadline: float, job: LayoutJob | None
+    ) -> tuple[tuple[str, Any], LayoutPushed | None]:
         if self._closed:
             raise RuntimeError("the render pool is closed")
         idle = self._ensure_started()
@@ -417,8 +452,8 @@ class RenderPool:
             idle.put_nowait(None)
             raise
         try:
-            kind, value = await worker.exchange(
-                request.body(), request.catalog_digest(), request.definitions, deadline
+            kind, value, pushed = await worker.exchange(
+                request.body(), request.catalog_digest(), request.definitions, deadline, job
             )
         except _TimedOut:
             self.stats.timeouts += 1
@@ -440,16 +475,18 @@ class RenderPool:
             )
             # The same input crashes the same way: remember it rather than crash again.
             self._cache.put(digest, outcome)
-            return outcome
+            return outcome, None
         except BaseException:
             self._drop(worker)
             idle.put_nowait(None)
             raise
         idle.put_nowait(worker)
         self.stats.renders += 1
+        if pushed is not None and pushed.digest is not None:
+            self.stats.pushes += 1
         outcome = (kind, value)
         self._cache.put(digest, outcome)
-        return outcome
+        return outcome, pushed
 
     def _drop(self, worker: _Worker) -> None:
         self._workers.discard(worker)

@@ -9,7 +9,8 @@ For each WorkloadDeployment (written by the AIWorkload controller):
    nothing is pushed or delivered (what runs keeps running);
 3. record `gpuRequests` (known from the manifests, also while suspended, so the quota
    controller can reserve before anything runs) and push the artifact to the hub's store
-   (`artifactstore`); a store failure is retried and its message shown;
+   (`artifactstore`; to a layout store the render worker pushes it itself, in the same
+   trip as the render); a store failure is retried and its message shown;
 4. unless `spec.suspend`: one Work per spoke the Environment decided (`deliverywork`),
    in the order and pace of its rollout strategy; Works on spokes no longer decided are
    deleted (and released at once when their spoke is gone: no agent is left to prune);
@@ -37,7 +38,7 @@ from axle.api.meta import GROUP, SYSTEM_NAMESPACE, get_condition, set_condition
 from axle.api.registry import KindInfo
 from axle.api.spoke import WORK_FINALIZER, spoke_namespace
 from axle.api.workloaddeployment import FINALIZER
-from axle.controllers.artifactstore import ArtifactStore
+from axle.controllers.artifactstore import ArtifactStore, LayoutPushed
 from axle.controllers.controller import Context, Mapper, Reconciler
 from axle.controllers.deliveryinputs import (
     DEFINITION_KINDS,
@@ -458,8 +459,26 @@ class WorkloadDeploymentReconciler(Reconciler):
                 wspec = work.get("spec") or {}
                 if (wspec.get("artifact") or {}).get("digest") == artifact["digest"]:
                     return list(wspec.get("priorityGroups") or []), dict(wspec.get("outputs") or {})
+        m = wd["metadata"]
+        profile = inputs.request.profile["metadata"]["name"]
+        target: dict[str, Any] = {
+            "namespace": m["namespace"],
+            "name": m["name"],
+            "revision": inputs.revision,
+            "source_revision": f"{profile}@{inputs.profile_revision}",
+            "input_digest": digest,
+        }
+        # A layout store is written by the render worker itself (see `artifactstore`): the
+        # hub neither builds the artifact nor writes it, and only learns its digest.
+        job = None if unchanged else self.artifacts.layout_job(**target)
+        pushed: LayoutPushed | None = None
         try:
-            result = await self.pool.render(inputs.request, deadline=self.render_deadline)
+            if job is None:
+                result = await self.pool.render(inputs.request, deadline=self.render_deadline)
+            else:
+                result, pushed = await self.pool.render_and_push(
+                    inputs.request, job, deadline=self.render_deadline
+                )
         except Invalid as err:
             message = f"render failed: {err.message}"
             if status.get("inputDigest") != digest:
@@ -469,25 +488,16 @@ class WorkloadDeploymentReconciler(Reconciler):
             self._cond(wd, status, "Rendered", "False", "RenderFailed", _causes_text(err))
             return None
         status["gpuRequests"] = gpu_requests(result.manifests)
-        m = wd["metadata"]
         if not unchanged:
-            profile = inputs.request.profile["metadata"]["name"]
             try:
-                pushed = await self.artifacts.push(
-                    result.manifests,
-                    namespace=m["namespace"],
-                    name=m["name"],
-                    revision=inputs.revision,
-                    source_revision=f"{profile}@{inputs.profile_revision}",
-                    input_digest=digest,
-                )
+                artifact_ref = await self.artifacts.push(result.manifests, **target, pushed=pushed)
             except TemporaryError as exc:
                 phase = "Deploying" if status.get("artifact") else "Pending"
                 self._set(wd, status, phase, exc.message)
                 self._cond(wd, status, "Rendered", "True", "Rendered", "rendered")
                 self._cond(wd, status, "Delivered", "False", exc.reason, exc.message)
                 return exc.delay
-            status["artifact"] = pushed.ref()
+            status["artifact"] = artifact_ref.ref()
             status["inputDigest"] = digest
         status["observedRevision"] = inputs.revision
         self._cond(

@@ -128,12 +128,16 @@ def _push_new_layout(artifact: Artifact, root: Path, tag: str, *, durable: bool)
     # of the same process and thread id (or one in another pid namespace) is not touched.
     tmp = f"{parent}/{TMP_PREFIX}{os.path.basename(root)}-{os.getpid()}-{threading.get_ident()}"
     try:
-        os.mkdir(tmp)
-    except FileNotFoundError:
-        os.makedirs(parent, exist_ok=True)
-        os.mkdir(tmp)
-    except FileExistsError:
-        tmp = tempfile.mkdtemp(dir=parent, prefix=TMP_PREFIX)
+        try:
+            os.mkdir(tmp)
+        except FileNotFoundError:
+            os.makedirs(parent, exist_ok=True)
+            os.mkdir(tmp)
+        except FileExistsError:
+            tmp = tempfile.mkdtemp(dir=parent, prefix=TMP_PREFIX)
+    except OSError as exc:
+        _blame(exc, tmp, os.fspath(root))
+        raise
     try:
         os.mkdir(f"{tmp}/blobs")
         blobs = f"{tmp}/blobs/sha256/"
@@ -149,10 +153,23 @@ def _push_new_layout(artifact: Artifact, root: Path, tag: str, *, durable: bool)
         os.rename(tmp, root)
     except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(exc, OSError) and exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
-            return False
+        if isinstance(exc, OSError):
+            if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
+                return False
+            _blame(exc, tmp, os.fspath(root))
         raise
     return True
+
+
+def _blame(exc: OSError, tmp: str, final: str, *, whole: bool = False) -> None:
+    """Name the file a failure concerns by its final path, not the temporary one: the message
+    ends up in a deployment's status, where a name that differs on every retry would be a
+    new status each time (and means nothing to the reader). A name starting with `tmp`
+    becomes `final` (`whole`) or `final` followed by the rest of the name."""
+    for attr in ("filename", "filename2"):
+        name = getattr(exc, attr)
+        if isinstance(name, str) and name.startswith(tmp):
+            setattr(exc, attr, final if whole else final + name[len(tmp) :])
 
 
 def _write_new(path: str, data: bytes, durable: bool) -> None:
@@ -316,11 +333,16 @@ def _atomic_write(path: Path, data: bytes, *, durable: bool) -> None:
     with `O_EXCL`: a name some other writer holds (a crashed one's leftover, or a process of
     the same id in another pid namespace sharing the directory) falls back to `mkstemp`'s
     random names, so two writers never write through one file."""
-    tmp = f"{path.parent}/{TMP_PREFIX}{os.getpid()}-{threading.get_ident()}"
+    temporary = f"{path.parent}/{TMP_PREFIX}"  # what any temporary name starts with
+    tmp = f"{temporary}{os.getpid()}-{threading.get_ident()}"
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
-    except FileExistsError:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TMP_PREFIX)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        except FileExistsError:
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TMP_PREFIX)
+    except OSError as exc:
+        _blame(exc, temporary, os.fspath(path), whole=True)
+        raise
     try:
         try:
             # Whatever the umask (and mkstemp's 0600): layouts are read by other users
@@ -332,9 +354,11 @@ def _atomic_write(path: Path, data: bytes, *, durable: bool) -> None:
         finally:
             os.close(fd)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            _blame(exc, temporary, os.fspath(path), whole=True)
         raise
 
 
