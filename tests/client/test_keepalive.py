@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from axle.client import Client, ConnectionFailed, TransportPool
+from axle.client import Client, ConnectionFailed, Resource, TransportPool
 from axle.client.keepalive import KeepAlivePool
 from axle.errors import NotFound
 from tests.client.hubthread import HubThread
@@ -340,3 +340,66 @@ async def test_the_hub_over_tls_through_a_lent_transport(hub: HubThread) -> None
         assert lean.idle >= 1  # a lent transport outlives its client
     finally:
         await pool.aclose()
+
+
+async def test_a_streamed_answer_comes_in_lines_across_chunks() -> None:
+    async def stream(head: bytes, writer: asyncio.StreamWriter) -> bool:
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for part in (b'{"a":', b'1}\n{"b"', b":2}\r\n\n", b'{"c":3}'):
+            writer.write(b"%x\r\n%s\r\n" % (len(part), part))
+            await writer.drain()
+        writer.write(b"0\r\n\r\n")
+        return True
+
+    srv = await Server(stream).start()
+    pool = KeepAlivePool()
+    origin = (b"http", b"127.0.0.1", int(srv.url.rsplit(":", 1)[1]))
+    host = [(b"host", srv.url.removeprefix("http://").encode())]
+    try:
+        async with pool.stream(origin, b"GET", b"/w?watch=1", host) as answer:
+            assert answer.status_code == 200
+            lines = [line async for line in answer.lines()]
+        assert lines == [b'{"a":1}', b'{"b":2}', b"", b'{"c":3}']
+        assert pool.idle == 1  # read to its end: the connection serves the next request
+        async with pool.stream(origin, b"GET", b"/w", host) as answer:
+            async for _ in answer.lines():
+                break  # left before its end: the connection closes
+        assert pool.idle == 0 and pool.connects == 1
+    finally:
+        await pool.aclose()
+        await srv.close()
+
+
+async def test_a_watch_through_the_pool_reads_events_and_errors() -> None:
+    event = {"type": "ADDED", "object": {"metadata": {"name": "x", "resourceVersion": "5"}}}
+
+    async def watch(head: bytes, writer: asyncio.StreamWriter) -> bool:
+        if b"resourceVersion=gone" in head:
+            writer.write(answer(404, {"kind": "Status", "reason": "NotFound", "message": "nope"}))
+            return True
+        body = json.dumps(event).encode() + b"\n"
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        return True
+
+    srv = await Server(watch).start()
+    pool = TransportPool()
+    tenants = Resource("axle.dev", "v1alpha1", "Tenant", "tenants", "tenant", False)
+    try:
+        async with Client(srv.url, "tok", transport=pool.lend()) as c:
+            events = c.watch(tenants, resource_version="1", label_selector="a=b")
+            got = await anext(events)
+            await events.aclose()
+            assert got["object"]["metadata"]["name"] == "x"
+            assert got["object"]["kind"] == "Tenant"
+            first = server_line(srv.requests[0])
+            assert first.startswith("GET /apis/axle.dev/v1alpha1/tenants?watch=1")
+            assert "labelSelector=a%3Db" in first and "resourceVersion=1" in first
+            with pytest.raises(NotFound, match="nope"):
+                await anext(c.watch(tenants, resource_version="gone"))
+    finally:
+        await pool.aclose()
+        await srv.close()
+
+
+def server_line(head: bytes) -> str:
+    return head.split(b"\r\n", 1)[0].decode()

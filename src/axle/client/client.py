@@ -10,6 +10,7 @@ subclasses in `axle.client.errors`. Objects are plain dicts in Kubernetes wire s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import ssl
@@ -23,7 +24,7 @@ import httpx
 from axle import __version__
 from axle.client.discovery import Resource, ResourceMap, parse_resource_list
 from axle.client.errors import ConnectionFailed, ManifestError, UnknownResource
-from axle.client.keepalive import DEFAULT_PORTS
+from axle.client.keepalive import DEFAULT_PORTS, StreamedAnswer
 from axle.client.transport import lean_pool, tls_context
 from axle.errors import ApiError, BadRequest
 
@@ -207,6 +208,31 @@ class Client:
             read_timeout=self.timeout,
         )
         return answer.response()
+
+    @contextlib.asynccontextmanager
+    async def _stream(
+        self, path: str, params: Mapping[str, str], accept: str | None
+    ) -> AsyncIterator[_Streamed]:
+        """A GET whose answer is read line by line as it comes (a watch): through the
+        keep-alive pool's stream when lent one, else httpx's. No read timeout."""
+        if self._lean is None:
+            async with self._http.stream(
+                "GET",
+                path,
+                params=params,
+                headers={"Accept": accept} if accept else None,
+                timeout=httpx.Timeout(self.timeout, read=None),
+            ) as resp:
+                yield _HttpxStreamed(resp)
+            return
+        target = (
+            self._prefix + quote(path, safe=PATH_SAFE) + "?" + urlencode(params, quote_via=quote)
+        )
+        headers = [*self._lean_headers, (b"accept", (accept or "application/json").encode())]
+        async with self._lean.stream(
+            self._origin, b"GET", target.encode(), headers, connect_timeout=self.timeout
+        ) as answer:
+            yield _LeanStreamed(answer)
 
     async def _json(self, method: str, path: str, **kw: Any) -> Obj:
         resp = await self.request(method, path, **kw)
@@ -571,21 +597,14 @@ class Client:
             gone = False
             got = 0
             try:
-                async with self._http.stream(
-                    "GET",
-                    path,
-                    params=params,
-                    headers={"Accept": TABLE_ACCEPT} if as_table else None,
-                    timeout=httpx.Timeout(self.timeout, read=None),
-                ) as resp:
+                async with self._stream(path, params, TABLE_ACCEPT if as_table else None) as resp:
                     if resp.status_code == 410:
                         gone = True
                     elif resp.status_code >= 400:
-                        await resp.aread()
-                        raise self.error_from_response(resp)
+                        raise self.error_from_response(await resp.whole())
                     else:
                         failures = 0
-                        async for line in resp.aiter_lines():
+                        async for line in resp.lines():
                             if not line.strip():
                                 continue
                             event = json.loads(line)
@@ -627,6 +646,44 @@ class Client:
             else:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
+
+
+class _Streamed:
+    """A watch's answer as `Client.watch` reads it, from either transport."""
+
+    status_code: int
+
+    async def whole(self) -> httpx.Response:
+        """The rest of the answer, whole (an error's Status)."""
+        raise NotImplementedError
+
+    def lines(self) -> AsyncIterator[str | bytes]:
+        raise NotImplementedError
+
+
+class _HttpxStreamed(_Streamed):
+    def __init__(self, resp: httpx.Response) -> None:
+        self._resp = resp
+        self.status_code = resp.status_code
+
+    async def whole(self) -> httpx.Response:
+        await self._resp.aread()
+        return self._resp
+
+    def lines(self) -> AsyncIterator[str | bytes]:
+        return self._resp.aiter_lines()
+
+
+class _LeanStreamed(_Streamed):
+    def __init__(self, answer: StreamedAnswer) -> None:
+        self._answer = answer
+        self.status_code = answer.status_code
+
+    async def whole(self) -> httpx.Response:
+        return (await self._answer.read()).response()
+
+    def lines(self) -> AsyncIterator[str | bytes]:
+        return self._answer.lines()
 
 
 def _row_object(table: Mapping[str, Any]) -> Obj:

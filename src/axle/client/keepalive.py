@@ -18,8 +18,8 @@ timeouts, the mapping of failures to `ConnectionFailed`) stay as they are:
   timeout racing our reuse). A reused connection that ends before any byte of an answer is
   therefore dropped and the request sent once more on a new one, as browsers and Go's
   `net/http` do; an answer cut short after it began is an error, never a retry;
-- responses are read whole (no streaming): watches, which stream for minutes, belong on
-  httpx's own pool (`SharedTransport` sends them there);
+- as an httpx transport it reads answers whole; `stream()` reads one as it comes (a watch,
+  by lines) and gives its connection back only if the answer was read to its end;
 - failures are httpx's exceptions (`ConnectError`, `ConnectTimeout`, `ReadTimeout`,
   `ReadError`, `WriteError`, `RemoteProtocolError`), so callers handle them as before. The
   `timeout` extension httpx attaches to each request bounds connecting (`connect`) and the
@@ -31,16 +31,18 @@ A pool belongs to the event loop that used it (its connections are that loop's t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import h11
 import httpx
 
 Origin = tuple[bytes, bytes, int]
+_T = TypeVar("_T")
 DEFAULT_PORTS = {b"http": 80, b"https": 443}
 
 
@@ -121,11 +123,10 @@ class _Connection(asyncio.Protocol):
             and self.h11.their_state is h11.IDLE
         )
 
-    async def exchange(
+    def send_request(
         self, method: bytes, target: bytes, headers: list[tuple[bytes, bytes]], body: bytes
-    ) -> tuple[h11.Response, bytes]:
-        """Send one request and read its whole answer. Raises `_Closed` when the connection
-        ended before any byte of the answer came, h11's errors on bad framing, OSError."""
+    ) -> None:
+        """Write one whole request (bodies here are small JSON: written at once)."""
         assert self.transport is not None
         self._received = False
         conn = self.h11
@@ -136,18 +137,20 @@ class _Connection(asyncio.Protocol):
         if self.ended or self.transport.is_closing():
             raise _Closed
         self.transport.write(data)
-        response: h11.Response | None = None
-        chunks: list[bytes] = []
+
+    async def next_event(self) -> h11.Response | h11.Data | h11.EndOfMessage:
+        """The answer's next part, waiting for bytes as needed. Raises `_Closed` when the
+        connection ended before any byte of the answer came, h11's errors on bad framing."""
         while True:
             try:
-                event = conn.next_event()
+                event = self.h11.next_event()
             except h11.RemoteProtocolError:
                 if self.ended and not self._received:
                     raise _Closed from None  # closed before answering (h11: an early close)
                 raise
             if event is h11.NEED_DATA:
                 if self.ended:
-                    if response is None and not self._received:
+                    if not self._received:
                         raise _Closed
                     raise h11.RemoteProtocolError("Server disconnected mid-answer.")
                 self._waiter = self.loop.create_future()
@@ -156,18 +159,28 @@ class _Connection(asyncio.Protocol):
                 finally:
                     self._waiter = None
                 continue
-            if isinstance(event, h11.Response):
-                response = event
-            elif isinstance(event, h11.Data):
-                chunks.append(bytes(event.data))
-            elif isinstance(event, h11.EndOfMessage):
-                assert response is not None
-                return response, b"".join(chunks)
-            elif isinstance(event, h11.ConnectionClosed):
-                if response is None and not self._received:
+            if isinstance(event, h11.Response | h11.Data | h11.EndOfMessage):
+                return event
+            if isinstance(event, h11.ConnectionClosed):
+                if not self._received:
                     raise _Closed
                 raise h11.RemoteProtocolError("Server disconnected mid-answer.")
             # InformationalResponse (100 Continue) and the like: read on.
+
+    async def exchange(
+        self, method: bytes, target: bytes, headers: list[tuple[bytes, bytes]], body: bytes
+    ) -> tuple[h11.Response, bytes]:
+        """Send one request and read its whole answer (errors as `next_event`'s, OSError)."""
+        self.send_request(method, target, headers, body)
+        response = await self.next_event()
+        assert isinstance(response, h11.Response)
+        chunks: list[bytes] = []
+        while True:
+            event = await self.next_event()
+            if isinstance(event, h11.Data):
+                chunks.append(bytes(event.data))
+            elif isinstance(event, h11.EndOfMessage):
+                return response, b"".join(chunks)
 
     def recycle(self) -> bool:
         """Ready the connection for its next request; False when it cannot take one."""
@@ -184,6 +197,61 @@ class _Connection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
         self.ended = True
+
+
+def _as_httpx(exc: BaseException, request: httpx.Request | None) -> httpx.TransportError:
+    """httpx's exception for a failure while waiting for or reading an answer."""
+    if isinstance(exc, TimeoutError):
+        return httpx.ReadTimeout("timed out waiting for the answer", request=request)
+    if isinstance(exc, h11.ProtocolError | _Closed):
+        return httpx.RemoteProtocolError(
+            str(exc) or "Server disconnected mid-answer.", request=request
+        )
+    return httpx.ReadError(str(exc) or type(exc).__name__, request=request)
+
+
+class StreamedAnswer:
+    """An answer read as it comes: its status and headers, then its body by chunks or lines."""
+
+    def __init__(
+        self, conn: _Connection, head: h11.Response, request: httpx.Request | None
+    ) -> None:
+        self._conn = conn
+        self._request = request
+        self.status_code = head.status_code
+        self.reason = head.reason
+        self.headers = list(head.headers)
+        self.complete = False  # read to its end: the connection may serve another request
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        while not self.complete:
+            try:
+                event = await self._conn.next_event()
+            except (h11.ProtocolError, OSError, _Closed) as exc:
+                self._conn.close()
+                raise _as_httpx(exc, self._request) from exc
+            if isinstance(event, h11.Data):
+                yield bytes(event.data)
+            elif isinstance(event, h11.EndOfMessage):
+                self.complete = True
+
+    async def lines(self) -> AsyncIterator[bytes]:
+        """The body's lines (split at LF, a CR before it dropped), the last one even
+        without an LF."""
+        rest = b""
+        async for chunk in self.chunks():
+            rest += chunk
+            if b"\n" not in chunk:
+                continue
+            *whole, rest = rest.split(b"\n")
+            for line in whole:
+                yield line.removesuffix(b"\r")
+        if rest:
+            yield rest.removesuffix(b"\r")
+
+    async def read(self) -> Answer:
+        content = b"".join([chunk async for chunk in self.chunks()])
+        return Answer(self.status_code, self.reason, self.headers, content)
 
 
 class KeepAlivePool(httpx.AsyncBaseTransport):
@@ -239,6 +307,56 @@ class KeepAlivePool(httpx.AsyncBaseTransport):
     ) -> Answer:
         """One request to `origin` (scheme, host, port); `headers` must include Host (and
         Content-Length for a body). The answer is read whole. `request` only labels errors."""
+
+        async def exchange(conn: _Connection) -> tuple[h11.Response, bytes]:
+            async with asyncio.timeout(read_timeout):
+                return await conn.exchange(method, target, headers, body)
+
+        conn, (response, content) = await self._on_connection(
+            origin, connect_timeout, request, exchange
+        )
+        self._give_back(origin, conn)
+        return Answer(response.status_code, response.reason, list(response.headers), content)
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self,
+        origin: Origin,
+        method: bytes,
+        target: bytes,
+        headers: list[tuple[bytes, bytes]],
+        *,
+        connect_timeout: float | None = None,
+        request: httpx.Request | None = None,
+    ) -> AsyncIterator[StreamedAnswer]:
+        """A request whose answer is read as it comes (a watch): no read timeout. The
+        connection goes back to the pool if the answer was read to its end, else it closes."""
+
+        async def head(conn: _Connection) -> h11.Response:
+            conn.send_request(method, target, headers, b"")
+            event = await conn.next_event()
+            assert isinstance(event, h11.Response)
+            return event
+
+        conn, response = await self._on_connection(origin, connect_timeout, request, head)
+        answer = StreamedAnswer(conn, response, request)
+        try:
+            yield answer
+        finally:
+            if answer.complete:
+                self._give_back(origin, conn)
+            else:
+                conn.close()
+
+    async def _on_connection(
+        self,
+        origin: Origin,
+        connect_timeout: float | None,
+        request: httpx.Request | None,
+        action: Callable[[_Connection], Awaitable[_T]],
+    ) -> tuple[_Connection, _T]:
+        """`action` on a pooled connection (or a new one); once more on a new connection when
+        a reused one turns out closed before any byte of the answer. Failures as httpx's."""
         if self._closed:
             raise httpx.ConnectError("the connection pool is closed", request=request)
         conn = self._take(origin)
@@ -247,8 +365,7 @@ class KeepAlivePool(httpx.AsyncBaseTransport):
             if conn is None:
                 conn = await self._connect(origin, connect_timeout, request)
             try:
-                async with asyncio.timeout(read_timeout):
-                    response, content = await conn.exchange(method, target, headers, body)
+                return conn, await action(conn)
             except _Closed:
                 conn.close()
                 if fresh:
@@ -256,23 +373,12 @@ class KeepAlivePool(httpx.AsyncBaseTransport):
                         "Server disconnected without sending a response.", request=request
                     ) from None
                 conn = None  # the server had closed a reused connection: once more, anew
-                continue
-            except TimeoutError:
+            except (TimeoutError, h11.ProtocolError, OSError) as exc:
                 conn.close()
-                raise httpx.ReadTimeout(
-                    "timed out waiting for the answer", request=request
-                ) from None
-            except h11.ProtocolError as exc:
-                conn.close()
-                raise httpx.RemoteProtocolError(str(exc), request=request) from exc
-            except OSError as exc:
-                conn.close()
-                raise httpx.ReadError(str(exc) or type(exc).__name__, request=request) from exc
+                raise _as_httpx(exc, request) from exc
             except BaseException:
                 conn.close()  # cancelled mid-exchange: the connection's state is unknown
                 raise
-            self._give_back(origin, conn)
-            return Answer(response.status_code, response.reason, list(response.headers), content)
 
     def _take(self, origin: Origin) -> _Connection | None:
         """The most recently used idle connection to `origin` that is still good."""

@@ -10,13 +10,12 @@ while 500 agents joined, 38 % of its CPU. So:
   context is only read once built, and safe to share between connections and threads.
 - `TransportPool` lends `SharedTransport`s: clients created from one pool share its
   connection pools, and `Client.aclose` on a lent transport leaves the pool open (its owner,
-  the host, closes it once). Watch requests (`?watch=...`) and the rest go to separate pools.
-  Requests go to one `KeepAlivePool` per CA file (`keepalive.py`: it looks only at the idle
-  connection it takes, so one pool serves every agent of the host), and a `Client` given such
-  a transport sends its requests through it directly (`Client._lean_request`). Watches, which
-  stream, go to httpx's own pools, `WATCH_SHARD` borrowers' streams each: httpcore walks a
-  pool's connections on every request and asks each idle one whether the server closed it,
-  so a pool is asked for a connection only when a watch starts again.
+  the host, closes it once). Requests go to one `KeepAlivePool` per CA file (`keepalive.py`:
+  it looks only at the idle connection it takes, so one pool serves every agent of the
+  host), and a `Client` given such a transport sends its requests, and streams its watches,
+  through it directly (`Client._lean_request`, `Client._stream`). Watch requests sent
+  through httpx itself (`?watch=...`) go to httpx's own pools instead, `WATCH_SHARD`
+  borrowers' streams each, since a `KeepAlivePool` reads answers whole as a transport.
 
 Connection pools belong to the event loop that used them, so a `TransportPool` must be used
 and closed within one loop (a host process has one).
