@@ -24,7 +24,7 @@ import httpx
 from axle import __version__
 from axle.client.discovery import Resource, ResourceMap, parse_resource_list
 from axle.client.errors import ConnectionFailed, ManifestError, UnknownResource
-from axle.client.keepalive import DEFAULT_PORTS, StreamedAnswer
+from axle.client.keepalive import DEFAULT_PORTS, Answer, StreamedAnswer
 from axle.client.transport import lean_pool, tls_context
 from axle.errors import ApiError, BadRequest
 
@@ -148,6 +148,9 @@ class Client:
         accept: str | None = None,
     ) -> httpx.Response:
         """One request; raises the ApiError of a failed answer, ConnectionFailed if none came."""
+        if self._lean is not None:
+            answer = await self._lean_request(method, path, params, body, content_type, accept)
+            return answer.response()
         headers: dict[str, str] = {}
         content: bytes | None = None
         if body is not None:
@@ -157,12 +160,9 @@ class Client:
             headers["Accept"] = accept
         log.debug("%s %s %s", method, path, dict(params or {}))
         try:
-            if self._lean is not None:
-                resp = await self._lean_request(method, path, params, content, headers)
-            else:
-                resp = await self._http.request(
-                    method, path, params=params, content=content, headers=headers
-                )
+            resp = await self._http.request(
+                method, path, params=params, content=content, headers=headers
+            )
         except httpx.TransportError as exc:
             raise self._unreachable(exc) from exc
         log.debug("-> %s", resp.status_code)
@@ -175,39 +175,47 @@ class Client:
         method: str,
         path: str,
         params: Mapping[str, str] | None,
-        content: bytes | None,
-        headers: Mapping[str, str],
-    ) -> httpx.Response:
-        """The request straight through the keep-alive pool, without httpx's client.
+        body: Any,
+        content_type: str,
+        accept: str | None,
+    ) -> Answer:
+        """`request` straight through the keep-alive pool, without httpx's client.
 
         httpx's client merges the URL with its base (parsing both), consults its cookie jar,
         runs auth and redirect flows and event hooks per request: about half of a request's
         CPU, none of which this client uses (no cookies, no redirects followed, the token is a
         fixed header). The request sent is the one httpx would send, less Accept-Encoding (so
-        the answer comes plain) and Connection (HTTP/1.1 keeps alive by default)."""
+        the answer comes plain) and Connection (HTTP/1.1 keeps alive by default). Raises as
+        `request` does; returns the whole answer."""
         assert self._lean is not None
+        log.debug("%s %s %s", method, path, dict(params or {}))
         target = self._prefix + quote(path, safe=PATH_SAFE)
         if params:
             target += "?" + urlencode(params, quote_via=quote)
-        sent = [
-            *self._lean_headers,
-            (b"accept", (headers.get("Accept") or "application/json").encode()),
-        ]
-        if content is not None:
-            sent.append((b"content-type", headers["Content-Type"].encode()))
+        sent = [*self._lean_headers, (b"accept", (accept or "application/json").encode())]
+        content = b""
+        if body is not None:
+            content = json.dumps(body).encode()
+            sent.append((b"content-type", content_type.encode()))
             sent.append((b"content-length", str(len(content)).encode()))
         elif method in ("POST", "PUT", "PATCH"):
             sent.append((b"content-length", b"0"))
-        answer = await self._lean.send(
-            self._origin,
-            method.encode(),
-            target.encode(),
-            sent,
-            content or b"",
-            connect_timeout=self.timeout,
-            read_timeout=self.timeout,
-        )
-        return answer.response()
+        try:
+            answer = await self._lean.send(
+                self._origin,
+                method.encode(),
+                target.encode(),
+                sent,
+                content,
+                connect_timeout=self.timeout,
+                read_timeout=self.timeout,
+            )
+        except httpx.TransportError as exc:
+            raise self._unreachable(exc) from exc
+        log.debug("-> %s", answer.status_code)
+        if answer.status_code >= 400:
+            raise self.error_from_response(answer.response())
+        return answer
 
     @contextlib.asynccontextmanager
     async def _stream(
@@ -234,9 +242,27 @@ class Client:
         ) as answer:
             yield _LeanStreamed(answer)
 
-    async def _json(self, method: str, path: str, **kw: Any) -> Obj:
-        resp = await self.request(method, path, **kw)
-        data = resp.json()
+    async def _json(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        accept: str | None = None,
+    ) -> Obj:
+        if self._lean is not None:
+            answer = await self._lean_request(method, path, params, body, content_type, accept)
+            # The body as sent (no Accept-Encoding went out): parsed as httpx's `json()`
+            # would, without building an httpx.Response for it.
+            plain = not any(k == b"content-encoding" for k, _ in answer.headers)
+            data = json.loads(answer.content) if plain else answer.response().json()
+        else:
+            resp = await self.request(
+                method, path, params=params, body=body, content_type=content_type, accept=accept
+            )
+            data = resp.json()
         if not isinstance(data, dict):
             raise BadRequest(f"{method} {path}: the server answered with {type(data).__name__}")
         return data
