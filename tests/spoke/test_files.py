@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
+from axle.oci import build_artifact, push
 from axle.spoke import files
-from axle.spoke.artifacts import ArtifactCache
+from axle.spoke.artifacts import ArtifactCache, ArtifactError
 from axle.spoke.files import write_file, write_private
 from axle.spoke.work import WorkProcessor
 from tests.spoke.fakecluster import FakeCluster
@@ -110,3 +111,21 @@ async def test_unchanged_state_is_not_rewritten_and_missing_files_not_read(
     assert [k.name for k in keys] == ["a"] and record["uid"] == "u1"
     assert again.known_works() == [("spoke-gpu-a", "llm")]
     assert again.artifacts.cached(digest) == reg.blobs[digest]
+
+
+async def test_a_layout_artifact_is_pulled_verified_and_kept_in_one_trip(tmp_path: Path) -> None:
+    objects = [manifest("ConfigMap", "a", data={"k": "v"})]
+    artifact = build_artifact(objects, source="axle://test/a", revision="a@1")
+    url = f"file://{tmp_path / 'oci'}"
+    digest = await push(artifact, url, "a")
+    cache = ArtifactCache(tmp_path / "artifacts")
+    assert await cache.get(url, digest) == objects
+    assert cache.pulls == 1
+    # Kept on disk for the next process, as a pull through the registry path keeps it.
+    assert ArtifactCache(tmp_path / "artifacts").cached(digest) == objects
+    # The layout's failures read as the OCI library words them.
+    missing = "sha256:" + "0" * 64
+    with pytest.raises(ArtifactError, match=r"not found|no such|missing"):
+        await cache.get(url, missing)
+    with pytest.raises(ArtifactError, match="another digest"):
+        await ArtifactCache(tmp_path / "other").get(f"{url}@{missing}", digest)
