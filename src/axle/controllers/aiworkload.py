@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import hashlib
 import logging
 import time
@@ -128,6 +127,7 @@ from axle.controllers.revisions import (
 from axle.controllers.tenancy import project_tenant, status_copy
 from axle.errors import AlreadyExists, Conflict, NotFound
 from axle.store.base import Obj
+from axle.utils.jsoncopy import copy_json
 
 log = logging.getLogger(__name__)
 
@@ -890,7 +890,7 @@ class AIWorkloadReconciler(Reconciler):
             rev = find_revision(revisions, pinned)
             data = (rev or {}).get("data") or {}
             if rev is not None and data.get("spec") == (aiw.get("spec") or {}):
-                snap = copy.deepcopy(data.get("bundle") or {})  # the cache's is shared
+                snap = copy_json(data.get("bundle") or {})  # the cache's is shared
                 bundle = Bundle(
                     name=str(snap.get("name")),
                     namespace=str(snap.get("namespace")),
@@ -952,7 +952,7 @@ class AIWorkloadReconciler(Reconciler):
                 "ProfileBundleNotFound",
                 f"ProfileBundle {bundle_ns}/{ref.get('name')}{via} not found; waiting for it",
             )
-        bspec: dict[str, Any] = copy.deepcopy(obj.get("spec") or {})  # the cache's is shared
+        bspec: dict[str, Any] = copy_json(obj.get("spec") or {})  # the cache's is shared
         return Bundle(
             name=str(ref.get("name")),
             namespace=bundle_ns,
@@ -1134,7 +1134,7 @@ class AIWorkloadReconciler(Reconciler):
                 f"Compute {cname} has no inventory yet",
                 delay=self.poll_seconds,
             )
-        probe = copy.deepcopy(body)
+        probe = copy_json(body)
         probe["metadata"]["uid"] = aiw["metadata"]["uid"]
         plan = pool_plan(probe)
         taken = [c.host_uid for c in self._claims("")]
@@ -1219,7 +1219,7 @@ class AIWorkloadReconciler(Reconciler):
         event, and pass) per deployment to add it. A create that finds one after all (cached
         a moment behind the store) falls back to `ensure`."""
         if absent:
-            fresh = copy.deepcopy(body)
+            fresh = copy_json(body)
             fresh["metadata"]["finalizers"] = [WD_FINALIZER]
             fresh["apiVersion"] = self.wd_kind.api_version
             fresh["kind"] = self.wd_kind.kind

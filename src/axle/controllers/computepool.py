@@ -46,7 +46,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import copy
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -102,6 +101,7 @@ from axle.providers.palette import (
 )
 from axle.providers.palette.lookup import find_cluster_by_name, resolve_cluster_profile
 from axle.store.base import Obj
+from axle.utils.jsoncopy import copy_json
 
 log = logging.getLogger(__name__)
 
@@ -527,7 +527,7 @@ class ComputePoolReconciler(Reconciler):
             status.get("phase") or "Provisioning",
             status.get("message") or "hosts reserved",
         )
-        pool_status = copy.deepcopy(pool.get("status") or status)
+        pool_status = copy_json(pool.get("status") or status)
         status.clear()
         status.update(pool_status)
         status.setdefault("conditions", [])

@@ -21,7 +21,6 @@ What a reconcile's outcome means to the runtime (kopf's contract):
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
@@ -36,6 +35,7 @@ from axle.controllers.objects import get_or_none, key_of, make_key, split_key, w
 from axle.controllers.queue import ShutDown, WorkQueue
 from axle.errors import ApiError, Conflict, PermanentError, TemporaryError
 from axle.store.base import Obj, Store
+from axle.utils.jsoncopy import copy_json
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ class Reconciler(ABC):
     def cached(self, key: str) -> Obj | None:
         """The primary object from the cache (a deep copy: callers may edit it freely)."""
         obj = self.ctx.cache(self.kind).get(key)
-        return copy.deepcopy(obj) if obj is not None else None
+        return copy_json(obj) if obj is not None else None
 
 
 def owned_by(owner_kind: KindInfo) -> Mapper:
@@ -226,7 +226,7 @@ class Controller:
             obj = await get_or_none(self.reconciler.store, info, ns, name)
             if obj is None:
                 return
-            status = copy.deepcopy(obj.get("status") or {})
+            status = copy_json(obj.get("status") or {})
             conditions = status.setdefault("conditions", [])
             gen = obj["metadata"].get("generation")
             if set_condition(conditions, "Ready", "False", reason, message, gen):

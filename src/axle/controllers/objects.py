@@ -10,13 +10,13 @@ only when a field it manages differs, so an unchanged desired state costs one re
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable
 from typing import Any
 
 from axle.api.registry import KindInfo
 from axle.errors import AlreadyExists, NotFound
 from axle.store.base import Obj, Store
+from axle.utils.jsoncopy import copy_json
 
 
 def key_of(obj: Obj) -> str:
@@ -90,7 +90,7 @@ async def ensure(
     m = desired["metadata"]
     current = await get_or_none(store, info, m.get("namespace"), m["name"])
     if current is None:
-        body = {"apiVersion": info.api_version, "kind": info.kind, **copy.deepcopy(desired)}
+        body = {"apiVersion": info.api_version, "kind": info.kind, **copy_json(desired)}
         try:
             return await store.create(info, body)
         except AlreadyExists:
@@ -98,7 +98,7 @@ async def ensure(
             current = await store.get(info, m.get("namespace"), m["name"])
     if create_only:
         return current
-    updated = copy.deepcopy(current)
+    updated = copy_json(current)
     um = meta(updated)
     if m.get("labels"):
         um["labels"] = {**(um.get("labels") or {}), **m["labels"]}
@@ -110,7 +110,7 @@ async def ensure(
         um["ownerReferences"] = refs
     for f in fields:
         if f in desired:
-            updated[f] = copy.deepcopy(desired[f])
+            updated[f] = copy_json(desired[f])
         else:
             updated.pop(f, None)
     if updated == current:
@@ -135,6 +135,6 @@ async def write_status(store: Store, info: KindInfo, obj: Obj, status: dict[str,
     """
     if (obj.get("status") or {}) == status:
         return obj
-    body = copy.deepcopy(obj)
+    body = copy_json(obj)
     body["status"] = status
     return await store.update(info, body, subresource="status" if info.has_status else None)

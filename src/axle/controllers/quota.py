@@ -28,7 +28,6 @@ it.
 from __future__ import annotations
 
 import asyncio
-import copy
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -46,6 +45,7 @@ from axle.controllers.reservations import (
 )
 from axle.errors import Conflict
 from axle.store.base import Obj, Store
+from axle.utils.jsoncopy import copy_json
 
 # Per event loop (an asyncio.Lock belongs to the loop it first waits on), per project.
 _LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
@@ -225,7 +225,7 @@ async def write_usage(
         if obj is None:
             break
         usage = await recompute_usage(store, kinds, ns, cached=cached)
-        status = copy.deepcopy(obj.get("status") or {})
+        status = copy_json(obj.get("status") or {})
         if status.get("gpuUsage") == usage:
             break
         status["gpuUsage"] = usage
@@ -241,7 +241,7 @@ async def write_usage(
         if obj is None:
             break
         usage = await recompute_tenant_usage(store, kinds, tenant, cached=cached)
-        status = copy.deepcopy(obj.get("status") or {})
+        status = copy_json(obj.get("status") or {})
         if status.get("gpuUsage") == usage:
             break
         status["gpuUsage"] = usage

@@ -19,7 +19,6 @@ once the spec changes, the annotation is dropped and the live bundle is used aga
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 from collections.abc import Iterable
@@ -30,6 +29,7 @@ from axle.api.registry import KindInfo
 from axle.controllers.objects import is_deleting, owner_ref, owner_uids
 from axle.errors import AlreadyExists, Conflict, NotFound
 from axle.store.base import Obj, Store
+from axle.utils.jsoncopy import copy_json
 
 HISTORY_LIMIT = 10
 ROLLBACK_ANNOTATION = "axle.dev/rollback-revision"
@@ -102,7 +102,7 @@ async def ensure_revision(
     if existing is not None:
         if number_of(existing) == top:
             return existing, False
-        moved = copy.deepcopy(existing)  # `revisions` may be a cache's shared objects
+        moved = copy_json(existing)  # `revisions` may be a cache's shared objects
         moved["revision"] = top + 1
         return await store.update(info, moved), True
     body: Obj = {

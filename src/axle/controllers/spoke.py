@@ -39,7 +39,6 @@ the store's garbage collector removes them should this controller not be running
 from __future__ import annotations
 
 import asyncio
-import copy
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -60,6 +59,7 @@ from axle.controllers.informer import IndexFunc
 from axle.controllers.objects import delete_if_exists, get_or_none, is_deleting, write_status
 from axle.controllers.spokeaccess import ensure_access, remove_access
 from axle.store.base import Obj
+from axle.utils.jsoncopy import copy_json
 
 JOINED = "Joined"
 AVAILABLE = "Available"
@@ -140,7 +140,7 @@ class SpokeReconciler(Reconciler):
             return None
         name = key
         spec = spoke.get("spec") or {}
-        status: dict[str, Any] = copy.deepcopy(spoke.get("status") or {})
+        status: dict[str, Any] = copy_json(spoke.get("status") or {})
         conditions: list[dict[str, Any]] = status.setdefault("conditions", [])
         gen = spoke["metadata"].get("generation")
         was_joined = (get_condition(spoke, JOINED) or {}).get("status") == "True"

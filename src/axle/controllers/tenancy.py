@@ -7,10 +7,10 @@ their index functions can never disagree about them.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from axle.store.base import Obj
+from axle.utils.jsoncopy import copy_json
 
 TENANT_FINALIZER = "axle.dev/tenant-protection"
 TENANT_LABEL = "axle.dev/tenant"
@@ -64,7 +64,7 @@ def ready_message(obj: Obj) -> str:
 
 def status_copy(obj: Obj) -> dict[str, Any]:
     """A deep copy of the object's status, with a `conditions` list to edit."""
-    status: dict[str, Any] = copy.deepcopy(obj.get("status") or {})
+    status: dict[str, Any] = copy_json(obj.get("status") or {})
     status.setdefault("conditions", [])
     return status
 
