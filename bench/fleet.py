@@ -52,7 +52,14 @@ import yaml
 from api import RawConnection
 from axle.server.auth import ADMIN_USER
 from axle.sim.palette.fleet import GPU_KINDS, generate
-from procs import cpu_seconds, describe, memory_mib, proc_tree, reaped_children_cpu
+from procs import (
+    cpu_seconds,
+    describe,
+    memory_mib,
+    proc_tree,
+    reaped_children_cpu,
+    system_seconds,
+)
 from serve import HUB_URL, SIM_URL, start_axle
 
 AXLE = "/apis/axle.dev/v1alpha1"
@@ -81,7 +88,9 @@ PLURALS = {
 class ProcSample:
     name: str
     cpu0: float  # CPU seconds when first seen in the measured phase (0 if born in it)
+    sys0: float = 0.0  # of which in the kernel
     cpu: float = 0.0
+    sys: float = 0.0
     rss_max: float = 0.0
     hwm: float = 0.0
     alive: bool = True
@@ -103,7 +112,9 @@ class ProcWatch:
         self.reaped0 = reaped_children_cpu(self.hub)
         for pid in proc_tree(self.hub):
             try:
-                self.procs[pid] = ProcSample(describe(pid, self.hub), cpu_seconds(pid))
+                self.procs[pid] = ProcSample(
+                    describe(pid, self.hub), cpu_seconds(pid), system_seconds(pid)
+                )
             except OSError:
                 continue
         self.sample()
@@ -118,14 +129,14 @@ class ProcWatch:
         total = 0.0
         for pid in proc_tree(self.hub):
             try:
-                cpu = cpu_seconds(pid)
+                cpu, sys_ = cpu_seconds(pid), system_seconds(pid)
                 rss, hwm = memory_mib(pid)
                 if pid not in self.procs:
                     self.procs[pid] = ProcSample(describe(pid, self.hub), 0.0)
             except OSError:
                 continue
             s = self.procs[pid]
-            s.cpu, s.rss_max, s.hwm = cpu, max(s.rss_max, rss), hwm
+            s.cpu, s.sys, s.rss_max, s.hwm = cpu, sys_, max(s.rss_max, rss), hwm
             seen.add(pid)
             total += rss
         for pid, s in self.procs.items():
@@ -139,21 +150,24 @@ class ProcWatch:
     def report(self, elapsed: float) -> list[str]:
         rows: dict[str, list[float]] = {}
         for s in self.procs.values():
-            row = rows.setdefault(s.name, [0.0, 0.0, 0.0, 0.0])
+            row = rows.setdefault(s.name, [0.0, 0.0, 0.0, 0.0, 0.0])
             row[0] += s.cpu - s.cpu0
             row[1] = max(row[1], s.rss_max)
             row[2] = max(row[2], s.hwm)
             row[3] += 1
+            row[4] += s.sys - s.sys0
         reaped = reaped_children_cpu(self.hub) - self.reaped0
         lines = [
             f"  {'process':<26} {'CPU s':>7} {'cores':>6} {'peak RSS (phase)':>17} {'VmHWM':>8}"
+            f" {'of CPU: kernel':>15}"
         ]
         total = 0.0
-        for name, (cpu, rss, hwm, count) in sorted(rows.items(), key=lambda kv: -kv[1][0]):
+        for name, (cpu, rss, hwm, count, sys_) in sorted(rows.items(), key=lambda kv: -kv[1][0]):
             label = name if count == 1 else f"{name} x{int(count)}"
             total += cpu
             lines.append(
                 f"  {label:<26} {cpu:7.1f} {cpu / elapsed:6.2f} {rss:13.0f} MiB {hwm:5.0f} MiB"
+                f" {sys_:13.1f} s"
             )
         if reaped > 0.05:
             total += reaped

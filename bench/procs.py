@@ -40,6 +40,11 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
 
 
+def system_seconds(pid: int) -> float:
+    """The part of `cpu_seconds` spent in the kernel (system calls: sockets, files, fsync)."""
+    return int(stat_fields(pid)[12]) / TICKS  # stime
+
+
 def reaped_children_cpu(pid: int) -> float:
     """CPU seconds of children `pid` has already waited for (short-lived workers)."""
     fields = stat_fields(pid)
