@@ -13,6 +13,12 @@ Targets (issue 5, this machine): >= 200 renders/s and >= 100 artifacts/s. Beside
 figures it prints renders per CPU second of this process: a render is single-threaded, so
 that is the one-core rate even when other work shares the machine (wall-clock rates then
 drop with the CPU share this process gets). `--profile` prints the top of a cProfile run.
+
+`--hub-side N` measures instead what a WorkloadDeployment costs the hub process itself
+besides reconciling: N deployments of `bench/fleet.py`'s profile rendered in a pool of two
+workers and their artifacts pushed to a new layout each, as the controller does it, 32 at
+once; it prints the hub's CPU (user and system) and the workers' per deployment. This is
+the figure to watch for fleet scale, where the hub's one process is the bottleneck.
 """
 
 from __future__ import annotations
