@@ -34,6 +34,9 @@ class HubSettings(BaseSettings):
     watch_log_revisions: int = Field(
         default=100_000, description="change-log entries kept for watch resume"
     )
+    event_ttl_seconds: float = Field(
+        default=3600.0, gt=0, description="Events last seen longer ago than this are deleted"
+    )
     controllers: bool = Field(default=True, description="run the controllers in this process")
     controller_workers: int = Field(
         default=2, ge=1, description="concurrent reconciles per controller (distinct objects)"

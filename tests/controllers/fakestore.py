@@ -242,6 +242,11 @@ class FakeStore:
         stored = self.objects.get(key)
         if stored is None:
             raise NotFound(f'{info.plural} "{name}" not found', kind=info.kind, name=name)
+        md = stored["metadata"]
+        if (uid is not None and md.get("uid") != uid) or (
+            resource_version is not None and md.get("resourceVersion") != resource_version
+        ):
+            raise Conflict(f'{info.plural} "{name}": precondition failed', kind=info.kind)
         if stored["metadata"].get("finalizers"):
             if not stored["metadata"].get("deletionTimestamp"):
                 self.rev += 1

@@ -28,6 +28,7 @@ from axle.controllers.controller import Context, Controller, ControllerOptions, 
 from axle.controllers.definitions import definition_reconcilers
 from axle.controllers.environment import EnvironmentReconciler
 from axle.controllers.events import EventRecorder
+from axle.controllers.eventttl import EventExpiry
 from axle.controllers.informer import InformerSet
 from axle.controllers.integrations import SettingsReconciler
 from axle.controllers.kinds import Kinds
@@ -134,6 +135,7 @@ class ControllerManager:
         self.informers: InformerSet | None = None
         self.terms = 0  # how many times this manager has become the leader
         self._term_task: asyncio.Task[None] | None = None
+        self._expiry_task: asyncio.Task[None] | None = None
         self._elector_task: asyncio.Task[None] | None = None
         self.elector = LeaderElector(
             store,
@@ -210,16 +212,20 @@ class ControllerManager:
         await informers.wait_synced()
         for ctl in controllers:
             ctl.start()
+        expiry = EventExpiry(self.store, self.kinds.event, self.settings.event_ttl_seconds)
+        self._expiry_task = asyncio.create_task(expiry.run(), name="event-expiry")
+        self._expiry_task.add_done_callback(_log_failure)
         self.ready.set()
         log.info("%s: %d controllers running", self.identity, len(controllers))
 
     async def _stop_term(self) -> None:
         self.ready.clear()
-        task, self._term_task = self._term_task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        for task in (self._term_task, self._expiry_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        self._term_task = self._expiry_task = None
         controllers, self.controllers = self.controllers, []
         await asyncio.gather(*(c.stop() for c in controllers))
         for ctl in controllers:
@@ -235,4 +241,4 @@ class ControllerManager:
 
 def _log_failure(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
-        log.error("starting the controllers failed", exc_info=task.exception())
+        log.error("%s failed", task.get_name(), exc_info=task.exception())
