@@ -188,6 +188,7 @@ def test_only_a_layout_store_hands_its_pushes_to_the_render_worker(tmp_path: Pat
         source=f"axle://{NS}/llm",
         revision="llm@2",
         input_digest=INPUT,
+        shared=str(tmp_path / "artifacts" / ".shared"),
     )
     registry = ArtifactStore(f"oci://127.0.0.1:{free_port()}/axle", insecure=True)
     assert registry.layout_job(**args) is None

@@ -405,3 +405,81 @@ def test_failures_name_the_layout_not_a_temporary_file(
     assert existing.value.message.endswith(
         f"No space left on device: '{tmp_path}/wd/blobs/sha256/{layer}'"
     )
+
+
+def test_files_alike_in_every_layout_are_links_to_one_copy(tmp_path: Path) -> None:
+    shared = tmp_path / ".shared"
+    a, b = art(), art(replicas=2)
+    push_layout(a, tmp_path / "ns" / "one", "c1", durable=False, shared=shared)
+    push_layout(b, tmp_path / "ns" / "two", "c1", durable=False, shared=shared)
+    config = f"blobs/sha256/{a.config_digest.removeprefix('sha256:')}"
+    for name in ("oci-layout", config):
+        copies = [tmp_path / "ns" / wd / name for wd in ("one", "two")]
+        assert {p.stat().st_ino for p in copies} == {(shared / Path(name).name).stat().st_ino}
+        assert copies[0].stat().st_nlink == 3
+    # Otherwise the same layouts, file for file.
+    push_layout(a, tmp_path / "plain", "c1", durable=False)
+    assert tree(tmp_path / "ns" / "one") == tree(tmp_path / "plain")
+    assert has_layout_artifact(tmp_path / "ns" / "one", a.manifest_digest)
+    assert has_layout_artifact(tmp_path / "ns" / "two", b.manifest_digest)
+    # A durable push links nothing: the shared copies are not synced.
+    push_layout(a, tmp_path / "durable", "c1", durable=True, shared=shared)
+    assert (tmp_path / "durable" / "oci-layout").stat().st_nlink == 1
+
+
+def test_a_damaged_shared_copy_is_replaced_not_linked(tmp_path: Path) -> None:
+    shared = tmp_path / ".shared"
+    a = art()
+    push_layout(a, tmp_path / "one", "c1", durable=False, shared=shared)
+    config = a.config_digest.removeprefix("sha256:")
+    # What a power loss may leave of an unsynced file: the wrong bytes.
+    (shared / config).write_bytes(b"\0\0")
+    (shared / "oci-layout").unlink()
+    push_layout(a, tmp_path / "two", "c1", durable=False, shared=shared)
+    assert has_layout_artifact(tmp_path / "two", a.manifest_digest)
+    assert (shared / config).read_bytes() == b"{}"
+    assert (tmp_path / "two" / "blobs" / "sha256" / config).stat().st_ino == (
+        (shared / config).stat().st_ino
+    )
+    assert (tmp_path / "two" / "oci-layout").read_bytes() == b'{"imageLayoutVersion":"1.0.0"}'
+    # The earlier layout linked the damaged copy: its next push mends it (its own copy).
+    assert not has_layout_artifact(tmp_path / "one", a.manifest_digest)
+    assert push_layout(a, tmp_path / "one", "c1", durable=False, shared=shared).uploaded == [
+        a.config_digest
+    ]
+    assert has_layout_artifact(tmp_path / "one", a.manifest_digest)
+
+
+@pytest.mark.parametrize(
+    ("failures", "linked"),
+    [
+        ([errno.EMLINK], True),  # linked as often as allowed: a fresh copy is linked
+        ([errno.EMLINK, errno.EMLINK], True),
+        ([errno.EMLINK, errno.EMLINK, errno.EMLINK], False),
+        ([errno.EXDEV], False),  # another file system: written
+        ([errno.EPERM], False),
+    ],
+)
+def test_where_no_link_can_be_made_the_file_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failures: list[int], linked: bool
+) -> None:
+    shared = tmp_path / ".shared"
+    push_layout(art(), tmp_path / "first", "c1", durable=False, shared=shared)
+    real_link = os.link
+    left = {"oci-layout": list(failures)}
+
+    def link(src: Any, dst: Any) -> None:
+        pending = left.get(Path(dst).name)
+        if pending:
+            code = pending.pop(0)
+            raise OSError(code, os.strerror(code), str(src))
+        real_link(src, dst)
+
+    monkeypatch.setattr(os, "link", link)
+    a = art()
+    push_layout(a, tmp_path / "wd", "c1", durable=False, shared=shared)
+    assert has_layout_artifact(tmp_path / "wd", a.manifest_digest)
+    layout_file = tmp_path / "wd" / "oci-layout"
+    assert layout_file.read_bytes() == b'{"imageLayoutVersion":"1.0.0"}'
+    assert (layout_file.stat().st_ino == (shared / "oci-layout").stat().st_ino) is linked
+    assert layout_file.stat().st_mode & 0o777 == 0o644

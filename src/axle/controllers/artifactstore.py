@@ -21,7 +21,10 @@ that crashes loses nothing (the kernel holds what was written); after a power lo
 deployment's first reconcile in the new hub process asks `intact()` before trusting the
 artifact its status names, and renders and pushes it again when it is missing or torn
 (renders are deterministic, so it comes back under the same digest and no Work changes);
-spokes verify every blob's digest on pull in any case.
+spokes verify every blob's digest on pull in any case. The files every layout holds alike
+(`oci-layout` and the Flux config blob `{}`) are kept once, in `PATH/.shared`, and each new
+layout's are hard links to them: creating and writing small files is what a push costs the
+kernel most (see `axle.oci.layout`).
 
 A layout store is written by the render worker that rendered the deployment (`LayoutJob`,
 `push_in_worker`): the worker builds the artifact from the manifests it holds and writes
@@ -74,6 +77,9 @@ OTHER_RETRY = 15.0
 # the GIL, where more threads than cores only add switching.
 PUSH_THREADS = 16
 LAYOUT_PUSH_THREADS = 2
+# Under a layout store's directory, next to the namespaces' (no namespace starts with a dot):
+# the files every layout holds alike, which each layout links to (`push_layout(shared=)`).
+SHARED_DIR = ".shared"
 
 
 @dataclass(frozen=True)
@@ -86,6 +92,8 @@ class LayoutJob:
     source: str
     revision: str
     input_digest: str | None
+    # The store's directory of files alike in every layout (`push_layout(shared=...)`).
+    shared: str | None = None
 
 
 @dataclass(frozen=True)
@@ -106,7 +114,13 @@ def push_in_worker(job: LayoutJob, manifests: Sequence[Mapping[str, Any]]) -> La
             manifests, source=job.source, revision=job.revision, input_digest=job.input_digest
         )
         return LayoutPushed(
-            digest=push_layout(artifact, Path(job.root), job.tag, durable=False).digest
+            digest=push_layout(
+                artifact,
+                Path(job.root),
+                job.tag,
+                durable=False,
+                shared=None if job.shared is None else Path(job.shared),
+            ).digest
         )
     except OciError as exc:
         return LayoutPushed(error=exc.message, reason=exc.reason)
@@ -175,6 +189,7 @@ class ArtifactStore:
             root=str(self._ref.path / namespace / name),
             tag=tag,
             source=_source(namespace, name),
+            shared=str(self._ref.path / SHARED_DIR),
             revision=source_revision,
             input_digest=input_digest,
         )
@@ -217,7 +232,12 @@ class ArtifactStore:
                 check_tag(tag)
                 root = self._ref.path / namespace / name
                 result = await loop.run_in_executor(
-                    self._executor, _build_and_push_layout, build, root, tag
+                    self._executor,
+                    _build_and_push_layout,
+                    build,
+                    root,
+                    tag,
+                    self._ref.path / SHARED_DIR,
                 )
                 digest = result.digest
             else:
@@ -269,8 +289,10 @@ class ArtifactStore:
         return self.url
 
 
-def _build_and_push_layout(build: Callable[[], Artifact], root: Path, tag: str) -> PushResult:
-    return push_layout(build(), root, tag, durable=False)
+def _build_and_push_layout(
+    build: Callable[[], Artifact], root: Path, tag: str, shared: Path
+) -> PushResult:
+    return push_layout(build(), root, tag, durable=False, shared=shared)
 
 
 def _source(namespace: str, name: str) -> str:

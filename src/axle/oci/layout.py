@@ -19,6 +19,15 @@ Writes are safe for several processes pushing at once:
   itself (no lock file to leave behind), so pushes of different tags never lose each other's
   entries; a tag already pointing at the same digest leaves the index untouched.
 
+A push that is not durable may name a `shared` directory (the hub's store keeps one): the
+files every layout holds alike, `oci-layout` and the Flux config blob `{}`, are kept there
+once and a new layout's copies are hard links to them. Creating a file and writing its
+first block is what a push costs the kernel most (on a busy disk, more than the rest of the
+push together), and these are two of a new layout's five files. The shared copy is checked
+before each link and written afresh when missing, damaged or linked to the file system's
+limit; where no link can be made (another file system, no permission), the file is written.
+No writer changes a layout's file in place, so linked copies stay alike.
+
 So pushing an unchanged artifact writes nothing at all. Manifests a tag no longer points at
 are kept (their blobs may be shared); nothing here deletes content.
 
@@ -50,7 +59,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from axle.oci.artifact import MANIFEST_MEDIA_TYPE, Artifact, artifact_from_parts, parse_manifest
+from axle.oci.artifact import (
+    CONFIG_BYTES,
+    MANIFEST_MEDIA_TYPE,
+    Artifact,
+    artifact_from_parts,
+    parse_manifest,
+)
 from axle.oci.digests import check_digest, sha256_digest, verify
 from axle.oci.errors import ArtifactNotFound, InvalidArtifact, OciError
 
@@ -72,13 +87,22 @@ class PushResult:
     tagged: bool = False
 
 
-def push_layout(artifact: Artifact, root: Path, tag: str, *, durable: bool = True) -> PushResult:
+def push_layout(
+    artifact: Artifact,
+    root: Path,
+    tag: str,
+    *,
+    durable: bool = True,
+    shared: Path | None = None,
+) -> PushResult:
     """Store `artifact` in the layout at `root` (created if missing) and point `tag` at it.
 
     `durable`: fsync every file before it is renamed into place (see the module docstring for
-    when that is not needed)."""
+    when that is not needed). `shared`: a directory on the same file system where a push that
+    is not durable keeps the files every layout holds alike (`oci-layout`, the Flux config
+    blob) once, and links a new layout's copies to them (module docstring)."""
     try:
-        if _push_new_layout(artifact, root, tag, durable=durable):
+        if _push_new_layout(artifact, root, tag, durable=durable, shared=shared):
             return PushResult(
                 digest=artifact.manifest_digest,
                 uploaded=[*artifact.blobs, artifact.manifest_digest],
@@ -109,7 +133,9 @@ def _contents(artifact: Artifact) -> list[tuple[str, bytes]]:
     return [*artifact.blobs.items(), (artifact.manifest_digest, artifact.manifest_bytes)]
 
 
-def _push_new_layout(artifact: Artifact, root: Path, tag: str, *, durable: bool) -> bool:
+def _push_new_layout(
+    artifact: Artifact, root: Path, tag: str, *, durable: bool, shared: Path | None
+) -> bool:
     """Push into a layout that does not exist yet, in one piece; False when `root` exists
     (or another writer created it meanwhile), for the general path to take over.
 
@@ -138,13 +164,23 @@ def _push_new_layout(artifact: Artifact, root: Path, tag: str, *, durable: bool)
     except OSError as exc:
         _blame(exc, tmp, os.fspath(root))
         raise
+    # Files alike in every layout are hard links to one copy, when allowed (not durable:
+    # the copy is not synced either; it is checked before each link instead).
+    common = None if durable or shared is None else os.fspath(shared)
     try:
         os.mkdir(f"{tmp}/blobs")
         blobs = f"{tmp}/blobs/sha256/"
         os.mkdir(blobs)
-        _write_new(f"{tmp}/{OCI_LAYOUT_FILE}", OCI_LAYOUT_BYTES, durable)
+        if common is None or not _link_common(common, OCI_LAYOUT_FILE, OCI_LAYOUT_BYTES, tmp):
+            _write_new(f"{tmp}/{OCI_LAYOUT_FILE}", OCI_LAYOUT_BYTES, durable)
         for digest, data in _contents(artifact):
-            _write_new(blobs + digest.removeprefix("sha256:"), data, durable)
+            name = digest.removeprefix("sha256:")
+            if (
+                common is None
+                or data != CONFIG_BYTES
+                or not _link_common(common, name, data, blobs)
+            ):
+                _write_new(blobs + name, data, durable)
         index = _empty_index()
         index["manifests"] = [_index_entry(artifact, tag)]
         _write_new(f"{tmp}/{INDEX_FILE}", _index_bytes(index), durable)
@@ -170,6 +206,47 @@ def _blame(exc: OSError, tmp: str, final: str, *, whole: bool = False) -> None:
         name = getattr(exc, attr)
         if isinstance(name, str) and name.startswith(tmp):
             setattr(exc, attr, final if whole else final + name[len(tmp) :])
+
+
+def _link_common(shared: str, name: str, data: bytes, into: str) -> bool:
+    """Hard-link `into/name` to the copy of `data` kept as `shared/name`, writing that copy
+    first when it is missing, damaged (a power loss may tear it: it is not synced) or linked
+    as often as the file system allows; False when no link could be made (another file
+    system, no permission, ...), and the caller writes the file itself.
+
+    Creating a file and writing its first block is what a push costs the kernel most, and
+    on a busy disk it costs milliseconds: two of a new layout's five files are the same in
+    every layout, and linking them skips both. Nothing ever writes a layout's file in place
+    (every writer replaces files by renaming), so the copies stay alike."""
+    source = f"{shared}/{name}"
+    # Three tries at most: a missing copy is written, and then may be found linked to the
+    # limit (another writer's), so a fresh one is written once more.
+    for _ in range(3):
+        try:
+            if _holds(source, data):
+                os.link(source, f"{into}/{name}")
+                return True
+        except OSError as exc:
+            if exc.errno != errno.EMLINK:
+                return False
+        try:  # missing, damaged or linked to the limit: a fresh copy (a new inode)
+            os.makedirs(shared, exist_ok=True)
+            _atomic_write(Path(source), data, durable=False)
+        except OSError:
+            return False
+    return False
+
+
+def _holds(path: str, data: bytes) -> bool:
+    """Whether the file at `path` holds exactly `data` (a small file)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        return os.read(fd, len(data) + 1) == data
+    finally:
+        os.close(fd)
 
 
 def _write_new(path: str, data: bytes, durable: bool) -> None:
