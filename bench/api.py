@@ -353,7 +353,7 @@ async def open_watch(
     return reader, writer
 
 
-async def bench_watch(url: str, token: str, watchers: int, events: int) -> None:
+async def bench_watch(url: str, token: str, watchers: int, events: int, cpu: HubCPU) -> None:
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30) as http:
         rv = (await http.get(CM, params={"limit": "1"})).json()["metadata"]["resourceVersion"]
@@ -385,6 +385,7 @@ async def bench_watch(url: str, token: str, watchers: int, events: int) -> None:
 
         tasks = [asyncio.create_task(reader_task(r)) for r, _ in conns]
         await asyncio.sleep(0.5)  # let every watch reach the server's live stream
+        before = cpu.read()
         for i in range(events):
             name = f"fan-{i}"
             all_seen.clear()
@@ -403,6 +404,7 @@ async def bench_watch(url: str, token: str, watchers: int, events: int) -> None:
             except TimeoutError:
                 print(f"event {name}: only {len(latencies) - i * watchers} deliveries in 10 s")
         got = len(latencies)
+        after = cpu.read()
         for t in tasks:
             t.cancel()
         for _, w in conns:
@@ -415,6 +417,9 @@ async def bench_watch(url: str, token: str, watchers: int, events: int) -> None:
         )
         if latencies:
             print(f"{'':<28} mean {fmt_ms(statistics.fmean(latencies))}")
+        if before is not None and after is not None and got:
+            # One event per stream per write: the agents' pattern (each watches its namespace).
+            print(f"{'hub CPU per delivery':<28} {(after - before) / got * 1e6:.0f} us")
 
 
 async def read_chunks(reader: asyncio.StreamReader, want: int) -> tuple[int, int]:
@@ -536,7 +541,7 @@ async def main() -> None:
         await bench_watch_burst(
             url, token, args.burst_watchers, args.requests, args.concurrency, run_id, cpu
         )
-        await bench_watch(url, token, args.watchers, args.events)
+        await bench_watch(url, token, args.watchers, args.events, cpu)
     finally:
         if proc is not None:
             proc.send_signal(signal.SIGTERM)

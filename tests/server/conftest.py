@@ -20,6 +20,7 @@ from axle.server.app import build_app
 from axle.server.audit import AuditLog
 from axle.server.auth import TokenAuthenticator, add_user, ensure_admin_token
 from axle.server.hub import bind_socket
+from axle.server.namespaces import NamespaceIndex
 from axle.server.rbac import RBACAuthorizer
 from axle.settings import HubSettings
 from axle.store import open_store
@@ -40,6 +41,7 @@ class Hub:
         self.authenticator = TokenAuthenticator.from_data_dir(tmp_path)
         self.authorizer = RBACAuthorizer(store)
         self.audit = AuditLog(tmp_path / "audit.log", flush_interval=0.05)
+        self.namespaces = NamespaceIndex(store)
         self.app = build_app(
             settings,
             store,
@@ -47,6 +49,7 @@ class Hub:
             self.authorizer,
             self.audit,
             bookmark_seconds=0.2,
+            namespaces=self.namespaces,
         )
         self.base_url = "http://hub"
 
@@ -75,10 +78,12 @@ async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
     settings = HubSettings(data_dir=tmp_path, max_body_bytes=64 * 1024, controllers=False)
     h = Hub(tmp_path, store, settings)
     await h.authorizer.start()
+    await h.namespaces.start()
     try:
         yield h
     finally:
         h.api.watches.close_all()
+        await h.namespaces.stop()
         await h.authorizer.stop()
         h.audit.close()
         await store.close()

@@ -70,6 +70,7 @@ from axle.controllers.quota import (
 from axle.errors import AlreadyExists, Cause, Forbidden, Invalid, NotFound
 from axle.server.admission_pools import compute_pool_errors
 from axle.server.auth import MASTERS_GROUP, UserInfo
+from axle.server.namespaces import NamespaceIndex
 from axle.server.rbac import RBAC_GROUP, Authorizer
 from axle.server.rbac_escalation import check_escalation
 from axle.store.base import Obj, Store
@@ -216,16 +217,18 @@ async def validate_admission(
     *,
     dry_run: bool = False,
     authorizer: Authorizer | None = None,
+    namespaces: NamespaceIndex | None = None,
 ) -> None:
     """Refuse a write that breaks a cross-object rule (Invalid, Forbidden or NotFound).
 
     `authorizer` is needed to let a user outside `system:masters` write Roles and bindings
     (the escalation check asks it what the user holds); without it such writes are refused.
+    `namespaces`, when given, answers "does the namespace exist" for updates from memory.
     """
     if operation == "DELETE":
         _validate_delete(info, obj if obj is not None else old or {})
         return
-    await _namespace_lifecycle(store, info, obj, operation, dry_run=dry_run)
+    await _namespace_lifecycle(store, info, obj, operation, dry_run=dry_run, namespaces=namespaces)
     group_kind = info.group_kind
     if info.group == RBAC_GROUP and not _is_admin(user):
         if authorizer is None:
@@ -255,12 +258,22 @@ def _validate_delete(info: KindInfo, obj: Obj) -> None:
 
 
 async def _namespace_lifecycle(
-    store: Store, info: KindInfo, obj: Obj, operation: Operation, *, dry_run: bool
+    store: Store,
+    info: KindInfo,
+    obj: Obj,
+    operation: Operation,
+    *,
+    dry_run: bool,
+    namespaces: NamespaceIndex | None = None,
 ) -> None:
     if not info.namespaced:
         return
     namespace = str(_meta(obj).get("namespace") or "")
     if not namespace:
+        return
+    if operation == "UPDATE" and namespaces is not None and namespaces.has(namespace):
+        # An update needs the namespace to exist, which the index knows; only a create must
+        # also see that it is not terminating, so creates read it from the store.
         return
     found = await _get(store, _NAMESPACE, None, namespace)
     if found is None:

@@ -39,6 +39,7 @@ from axle.server.auth import MASTERS_GROUP, UserInfo
 from axle.server.bodies import decode_object, parse_accept, read_body
 from axle.server.discovery import AGGREGATED_MEDIA_TYPE, Discovery, wants_aggregated
 from axle.server.handlers import Call, JSONResponse, ResourceHandlers, json_response
+from axle.server.namespaces import NamespaceIndex
 from axle.server.openapi import OpenAPIDocs
 from axle.server.rbac import Attributes, Authorizer, forbidden_error
 from axle.server.requestinfo import RequestInfo, parse_query, parse_request
@@ -119,6 +120,7 @@ class ApiServer:
         registry: Registry | None = None,
         bookmark_seconds: float = 60.0,
         spokes: SpokeTokenAuthenticator | None = None,
+        namespaces: NamespaceIndex | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -142,7 +144,9 @@ class ApiServer:
         self.version_bytes = json_response(self.version).body
         self._openapi: OpenAPIDocs | None = None
         self.watches = WatchStreams(bookmark_seconds)
-        self.handlers = ResourceHandlers(store, self.routes, self.watches, authorizer)
+        self.handlers = ResourceHandlers(
+            store, self.routes, self.watches, authorizer, namespaces=namespaces
+        )
         self.body_limit = settings.max_body_bytes
 
     @property
@@ -385,11 +389,13 @@ def build_app(
     registry: Registry | None = None,
     bookmark_seconds: float = 60.0,
     spokes: SpokeTokenAuthenticator | None = None,
+    namespaces: NamespaceIndex | None = None,
 ) -> HubApp:
     """The ASGI app of the hub. `app.state.api` is the `ApiServer` (watch streams, routes).
 
     `spokes`: accept spoke credentials too (after `authenticator`) and end a revoked spoke's
-    watch streams.
+    watch streams. `namespaces`: a started index of existing namespaces, so that updates need
+    no store read to know theirs exists.
     """
     api = ApiServer(
         settings,
@@ -400,5 +406,6 @@ def build_app(
         registry=registry,
         bookmark_seconds=bookmark_seconds,
         spokes=spokes,
+        namespaces=namespaces,
     )
     return HubApp(api)

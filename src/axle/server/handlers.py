@@ -44,6 +44,7 @@ from axle.server.bodies import (
     read_body,
 )
 from axle.server.listtypes import is_builtin
+from axle.server.namespaces import NamespaceIndex
 from axle.server.patch import apply_patch
 from axle.server.rbac import Authorizer
 from axle.server.requestinfo import RequestInfo
@@ -147,12 +148,15 @@ class ResourceHandlers:
         routes: RouteTable,
         watches: WatchStreams,
         authorizer: Authorizer | None = None,
+        namespaces: NamespaceIndex | None = None,
     ) -> None:
         self.store = store
         self.routes = routes
         self.watches = watches
         # Admission asks it whether a writer of Roles and bindings holds what they grant.
         self.authorizer = authorizer
+        # Admission asks it whether the namespace of an update exists (else the store).
+        self.namespaces = namespaces
         self._tables: dict[tuple[str, str], TableConverter] = {}
 
     def table_converter(self, info: KindInfo) -> TableConverter:
@@ -410,6 +414,7 @@ class ResourceHandlers:
             call.user,
             dry_run=dry_run,
             authorizer=self.authorizer,
+            namespaces=self.namespaces,
         )
         return obj
 
@@ -466,6 +471,7 @@ class ResourceHandlers:
             call.user,
             dry_run=call.dry_run,
             authorizer=self.authorizer,
+            namespaces=self.namespaces,
         )
         if operation != "Apply":
             new = track_update(
@@ -628,6 +634,7 @@ class ResourceHandlers:
             call.user,
             dry_run=opts["dry_run"],
             authorizer=self.authorizer,
+            namespaces=self.namespaces,
         )
         propagation: Propagation = opts["propagation"]
         obj = await self.store.delete(

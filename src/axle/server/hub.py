@@ -42,6 +42,7 @@ from axle.server.app import build_app
 from axle.server.audit import AuditLog
 from axle.server.auth import TokenAuthenticator, ensure_admin_token
 from axle.server.listener import sniffing_protocol
+from axle.server.namespaces import NamespaceIndex
 from axle.server.rbac import RBACAuthorizer
 from axle.server.spokeauth import SpokeTokenAuthenticator
 from axle.server.tls import ensure_serving_cert, write_kubeconfig
@@ -78,6 +79,7 @@ async def serve(settings: HubSettings, *, on_ready: Callable[[str], None] | None
     await store.start()
     authorizer: RBACAuthorizer | None = None
     spokes: SpokeTokenAuthenticator | None = None
+    namespaces: NamespaceIndex | None = None
     audit: AuditLog | None = None
     manager: ControllerManager | None = None
     sock: socket.socket | None = None
@@ -89,13 +91,17 @@ async def serve(settings: HubSettings, *, on_ready: Callable[[str], None] | None
         await authorizer.start()
         spokes = SpokeTokenAuthenticator(store)
         await spokes.start()
+        namespaces = NamespaceIndex(store)
+        await namespaces.start()
         audit = AuditLog(settings.audit_path)
         sock = bind_socket(settings.host, settings.port)
         port = sock.getsockname()[1]
         host = url_host(settings.host)
         ssl_ctx, ca_path = _ssl_context(settings)
         write_kubeconfig(data_dir, f"https://{host}:{port}", token, ca_path)
-        app = build_app(settings, store, authenticator, authorizer, audit, spokes=spokes)
+        app = build_app(
+            settings, store, authenticator, authorizer, audit, spokes=spokes, namespaces=namespaces
+        )
         if settings.controllers:
             identity = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
             manager = ControllerManager(store, settings, identity, hub_url=f"http://{host}:{port}")
@@ -121,6 +127,8 @@ async def serve(settings: HubSettings, *, on_ready: Callable[[str], None] | None
             await _quietly(manager.stop(), "controllers")
         if spokes is not None:
             await _quietly(spokes.stop(), "spoke authenticator")
+        if namespaces is not None:
+            await _quietly(namespaces.stop(), "namespace index")
         if authorizer is not None:
             await _quietly(authorizer.stop(), "authorizer")
         if audit is not None:
