@@ -21,9 +21,10 @@ timeouts, the mapping of failures to `ConnectionFailed`) stay as they are:
 - as an httpx transport it reads answers whole; `stream()` reads one as it comes (a watch,
   by lines) and gives its connection back only if the answer was read to its end;
 - failures are httpx's exceptions (`ConnectError`, `ConnectTimeout`, `ReadTimeout`,
-  `ReadError`, `WriteError`, `RemoteProtocolError`), so callers handle them as before. The
-  `timeout` extension httpx attaches to each request bounds connecting (`connect`) and the
-  wait for the answer (`read`); `None` waits for ever.
+  `ReadError`, `RemoteProtocolError`), so callers handle them as before. The `timeout`
+  extension httpx attaches to each request bounds connecting (`connect`) and the wait for
+  the answer (`read`); `None` waits for ever. (`Client` also calls `send` and `stream`
+  directly, skipping httpx's client: see `Client._lean_request`.)
 
 A pool belongs to the event loop that used it (its connections are that loop's transports).
 """
