@@ -5,6 +5,7 @@ looked for on disk."""
 from __future__ import annotations
 
 import asyncio
+import json
 import stat
 import threading
 from pathlib import Path
@@ -16,9 +17,10 @@ from axle.oci import build_artifact, push
 from axle.spoke import files
 from axle.spoke.artifacts import ArtifactCache, ArtifactError
 from axle.spoke.files import write_file, write_private
+from axle.spoke.namespaces import NamespaceBook
 from axle.spoke.work import WorkProcessor
 from tests.spoke.fakecluster import FakeCluster
-from tests.spoke.test_work import Registry, manifest, processor, work
+from tests.spoke.test_work import NS, Registry, manifest, processor, work
 
 
 def mode(path: Path) -> int:
@@ -129,3 +131,17 @@ async def test_a_layout_artifact_is_pulled_verified_and_kept_in_one_trip(tmp_pat
         await cache.get(url, missing)
     with pytest.raises(ArtifactError, match="another digest"):
         await ArtifactCache(tmp_path / "other").get(f"{url}@{missing}", digest)
+
+
+async def test_namespace_book_changes_made_together_share_a_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    counting = Counting(monkeypatch)
+    book = NamespaceBook(FakeCluster(namespaces=("default",)), tmp_path / "namespaces.json")
+    labels = [f"{NS}.w{i}" for i in range(10)]
+    await asyncio.gather(*(book.ensure("apps", label) for label in labels))
+    writes = [w for w in counting.written if w.endswith("namespaces.json")]
+    assert 1 <= len(writes) <= 2  # the first change, then every change made meanwhile
+    # Each ensure returned only once its change was on disk.
+    assert json.loads((tmp_path / "namespaces.json").read_text()) == {"apps": labels}
+    assert NamespaceBook(FakeCluster(), tmp_path / "namespaces.json").users("apps") == labels

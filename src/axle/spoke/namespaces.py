@@ -41,6 +41,8 @@ class NamespaceBook:
         self.path = path
         self._users: dict[str, list[str]] | None = None
         self._saving = asyncio.Lock()
+        self._changes = 0  # changes made to the book so far
+        self._saved = 0  # changes the file holds
 
     def _load(self) -> dict[str, list[str]]:
         if self._users is None:
@@ -56,11 +58,18 @@ class NamespaceBook:
         return self._users
 
     async def _save(self) -> None:
-        """Write the book off the loop (`files.write_file`); one write at a time, each of the
-        book as it is then, so the last write holds the latest state."""
+        """Write the book off the loop (`files.write_file`) and return once a write holding
+        the caller's change is on disk. One write at a time, each of the book as it is then;
+        changes made while a write is under way share the next one (the Works of an agent
+        arrive together: ten new Works cost two writes, not ten)."""
+        self._changes += 1
+        mine = self._changes
         async with self._saving:
-            text = json.dumps(self._load(), sort_keys=True)
-            await write_file(self.path, text)
+            if self._saved >= mine:
+                return  # a write that began after this change already holds it
+            upto = self._changes
+            await write_file(self.path, json.dumps(self._load(), sort_keys=True))
+            self._saved = upto
 
     def users(self, namespace: str) -> list[str]:
         return list(self._load().get(namespace, []))
