@@ -403,3 +403,15 @@ async def test_a_watch_through_the_pool_reads_events_and_errors() -> None:
 
 def server_line(head: bytes) -> str:
     return head.split(b"\r\n", 1)[0].decode()
+
+
+def test_a_hub_behind_a_proxy_stays_with_httpx(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    pool = TransportPool()
+    assert Client("http://hub:8080", transport=pool.lend())._lean is not None
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy:3128")
+    assert Client("http://hub:8080", transport=pool.lend())._lean is None
+    monkeypatch.setenv("NO_PROXY", "hub")
+    assert Client("http://hub:8080", transport=pool.lend())._lean is not None

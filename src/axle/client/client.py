@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import ssl
+import urllib.request
 from collections.abc import AsyncIterator, Mapping
 from types import TracebackType
 from typing import Any
@@ -87,8 +88,10 @@ class Client:
         self._resources: ResourceMap | None = None
         # Requests through a lent keep-alive pool skip httpx's request machinery (see
         # `_lean_request`); watches and everything else go through httpx.
-        self._lean = lean_pool(transport)
         url = httpx.URL(self.server)
+        # A hub reached through a proxy (HTTP(S)_PROXY / ALL_PROXY, not bypassed by NO_PROXY)
+        # stays with httpx, which sends through the proxy; the keep-alive pool goes direct.
+        self._lean = None if _proxied(url) else lean_pool(transport)
         self._origin = (
             url.raw_scheme,
             url.raw_host,
@@ -710,6 +713,15 @@ class _LeanStreamed(_Streamed):
 
     def lines(self) -> AsyncIterator[str | bytes]:
         return self._answer.lines()
+
+
+def _proxied(url: httpx.URL) -> bool:
+    """Whether the environment sends requests for `url` through a proxy (as httpx reads it:
+    the scheme's proxy or ALL_PROXY, unless NO_PROXY names the host)."""
+    proxies = urllib.request.getproxies()
+    if not (proxies.get(url.scheme) or proxies.get("all")):
+        return False
+    return not urllib.request.proxy_bypass(url.host)
 
 
 def _row_object(table: Mapping[str, Any]) -> Obj:
