@@ -145,3 +145,14 @@ async def test_namespace_book_changes_made_together_share_a_write(
     # Each ensure returned only once its change was on disk.
     assert json.loads((tmp_path / "namespaces.json").read_text()) == {"apps": labels}
     assert NamespaceBook(FakeCluster(), tmp_path / "namespaces.json").users("apps") == labels
+
+
+def test_drain_waits_for_queued_writes(tmp_path: Path) -> None:
+    async def queue_many() -> None:
+        loop = asyncio.get_running_loop()
+        for i in range(50):  # queued without waiting for them
+            files._WRITER.submit(tmp_path / f"{i}.json", b"x", loop.create_future())
+
+    asyncio.run(queue_many())
+    assert files._WRITER.drain(timeout=30)
+    assert len(list(tmp_path.glob("*.json"))) == 50

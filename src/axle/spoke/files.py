@@ -8,11 +8,14 @@ three small files per new Work; handing each to a thread pool of its own (`to_th
 executor submission, a thread woken, a completion posted back through the loop's self-pipe)
 cost as much CPU as the writes. `write_file` queues instead: one writer thread takes every
 write queued meanwhile, does them, and wakes their waiters with one call per event loop.
+At interpreter exit the writes already queued are finished first (`atexit`), as a thread
+pool's would be.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import os
 import threading
@@ -58,7 +61,9 @@ class _Writer:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._wanted = threading.Condition(self._lock)
+        self._drained = threading.Condition(self._lock)
         self._queue: list[Job] = []
+        self._busy = False  # a batch is being written
         self._thread: threading.Thread | None = None
 
     def submit(self, path: Path, data: bytes, done: asyncio.Future[None]) -> None:
@@ -71,12 +76,21 @@ class _Writer:
                 self._thread.start()
             self._wanted.notify()
 
+    def drain(self, timeout: float = 10.0) -> bool:
+        """Wait until every write queued so far is done (at exit: the thread is a daemon,
+        which the interpreter would stop mid-write); False if `timeout` passed first."""
+        with self._lock:
+            return self._drained.wait_for(lambda: not self._queue and not self._busy, timeout)
+
     def _run(self) -> None:
         while True:
             with self._lock:
+                self._busy = False
+                self._drained.notify_all()
                 while not self._queue:
                     self._wanted.wait()
                 batch, self._queue = self._queue, []
+                self._busy = True
             outcomes: dict[asyncio.AbstractEventLoop, list[tuple[Job, BaseException | None]]] = {}
             for job in batch:
                 error: BaseException | None = None
@@ -102,6 +116,7 @@ def _settle(results: Sequence[tuple[Job, BaseException | None]]) -> None:
 
 
 _WRITER = _Writer()
+atexit.register(_WRITER.drain)
 
 
 async def write_file(path: Path, data: str | bytes) -> None:
