@@ -186,7 +186,7 @@ class WorkProcessor:
         """Names of the inventory files on disk (listed on first use, then kept up to date)."""
         if self._on_disk is None:
             try:
-                self._on_disk = {n for n in os.listdir(self.state_dir / "inventory")}
+                self._on_disk = set(os.listdir(self.state_dir / "inventory"))
             except OSError:
                 self._on_disk = set()
         return self._on_disk
