@@ -183,10 +183,13 @@ async def test_bad_token(hub: HubThread) -> None:
             await c.list("tenants")
 
 
-async def test_watch_resumes_across_a_hub_restart(tmp_path: Path) -> None:
+@pytest.mark.parametrize("lent", [False, True], ids=["httpx", "keepalive"])
+async def test_watch_resumes_across_a_hub_restart(tmp_path: Path, lent: bool) -> None:
     first = HubThread(tmp_path / "data", controllers=False).start()
     port = int(first.url.rsplit(":", 1)[1])
-    async with Client(first.url, first.token) as c:
+    pool = TransportPool()
+    transport = pool.lend() if lent else None
+    async with Client(first.url, first.token, transport=transport) as c:
         ns = uniq("ns")
         await c.create(namespace(ns))
         await c.create(configmap("before", ns))
@@ -205,3 +208,4 @@ async def test_watch_resumes_across_a_hub_restart(tmp_path: Path) -> None:
         finally:
             await events.aclose()
             await asyncio.to_thread(second.stop)
+    await pool.aclose()
