@@ -40,13 +40,13 @@ from axle.api.spoketokens import (
     sha256_hex,
     spoke_user,
 )
-from axle.errors import Gone, Unauthorized
+from axle.errors import Unauthorized
 from axle.server.auth import AUTHENTICATED_GROUP, UserInfo
-from axle.store.base import Obj, Store, Watch
+from axle.server.storemirror import StoreMirror
+from axle.store.base import Obj, Store
 
 log = logging.getLogger(__name__)
 
-_MAX_BACKOFF = 5.0
 _CREDENTIALS = f"type={SPOKE_CREDENTIAL_TYPE}"
 
 
@@ -80,80 +80,36 @@ class ChainAuthenticator:
         raise Unauthorized("Unauthorized")
 
 
-class SpokeTokenAuthenticator:
+class SpokeTokenAuthenticator(StoreMirror):
     """Maps spoke credentials to spoke users, following the credential Secrets in the store."""
 
+    mirror_name = "spoke credentials"
+
     def __init__(self, store: Store, *, secret_kind: KindInfo | None = None) -> None:
-        self._store = store
-        self._info = secret_kind or REGISTRY.by_group_kind("", "Secret")
+        super().__init__(
+            store,
+            secret_kind or REGISTRY.by_group_kind("", "Secret"),
+            namespace=SYSTEM_NAMESPACE,
+            field_selector=_CREDENTIALS,
+        )
         # Secret name -> (digest, spoke), and digest -> spoke for the lookup.
         self._entries: dict[str, tuple[str, str]] = {}
         self._by_digest: dict[str, str] = {}
         # digest -> event set when that credential stops being valid (guards watch streams).
         self._revoked: dict[str, asyncio.Event] = {}
-        self._task: asyncio.Task[None] | None = None
-        self._watch: Watch | None = None
         self.synced = asyncio.Event()
 
-    # --- lifecycle ----------------------------------------------------------------------
+    # --- the mirror (`StoreMirror`: list, then watch) -----------------------------------
 
-    async def start(self) -> None:
-        """Load every credential, then follow changes in the background."""
-        revision = await self._relist()
-        self._task = asyncio.create_task(self._follow(revision), name="spoke-credentials")
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-        if self._watch is not None:
-            await self._watch.close()
-        if task is not None:
-            await asyncio.gather(task, return_exceptions=True)
-
-    async def _relist(self) -> str:
-        page = await self._store.list(self._info, SYSTEM_NAMESPACE, field_selector=_CREDENTIALS)
+    def _load(self, items: list[Obj]) -> None:
         entries: dict[str, tuple[str, str]] = {}
-        for obj in page.items:
+        for obj in items:
             entry = credential_entry(obj)
             if entry is not None:
                 entries[obj["metadata"]["name"]] = entry
         for name in set(self._entries) | set(entries):
             self._set(name, entries.get(name))
         self.synced.set()
-        return page.resource_version
-
-    async def _follow(self, revision: str | None) -> None:
-        backoff = 0.05
-        while True:
-            try:
-                if revision is None:
-                    revision = await self._relist()
-                watch = self._store.watch(
-                    self._info,
-                    SYSTEM_NAMESPACE,
-                    field_selector=_CREDENTIALS,
-                    resource_version=revision,
-                )
-                self._watch = watch
-                try:
-                    async for event in watch:
-                        if event.type != "BOOKMARK":
-                            self._apply(event.type, event.object)
-                        revision = str(event.resource_version)
-                        backoff = 0.05
-                finally:
-                    self._watch = None
-                    await watch.close()
-            except asyncio.CancelledError:
-                raise
-            except Gone:
-                log.info("spoke credentials: watch expired, relisting")
-                revision = None
-            except Exception:
-                log.exception("spoke credentials: watch failed; resuming")
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, _MAX_BACKOFF)
 
     def _apply(self, type_: str, obj: Obj) -> None:
         name = obj["metadata"]["name"]
