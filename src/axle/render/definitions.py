@@ -22,7 +22,6 @@ items that it does not hold yet appended (tolerations). A trait's outputs are ad
 
 from __future__ import annotations
 
-import copy
 import itertools
 import re
 from typing import Any
@@ -35,25 +34,13 @@ import referencing.exceptions
 
 from axle.errors import Cause, Invalid
 from axle.render import jsonnet
+from axle.utils.jsoncopy import copy_json
 
 # (kind, name, revision, schema) -> the reference validator and, when the schema compiles
 # there, a `jsonschema-rs` one that only decides "valid" quickly (k8svalidate.py does the same).
 _Validators = tuple[jsonschema.protocols.Validator, jsonschema_rs.Validator | None]
 _VALIDATORS: dict[tuple[str, str, str, bytes], _Validators] = {}
 _MAX_CACHED = 1024
-
-
-def copy_json(value: Any) -> Any:
-    """A deep copy of a JSON value (dicts, lists, scalars), several times cheaper than
-    `copy.deepcopy`, which renders call thousands of times. Anything else (a tuple, an object)
-    is left to `copy.deepcopy`."""
-    if isinstance(value, dict):
-        return {k: copy_json(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [copy_json(v) for v in value]
-    if value is None or isinstance(value, str | int | float):
-        return value
-    return copy.deepcopy(value)
 
 
 def _spec(definition: dict[str, Any]) -> dict[str, Any]:

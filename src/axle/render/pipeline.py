@@ -41,6 +41,7 @@ from axle.render.result import Catalog as Catalog
 from axle.render.result import RenderResult as RenderResult
 from axle.render.result import to_yaml as to_yaml
 from axle.render.variables import resolve_variables
+from axle.utils.jsoncopy import copy_json
 
 LABEL_WORKLOAD = "axle.dev/workload"
 LABEL_COMPONENT = "axle.dev/component"
@@ -183,7 +184,7 @@ def render_profile(
     defaults to the profile's latest revision or 1. Raises `Invalid` on any failure.
     """
     meta = profile.get("metadata") or {}
-    workload_spec = defs.copy_json((profile.get("spec") or {}).get("workload") or {})
+    workload_spec = copy_json((profile.get("spec") or {}).get("workload") or {})
     name = str((context or {}).get("name") or meta.get("name") or "")
     rev = revision if revision is not None else profile_revision(profile)
     base_ctx: dict[str, Any] = {

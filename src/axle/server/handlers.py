@@ -36,7 +36,6 @@ from axle.server.auth import UserInfo
 from axle.server.bodies import (
     PATCH_TYPES,
     Accept,
-    copy_json,
     decode,
     decode_object,
     dumps,
@@ -52,6 +51,7 @@ from axle.server.resources import RouteTable, Served
 from axle.server.tables import TableConverter
 from axle.server.watch import WatchStreams, event_line
 from axle.store.base import Obj, Propagation, Store, StoreEvent
+from axle.utils.jsoncopy import copy_json
 
 log = logging.getLogger(__name__)
 

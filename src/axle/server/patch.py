@@ -29,9 +29,9 @@ import orjson
 
 from axle.api.registry import REGISTRY, KindInfo
 from axle.errors import BadRequest, Conflict, Invalid, RequestEntityTooLarge, UnsupportedMediaType
-from axle.server.bodies import copy_json
 from axle.server.listtypes import is_builtin
 from axle.server.smp import strategic_merge
+from axle.utils.jsoncopy import copy_json
 
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"

@@ -29,8 +29,8 @@ from typing import Any
 
 from axle.api.registry import KindInfo
 from axle.errors import BadRequest, Invalid
-from axle.server.bodies import copy_json
 from axle.server.listtypes import ATOMIC, ListType, declared_list_type
+from axle.utils.jsoncopy import copy_json
 
 DIRECTIVE = "$patch"
 RETAIN_KEYS = "$retainKeys"
