@@ -17,42 +17,18 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
-import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+
+from axle.utils.files import replace_file
 
 Job = tuple[Path, bytes, asyncio.Future[None]]
 
 
 def write_private(path: Path, data: str | bytes) -> None:
-    """Write `data` atomically with mode 0600 (the state dir holds credentials).
-
-    A temporary name per thread rather than `mkstemp`'s random one: the agent writes a state
-    file per Work pass, and `mkstemp` (a random name, retried on collision) and a `mkdir`
-    each time were a tenth of a busy host's CPU. Each state dir has one writing process and
-    its writers are its threads, so the name cannot collide.
-    """
-    raw = data.encode() if isinstance(data, str) else data
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp"
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-    try:
-        fd = os.open(tmp, flags, 0o600)
-    except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(tmp, flags, 0o600)
-    try:
-        try:
-            os.fchmod(fd, 0o600)  # an older file of that name may have had another mode
-            view = memoryview(raw)
-            while view:
-                view = view[os.write(fd, view) :]
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    """Write `data` atomically with mode 0600 (the state dir holds credentials)."""
+    replace_file(path, data, 0o600)
 
 
 class _Writer:

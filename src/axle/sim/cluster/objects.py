@@ -29,8 +29,6 @@ import asyncio
 import contextlib
 import functools
 import json
-import os
-import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
@@ -41,6 +39,7 @@ import orjson
 
 from axle.errors import Conflict, Invalid
 from axle.sim.cluster.kinds import Key, key_of
+from axle.utils.files import replace_file
 
 Obj = dict[str, Any]
 Path_ = tuple[str, ...]
@@ -517,29 +516,7 @@ class ObjectStore:
         """Write a snapshot to the state file atomically (a temporary file renamed over it)."""
         if self.state_path is None:
             return
-        path = self.state_path
-        # A temporary name per process and thread (one writer per state file and thread, so
-        # no collision), and the directory made only when missing: `mkstemp`'s random names
-        # and a `mkdir` per save were a third of a save's CPU in a host of many clusters.
-        tmp = path.parent / f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp"
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-        try:
-            fd = os.open(tmp, flags, 0o600)
-        except FileNotFoundError:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(tmp, flags, 0o600)
-        try:
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-            finally:
-                os.close(fd)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        replace_file(self.state_path, data)
 
     def save(self) -> None:
         """Write the state file atomically if anything changed since the last save."""
