@@ -333,21 +333,11 @@ def test_digests_of_unchanged_input_never_change() -> None:
 
 
 def _reference_pack(files: list[tuple[str, bytes]]) -> bytes:
-    """How layers were packed before: tarfile (PAX) inside GzipFile."""
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name, data in files:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            info.mtime = 0
-            info.mode = 0o644
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            info.type = tarfile.REGTYPE
-            tar.addfile(info, io.BytesIO(data))
+    """How layers were packed before: `tarfile` (PAX; the builder keeps that path for names a
+    plain ustar header cannot hold, `_tar_reference`) inside `GzipFile`."""
     out = io.BytesIO()
     with gzip.GzipFile(filename="", mode="wb", fileobj=out, compresslevel=9, mtime=0) as gz:
-        gz.write(raw.getvalue())
+        gz.write(artifact_mod._tar_reference(files))
     return out.getvalue()
 
 
