@@ -27,6 +27,7 @@ from axle.api.registry import KindInfo
 from axle.controllers.objects import key_of, owner_uids
 from axle.errors import Gone
 from axle.store.base import Obj, Store, StoreEvent
+from axle.utils.interning import intern_strings
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +161,8 @@ class Informer:
             if old_rv == obj["metadata"].get("resourceVersion"):
                 return
             self._unindex(key, old)
-        self.cache[key] = obj
+        # Equal strings made one (the cache holds thousands of objects alike): see interning.
+        self.cache[key] = intern_strings(obj)
         for name, fn in self._indexers.items():
             for value in fn(obj):
                 self._indices[name].setdefault(value, set()).add(key)
