@@ -108,6 +108,7 @@ class HubProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+                print("hub did not stop within 20 s of SIGTERM; its output:\n" + self.output())
         code = self.proc.returncode
         self.proc = None
         return code
