@@ -251,9 +251,14 @@ def _holds(path: str, data: bytes) -> bool:
 
 def _write_new(path: str, data: bytes, durable: bool) -> None:
     """Create `path` (it must not exist) holding `data`, mode 0644."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    _fill(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644), data, durable)
+
+
+def _fill(fd: int, data: bytes, durable: bool) -> None:
+    """Write `data` to the new file `fd` with mode 0644, fsynced when `durable`, and close it."""
     try:
-        # Whatever the umask: layouts are read by other users (agents, Flux).
+        # Whatever the umask (and mkstemp's 0600): layouts are read by other users (agents,
+        # Flux).
         os.fchmod(fd, 0o644)
         _write_all(fd, data)
         if durable:
@@ -421,15 +426,7 @@ def _atomic_write(path: Path, data: bytes, *, durable: bool) -> None:
         _blame(exc, temporary, os.fspath(path), whole=True)
         raise
     try:
-        try:
-            # Whatever the umask (and mkstemp's 0600): layouts are read by other users
-            # (agents, Flux).
-            os.fchmod(fd, 0o644)
-            _write_all(fd, data)
-            if durable:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
+        _fill(fd, data, durable)
         os.replace(tmp, path)
     except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
