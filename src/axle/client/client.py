@@ -17,7 +17,7 @@ import ssl
 import urllib.request
 from collections.abc import AsyncIterator, Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, urlencode
 
 import httpx
@@ -677,20 +677,21 @@ class Client:
                 backoff = min(backoff * 2, 5.0)
 
 
-class _Streamed:
+class _Streamed(Protocol):
     """A watch's answer as `Client.watch` reads it, from either transport."""
 
     status_code: int
 
     async def whole(self) -> httpx.Response:
         """The rest of the answer, whole (an error's Status)."""
-        raise NotImplementedError
+        ...
 
     def lines(self) -> AsyncIterator[str | bytes]:
-        raise NotImplementedError
+        """The answer's lines as they arrive."""
+        ...
 
 
-class _HttpxStreamed(_Streamed):
+class _HttpxStreamed:
     def __init__(self, resp: httpx.Response) -> None:
         self._resp = resp
         self.status_code = resp.status_code
@@ -703,7 +704,7 @@ class _HttpxStreamed(_Streamed):
         return self._resp.aiter_lines()
 
 
-class _LeanStreamed(_Streamed):
+class _LeanStreamed:
     def __init__(self, answer: StreamedAnswer) -> None:
         self._answer = answer
         self.status_code = answer.status_code
