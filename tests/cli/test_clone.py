@@ -16,7 +16,7 @@ from axle.cli.clone import is_system_key
 from axle.client import Client
 from axle.errors import NotFound
 from tests.cli.conftest import Axle
-from tests.client.hubthread import HubThread
+from tests.client.hubthread import HubThread, api_only_hub
 
 T = TypeVar("T")
 NS = "ml-clone"
@@ -25,11 +25,7 @@ NS2 = "ml-clone-2"
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubThread]:
-    h = HubThread(tmp_path_factory.mktemp("hub") / "data", controllers=False).start()
-    try:
-        yield h
-    finally:
-        h.stop()
+    yield from api_only_hub(tmp_path_factory)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from axle.cli.rollout import variables_summary
 from axle.client import Client
 from axle.errors import NotFound
 from tests.cli.conftest import Axle
-from tests.client.hubthread import HubThread
+from tests.client.hubthread import HubThread, api_only_hub
 
 T = TypeVar("T")
 NS = "ml-rollout"
@@ -26,11 +26,7 @@ NS = "ml-rollout"
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubThread]:
-    h = HubThread(tmp_path_factory.mktemp("hub") / "data", controllers=False).start()
-    try:
-        yield h
-    finally:
-        h.stop()
+    yield from api_only_hub(tmp_path_factory)
 
 
 @pytest.fixture

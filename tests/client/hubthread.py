@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Iterator
 from concurrent.futures import Future
 from pathlib import Path
+
+import pytest
 
 from axle.settings import HubSettings
 
@@ -60,3 +63,13 @@ class HubThread:
         if self._loop is not None and self._task is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._task.cancel)
         self._thread.join(timeout=30)
+
+
+def api_only_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubThread]:
+    """A hub without controllers in a fresh data dir, stopped afterwards: the body of the
+    module-scoped `hub` fixture of the client and CLI tests."""
+    hub = HubThread(tmp_path_factory.mktemp("hub") / "data", controllers=False).start()
+    try:
+        yield hub
+    finally:
+        hub.stop()

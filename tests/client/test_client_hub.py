@@ -11,16 +11,12 @@ import pytest
 
 from axle.client import Client, TransportPool
 from axle.errors import AlreadyExists, Conflict, Invalid, NotFound, Unauthorized
-from tests.client.hubthread import HubThread
+from tests.client.hubthread import HubThread, api_only_hub
 
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubThread]:
-    h = HubThread(tmp_path_factory.mktemp("hub") / "data", controllers=False).start()
-    try:
-        yield h
-    finally:
-        h.stop()
+    yield from api_only_hub(tmp_path_factory)
 
 
 @pytest.fixture(params=["httpx", "keepalive"])

@@ -18,7 +18,7 @@ import pytest
 from axle.client import Client, ConnectionFailed, Resource, TransportPool
 from axle.client.keepalive import KeepAlivePool
 from axle.errors import NotFound
-from tests.client.hubthread import HubThread
+from tests.client.hubthread import HubThread, api_only_hub
 
 Handler = Callable[[bytes, asyncio.StreamWriter], Awaitable[bool]]
 
@@ -313,11 +313,7 @@ async def test_through_httpx_as_a_transport(server: Server) -> None:
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubThread]:
-    h = HubThread(tmp_path_factory.mktemp("hub") / "data", controllers=False).start()
-    try:
-        yield h
-    finally:
-        h.stop()
+    yield from api_only_hub(tmp_path_factory)
 
 
 async def test_the_hub_over_tls_through_a_lent_transport(hub: HubThread) -> None:
